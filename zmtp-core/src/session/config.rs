@@ -1,0 +1,76 @@
+use core::time::Duration;
+
+use crate::wire::SocketType;
+
+/// Which side opened the transport. With NULL the two behave the same; the adapter uses it to
+/// decide who reconnects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Role {
+    /// We connected to the peer.
+    Connected,
+    /// We accepted the peer's connection.
+    Accepted,
+}
+
+/// How one session behaves. Build it with [`Config::new`] and set the public fields.
+///
+/// Defaults follow libzmq: no size limits, heartbeats off, handshake timeout 30 s.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Config<'a> {
+    /// Our socket type, sent in READY's `Socket-Type` and checked against the peer's.
+    pub socket_type: SocketType,
+    /// Our identity (libzmq's `ZMQ_ROUTING_ID`), sent in READY by REQ, DEALER and ROUTER.
+    /// 0-255 bytes, not starting with a zero byte. Read only by [`Session::new`](crate::Session::new).
+    pub identity: &'a [u8],
+    /// Largest frame body accepted; a larger frame closes the connection before its body is
+    /// read. `None`: no limit (libzmq's `ZMQ_MAXMSGSIZE` = -1).
+    pub max_frame_size: Option<u64>,
+    /// Largest message (sum of its frames) accepted. `None`: no limit.
+    pub max_message_size: Option<u64>,
+    /// Send PING this often once the handshake is done (libzmq's `ZMQ_HEARTBEAT_IVL`).
+    /// `None`: no heartbeats.
+    pub heartbeat_interval: Option<Duration>,
+    /// Close if nothing arrives this long after a PING (`ZMQ_HEARTBEAT_TIMEOUT`).
+    /// `None`: the heartbeat interval.
+    pub heartbeat_timeout: Option<Duration>,
+    /// TTL we ask the peer to enforce, sent in our PINGs in deciseconds (`ZMQ_HEARTBEAT_TTL`,
+    /// capped at 6553.5 s). `None`: 0, no TTL.
+    pub heartbeat_ttl: Option<Duration>,
+    /// Close if the handshake has not finished after this long (`ZMQ_HANDSHAKE_IVL`, default 30 s).
+    /// `None`: never.
+    pub handshake_timeout: Option<Duration>,
+}
+
+impl Config<'static> {
+    /// Defaults for a socket of type `socket_type`.
+    pub const fn new(socket_type: SocketType) -> Config<'static> {
+        Config {
+            socket_type,
+            identity: &[],
+            max_frame_size: None,
+            max_message_size: None,
+            heartbeat_interval: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
+            handshake_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl<'a> Config<'a> {
+    /// The same configuration with another identity.
+    pub const fn with_identity<'b>(self, identity: &'b [u8]) -> Config<'b> {
+        Config {
+            socket_type: self.socket_type,
+            identity,
+            max_frame_size: self.max_frame_size,
+            max_message_size: self.max_message_size,
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout: self.heartbeat_timeout,
+            heartbeat_ttl: self.heartbeat_ttl,
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+}

@@ -1,0 +1,1089 @@
+//! One ZMTP connection as a state machine: bytes in, events and bytes out.
+//!
+//! See the [crate documentation](crate) for the caller's duty and a complete run loop.
+
+mod config;
+
+use core::time::Duration;
+
+pub use config::{Config, Role};
+
+use crate::error::{CloseReason, ConfigError, ProtocolError, SendError, UsageError};
+use crate::fmt::{debug, trace};
+use crate::time::Instant;
+use crate::wire::{
+    Command, CommandError, FrameHeader, Greeting, Mechanism, Metadata, MetadataWriter, SocketType,
+    Status, GREETING_LEN, MAX_PING_CONTEXT,
+};
+
+/// Smallest receive buffer a session accepts. It holds the 64-byte greeting; the peer's READY
+/// must fit too (commands are never streamed), so 512 bytes or more is the practical minimum.
+pub const MIN_RX_BUFFER: usize = 128;
+
+/// What the session has to tell the application. Borrowed from the receive buffer: the next
+/// call on the session ends the borrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The handshake is done: data may flow both ways.
+    HandshakeComplete(PeerInfo<'a>),
+    /// A whole data frame.
+    Frame {
+        /// The frame body, in the receive buffer (zero-copy).
+        data: &'a [u8],
+        /// More frames of this message follow.
+        more: bool,
+    },
+    /// A piece of a data frame too large for the receive buffer. Chunks of one frame arrive in
+    /// order; where they split depends on how the input arrived.
+    FrameChunk(Chunk<'a>),
+    /// The peer subscribed to a topic prefix (a 3.1 SUBSCRIBE command, or a 3.0 single-frame
+    /// message starting with `01` when we are PUB or XPUB).
+    Subscribe(&'a [u8]),
+    /// The peer cancelled a subscription (CANCEL, or a 3.0 message starting with `00`).
+    Cancel(&'a [u8]),
+    /// The peer sent ERROR with this reason; [`Event::Closed`] follows. A malformed ERROR is
+    /// reported with its raw body.
+    PeerError(&'a [u8]),
+    /// The session is over. Write out what [`Session::poll_transmit`] still returns (at most
+    /// an ERROR command), then close the transport. The frames of an unfinished message that
+    /// came before this event must be discarded: a message is delivered whole or not at all.
+    Closed(CloseReason),
+}
+
+/// What the handshake told us about the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PeerInfo<'a> {
+    /// The peer's socket type (already checked compatible with ours).
+    pub socket_type: SocketType,
+    /// The peer's `Identity` property, empty if it sent none.
+    pub identity: &'a [u8],
+    /// The peer's major version (3 or more).
+    pub major_version: u8,
+    /// The peer's minor version: 0 for a ZMTP 3.0 peer.
+    pub minor_version: u8,
+    /// All the peer's metadata, `Socket-Type` and `Identity` included.
+    pub metadata: Metadata<'a>,
+}
+
+/// A piece of a streamed frame body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Chunk<'a> {
+    /// The bytes.
+    pub data: &'a [u8],
+    /// Where they start in the frame body.
+    pub offset: u64,
+    /// The whole body's length.
+    pub frame_len: u64,
+    /// The frame's MORE flag.
+    pub more: bool,
+}
+
+impl Chunk<'_> {
+    /// Whether this chunk ends the frame.
+    pub fn is_last(&self) -> bool {
+        self.offset.saturating_add(self.data.len() as u64) == self.frame_len
+    }
+}
+
+/// The caller's buffers for one session.
+#[derive(Debug)]
+pub struct Buffers<'b> {
+    /// Receive buffer. Frames up to its size are delivered whole; larger ones in chunks.
+    pub rx: &'b mut [u8],
+    /// Transmit buffer. Frames up to its size (less the header) can be sent whole; larger ones
+    /// are streamed.
+    pub tx: &'b mut [u8],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the peer's greeting.
+    Greeting,
+    /// Waiting for the peer's READY.
+    Handshake,
+    /// Traffic.
+    Active,
+    /// Over.
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ChunkState {
+    offset: u64,
+    len: u64,
+    more: bool,
+}
+
+/// What `advance` decided, as indices into the receive buffer (no borrow).
+enum Out {
+    Ready {
+        meta: (usize, usize),
+        identity: (usize, usize),
+        socket_type: SocketType,
+    },
+    Frame {
+        body: (usize, usize),
+        more: bool,
+    },
+    Chunk {
+        body: (usize, usize),
+        offset: u64,
+        len: u64,
+        more: bool,
+    },
+    Subscribe((usize, usize)),
+    Cancel((usize, usize)),
+    PeerError((usize, usize)),
+    Closed(CloseReason),
+}
+
+/// What one decode step found, when it did not produce an event.
+enum Step {
+    Continue,
+    Stall,
+    Emit(Out),
+}
+
+type PingContext = heapless::Vec<u8, MAX_PING_CONTEXT>;
+
+/// One ZMTP 3.1 connection with the NULL mechanism, in either role.
+///
+/// Owns no I/O, no clock and no memory of its own beyond this struct: the two buffers are the
+/// caller's. See the [crate documentation](crate) for the run loop.
+#[derive(Debug)]
+pub struct Session<'b> {
+    socket_type: SocketType,
+    role: Role,
+    max_frame: u64,
+    max_message: u64,
+    heartbeat_interval: Option<Duration>,
+    heartbeat_timeout: Option<Duration>,
+    heartbeat_ttl_ds: u16,
+
+    rx: &'b mut [u8],
+    rx_start: usize,
+    rx_end: usize,
+    tx: &'b mut [u8],
+    tx_start: usize,
+    tx_end: usize,
+    /// Bytes at the end of `tx` written but not yet releasable (our READY before the peer's
+    /// greeting has been checked).
+    tx_hold: usize,
+    /// Body bytes still owed by a frame started with `start_frame`.
+    tx_frame_remaining: u64,
+
+    phase: Phase,
+    peer_major: u8,
+    peer_minor: u8,
+    peer_socket_type: Option<SocketType>,
+    chunk: Option<ChunkState>,
+    in_message: bool,
+    message_size: u64,
+    eof: bool,
+    close_reason: Option<CloseReason>,
+    close_reported: bool,
+
+    pong: Option<PingContext>,
+    ping_due: bool,
+    error_out: Option<&'static [u8]>,
+
+    now: Instant,
+    last_rx: Instant,
+    handshake_deadline: Option<Instant>,
+    next_ping: Option<Instant>,
+    ping_timeout_at: Option<Instant>,
+    peer_ttl: Option<Duration>,
+}
+
+/// The ERROR reasons we send (RFC 37: "error-reason = OCTET 0*255VCHAR", so no spaces).
+mod reason {
+    pub const MISSING_SOCKET_TYPE: &[u8] = b"missing-socket-type";
+    pub const UNKNOWN_SOCKET_TYPE: &[u8] = b"unknown-socket-type";
+    pub const INCOMPATIBLE_SOCKET_TYPE: &[u8] = b"incompatible-socket-type";
+    pub const INVALID_IDENTITY: &[u8] = b"invalid-identity";
+    pub const MALFORMED_METADATA: &[u8] = b"malformed-metadata";
+}
+
+impl<'b> Session<'b> {
+    /// Starts a session on a transport that is up. Our greeting is queued at once: the caller
+    /// must write it without waiting for the peer (libzmq sends its greeting in pieces and
+    /// waits in between, so waiting for 64 peer bytes first would deadlock).
+    pub fn new(
+        config: &Config<'_>,
+        role: Role,
+        buffers: Buffers<'b>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        let Buffers { rx, tx } = buffers;
+        if rx.len() < MIN_RX_BUFFER {
+            return Err(ConfigError::RxBufferTooSmall);
+        }
+        // RFC 37 §"The Identity Property": 0-255 octets; a leading zero octet is reserved.
+        if config.identity.len() > 255 || config.identity.first() == Some(&0) {
+            return Err(ConfigError::InvalidIdentity);
+        }
+        let ttl_ds = config
+            .heartbeat_ttl
+            .map(|d| u16::try_from(d.as_millis() / 100).unwrap_or(u16::MAX))
+            .unwrap_or(0);
+        let mut s = Session {
+            socket_type: config.socket_type,
+            role,
+            max_frame: config.max_frame_size.unwrap_or(u64::MAX),
+            max_message: config.max_message_size.unwrap_or(u64::MAX),
+            heartbeat_interval: config.heartbeat_interval.filter(|d| !d.is_zero()),
+            heartbeat_timeout: config.heartbeat_timeout.or(config.heartbeat_interval),
+            heartbeat_ttl_ds: ttl_ds,
+            rx,
+            rx_start: 0,
+            rx_end: 0,
+            tx,
+            tx_start: 0,
+            tx_end: 0,
+            tx_hold: 0,
+            tx_frame_remaining: 0,
+            phase: Phase::Greeting,
+            peer_major: 0,
+            peer_minor: 0,
+            peer_socket_type: None,
+            chunk: None,
+            in_message: false,
+            message_size: 0,
+            eof: false,
+            close_reason: None,
+            close_reported: false,
+            pong: None,
+            ping_due: false,
+            error_out: None,
+            now,
+            last_rx: now,
+            handshake_deadline: config.handshake_timeout.map(|d| now + d),
+            next_ping: None,
+            ping_timeout_at: None,
+            peer_ttl: None,
+        };
+        // Greeting: RFC 37 §"Version Negotiation". NULL never sets as-server.
+        let mut g = [0u8; GREETING_LEN];
+        Greeting::new(Mechanism::NULL, false).emit(&mut g);
+        let out =
+            s.tx.get_mut(..GREETING_LEN)
+                .ok_or(ConfigError::TxBufferTooSmall)?;
+        out.copy_from_slice(&g);
+        s.tx_end = GREETING_LEN;
+        // READY is written now and held until the peer's greeting is checked.
+        let n = s
+            .write_ready(config.identity)
+            .ok_or(ConfigError::TxBufferTooSmall)?;
+        s.tx_end = GREETING_LEN.saturating_add(n);
+        s.tx_hold = n;
+        Ok(s)
+    }
+
+    /// Writes READY (RFC 37 §"The READY Command") after `tx_end`; returns its length.
+    fn write_ready(&mut self, identity: &[u8]) -> Option<usize> {
+        // Metadata goes in place after the longest possible header and name, then the header
+        // is written in front of it once its size is known.
+        const NAME: &[u8] = b"\x05READY";
+        let start = self.tx_end;
+        let meta_at = start.checked_add(9 + NAME.len())?;
+        let meta_buf = self.tx.get_mut(meta_at..)?;
+        let mut w = MetadataWriter::new(meta_buf);
+        w.property(b"Socket-Type", self.socket_type.as_str().as_bytes())
+            .ok()?;
+        if self.socket_type.sends_identity() {
+            w.property(b"Identity", identity).ok()?;
+        }
+        let meta_len = w.len();
+        let body = meta_len.checked_add(NAME.len())?;
+        let header = FrameHeader::command(body as u64);
+        let hl = header.encoded_len();
+        // Move the metadata down to sit right after the real header and name.
+        let dst = start.checked_add(hl)?.checked_add(NAME.len())?;
+        self.tx
+            .copy_within(meta_at..meta_at.checked_add(meta_len)?, dst);
+        let out = self.tx.get_mut(start..)?;
+        header.emit(out).ok()?;
+        out.get_mut(hl..hl.checked_add(NAME.len())?)?
+            .copy_from_slice(NAME);
+        hl.checked_add(body)
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /// Our socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// Which side opened the transport.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The peer's socket type, once the handshake is done.
+    pub fn peer_socket_type(&self) -> Option<SocketType> {
+        self.peer_socket_type
+    }
+
+    /// The peer's (major, minor) version, once its greeting has arrived.
+    pub fn peer_version(&self) -> Option<(u8, u8)> {
+        (self.peer_major != 0).then_some((self.peer_major, self.peer_minor))
+    }
+
+    /// Whether the handshake is done and the session not closed.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Active
+    }
+
+    /// Whether the session has ended (the reason is also in [`Event::Closed`]).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Why the session ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// Whether the transport can be closed: the session is over and nothing is left to send.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Closed
+            && self.tx_visible_end() == self.tx_start
+            && self.error_out.is_none()
+    }
+
+    /// Whether the application may send data frames (our READY is queued).
+    pub fn can_send(&self) -> bool {
+        matches!(self.phase, Phase::Handshake | Phase::Active)
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// The free part of the receive buffer: read from the transport straight into it, then
+    /// call [`commit_received`](Self::commit_received). Empty once the session is closed, or
+    /// while undelivered events fill the buffer (drain [`poll_event`](Self::poll_event)).
+    pub fn recv_window(&mut self) -> &mut [u8] {
+        if self.phase == Phase::Closed {
+            return &mut [];
+        }
+        if self.rx_start > 0 {
+            if self.rx_start < self.rx_end {
+                self.rx.copy_within(self.rx_start..self.rx_end, 0);
+            }
+            self.rx_end = self.rx_end.saturating_sub(self.rx_start);
+            self.rx_start = 0;
+        }
+        self.rx.get_mut(self.rx_end..).unwrap_or(&mut [])
+    }
+
+    /// Records that `n` bytes were written at the start of the window. Any byte counts as
+    /// life for the heartbeat (PROTOCOL.md). Then drain [`poll_event`](Self::poll_event).
+    pub fn commit_received(&mut self, n: usize, now: Instant) -> Result<(), UsageError> {
+        let free = self.rx.len().saturating_sub(self.rx_end);
+        if n > free || (n > 0 && self.phase == Phase::Closed) {
+            return Err(UsageError::CommitExceedsWindow);
+        }
+        self.rx_end = self.rx_end.saturating_add(n);
+        self.now = self.now.max(now);
+        if n > 0 {
+            self.last_rx = self.now;
+            self.ping_timeout_at = None;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the receive window and commits it; returns how many bytes were
+    /// taken (fewer than `data.len()` when the window is smaller). A convenience for callers
+    /// whose transport hands them bytes.
+    pub fn feed(&mut self, data: &[u8], now: Instant) -> usize {
+        let window = self.recv_window();
+        let n = window.len().min(data.len());
+        if let (Some(w), Some(d)) = (window.get_mut(..n), data.get(..n)) {
+            w.copy_from_slice(d);
+        }
+        // Cannot fail: n is within the window.
+        let _ = self.commit_received(n, now);
+        n
+    }
+
+    /// The peer closed its side of the transport. Bytes already received are still processed;
+    /// then [`Event::Closed`] reports [`CloseReason::Eof`].
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// The next event, or `None` when the input so far is used up. Call it until `None` after
+    /// every input, timeout and send.
+    #[inline]
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        let out = self.advance()?;
+        Some(self.materialize(out))
+    }
+
+    fn materialize(&self, out: Out) -> Event<'_> {
+        let slice = |(a, b): (usize, usize)| self.rx.get(a..b).unwrap_or(&[]);
+        match out {
+            Out::Frame { body, more } => Event::Frame {
+                data: slice(body),
+                more,
+            },
+            Out::Chunk {
+                body,
+                offset,
+                len,
+                more,
+            } => Event::FrameChunk(Chunk {
+                data: slice(body),
+                offset,
+                frame_len: len,
+                more,
+            }),
+            Out::Ready {
+                meta,
+                identity,
+                socket_type,
+            } => Event::HandshakeComplete(PeerInfo {
+                socket_type,
+                identity: slice(identity),
+                major_version: self.peer_major,
+                minor_version: self.peer_minor,
+                // Validated when READY was parsed; iteration cannot fail.
+                metadata: Metadata::parse(slice(meta)).unwrap_or(Metadata::empty()),
+            }),
+            Out::Subscribe(t) => Event::Subscribe(slice(t)),
+            Out::Cancel(t) => Event::Cancel(slice(t)),
+            Out::PeerError(r) => Event::PeerError(slice(r)),
+            Out::Closed(r) => Event::Closed(r),
+        }
+    }
+
+    fn advance(&mut self) -> Option<Out> {
+        loop {
+            let step = match self.phase {
+                Phase::Active => self.step_traffic(),
+                Phase::Handshake => self.step_handshake(),
+                Phase::Greeting => self.step_greeting(),
+                Phase::Closed => {
+                    if self.close_reported {
+                        return None;
+                    }
+                    self.close_reported = true;
+                    return self.close_reason.map(Out::Closed);
+                }
+            };
+            match step {
+                Step::Continue => {}
+                Step::Emit(out) => return Some(out),
+                Step::Stall => {
+                    if self.eof {
+                        self.fail(CloseReason::Eof, None);
+                    } else {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn available(&self) -> &[u8] {
+        self.rx.get(self.rx_start..self.rx_end).unwrap_or(&[])
+    }
+
+    fn step_greeting(&mut self) -> Step {
+        let g = match Greeting::parse(self.available()) {
+            Ok(Status::Complete(g)) => g,
+            Ok(Status::Partial) => return Step::Stall,
+            Err(e) => return self.protocol_error(ProtocolError::Greeting(e), None),
+        };
+        self.rx_start = self.rx_start.saturating_add(GREETING_LEN);
+        self.peer_major = g.major;
+        self.peer_minor = g.minor;
+        // RFC 37 §"The Security Mechanism": all 20 bytes must match ours.
+        if g.mechanism != Mechanism::NULL {
+            return self.protocol_error(ProtocolError::MechanismMismatch, None);
+        }
+        debug!("zmtp: peer greeting {}.{}", g.major, g.minor);
+        // Release READY (NULL: "each peer sends READY" right after the greeting).
+        self.tx_hold = 0;
+        self.phase = Phase::Handshake;
+        Step::Continue
+    }
+
+    /// Splits the next whole command off the input; `Err(step)` when it cannot.
+    fn next_command(&mut self, h: FrameHeader, hl: usize) -> Result<(usize, usize), Step> {
+        let Some(total) = usize::try_from(h.size).ok().and_then(|s| s.checked_add(hl)) else {
+            return Err(self.protocol_error(ProtocolError::CommandTooLarge, None));
+        };
+        if total > self.rx.len() {
+            return Err(self.protocol_error(ProtocolError::CommandTooLarge, None));
+        }
+        if self.rx_end.saturating_sub(self.rx_start) < total {
+            return Err(Step::Stall);
+        }
+        let body = (
+            self.rx_start.saturating_add(hl),
+            self.rx_start.saturating_add(total),
+        );
+        self.rx_start = body.1;
+        Ok(body)
+    }
+
+    fn header(&mut self) -> Result<(FrameHeader, usize), Step> {
+        match FrameHeader::parse(self.available()) {
+            Ok(Status::Complete(h)) => Ok(h),
+            Ok(Status::Partial) => Err(Step::Stall),
+            Err(e) => Err(self.protocol_error(ProtocolError::Frame(e), None)),
+        }
+    }
+
+    fn step_handshake(&mut self) -> Step {
+        let (h, hl) = match self.header() {
+            Ok(h) => h,
+            Err(s) => return s,
+        };
+        // RFC 37: during the handshake only the mechanism's commands may be sent.
+        if !h.command {
+            return self.protocol_error(ProtocolError::UnexpectedMessage, None);
+        }
+        let body = match self.next_command(h, hl) {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
+        match Command::parse(bytes) {
+            Ok(Command::Ready(meta)) => {
+                let meta_range = (body.1.saturating_sub(meta.as_bytes().len()), body.1);
+                match check_ready(self.socket_type, meta, self.rx) {
+                    Ok((peer, id)) => self.ready(peer, meta_range, id.unwrap_or((body.1, body.1))),
+                    Err((e, why)) => self.protocol_error(e, Some(why)),
+                }
+            }
+            Ok(Command::Error { reason }) => {
+                let r = (body.1.saturating_sub(reason.len()), body.1);
+                self.peer_error(r)
+            }
+            Ok(_) => self.protocol_error(ProtocolError::UnexpectedCommand, None),
+            Err(CommandError::Metadata(e)) => {
+                self.protocol_error(e.into(), Some(reason::MALFORMED_METADATA))
+            }
+            Err(e) if is_error_command(bytes) => {
+                // A malformed ERROR is still a failure (libzmq's PLAIN server sends one).
+                debug!("zmtp: malformed ERROR from peer");
+                let _ = e;
+                self.peer_error(body)
+            }
+            Err(e) => self.protocol_error(ProtocolError::Command(e), None),
+        }
+    }
+
+    fn ready(&mut self, peer: SocketType, meta: (usize, usize), identity: (usize, usize)) -> Step {
+        self.peer_socket_type = Some(peer);
+        self.phase = Phase::Active;
+        self.handshake_deadline = None;
+        self.next_ping = self.heartbeat_interval.map(|i| self.now + i);
+        debug!("zmtp: handshake complete with {}", peer);
+        Step::Emit(Out::Ready {
+            meta,
+            identity,
+            socket_type: peer,
+        })
+    }
+
+    #[inline]
+    fn step_traffic(&mut self) -> Step {
+        if let Some(c) = self.chunk {
+            return self.step_chunk(c);
+        }
+        let (h, hl) = match self.header() {
+            Ok(h) => h,
+            Err(s) => return s,
+        };
+        if h.command {
+            let body = match self.next_command(h, hl) {
+                Ok(b) => b,
+                Err(s) => return s,
+            };
+            return self.handle_command(body);
+        }
+        // RFC 37 has no size limit; ours are configuration (libzmq's ZMQ_MAXMSGSIZE), checked
+        // before the body is read.
+        if h.size > self.max_frame {
+            return self.protocol_error(ProtocolError::FrameTooLarge, None);
+        }
+        let msg = if self.in_message {
+            self.message_size.saturating_add(h.size)
+        } else {
+            h.size
+        };
+        if msg > self.max_message {
+            return self.protocol_error(ProtocolError::MessageTooLarge, None);
+        }
+        let first = !self.in_message;
+        let whole = usize::try_from(h.size)
+            .ok()
+            .and_then(|s| s.checked_add(hl))
+            .filter(|&t| t <= self.rx.len());
+        let Some(total) = whole else {
+            // Larger than the buffer: stream the body.
+            self.rx_start = self.rx_start.saturating_add(hl);
+            self.message_size = msg;
+            self.in_message = h.more;
+            self.chunk = Some(ChunkState {
+                offset: 0,
+                len: h.size,
+                more: h.more,
+            });
+            return Step::Continue;
+        };
+        if self.rx_end.saturating_sub(self.rx_start) < total {
+            return Step::Stall;
+        }
+        let body = (
+            self.rx_start.saturating_add(hl),
+            self.rx_start.saturating_add(total),
+        );
+        self.rx_start = body.1;
+        self.message_size = msg;
+        self.in_message = h.more;
+        if first && !h.more && self.socket_type.receives_subscriptions() {
+            // ZMTP 3.0 subscriptions are messages: `01 topic` / `00 topic` (RFC 29).
+            let tag = self.rx.get(body.0).copied();
+            let topic = (body.0.saturating_add(1), body.1);
+            match tag {
+                Some(1) => return Step::Emit(Out::Subscribe(topic)),
+                Some(0) => return Step::Emit(Out::Cancel(topic)),
+                _ => {}
+            }
+        }
+        Step::Emit(Out::Frame { body, more: h.more })
+    }
+
+    fn step_chunk(&mut self, c: ChunkState) -> Step {
+        let avail = self.rx_end.saturating_sub(self.rx_start);
+        if avail == 0 {
+            return Step::Stall;
+        }
+        let remaining = c.len.saturating_sub(c.offset);
+        let n = usize::try_from(remaining).map_or(avail, |r| r.min(avail));
+        let body = (self.rx_start, self.rx_start.saturating_add(n));
+        self.rx_start = body.1;
+        let next = c.offset.saturating_add(n as u64);
+        self.chunk = (next < c.len).then_some(ChunkState { offset: next, ..c });
+        Step::Emit(Out::Chunk {
+            body,
+            offset: c.offset,
+            len: c.len,
+            more: c.more,
+        })
+    }
+
+    fn handle_command(&mut self, body: (usize, usize)) -> Step {
+        let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
+        match Command::parse(bytes) {
+            Ok(Command::Ping {
+                ttl_deciseconds,
+                context,
+            }) => {
+                // RFC 37 §"Connection Heartbeating": answer with PONG echoing the context.
+                // A PONG not yet written is replaced by the newer one.
+                let mut ctx = PingContext::new();
+                let _ = ctx.extend_from_slice(context);
+                self.pong = Some(ctx);
+                // "If the TTL is non-zero, the peer SHOULD close the connection if it receives
+                // no traffic within that time." Computed in Duration: no 16-bit wrap.
+                self.peer_ttl = (ttl_deciseconds > 0)
+                    .then(|| Duration::from_millis(u64::from(ttl_deciseconds) * 100));
+                trace!("zmtp: PING ttl={}", ttl_deciseconds);
+                Step::Continue
+            }
+            Ok(Command::Subscribe(t)) => {
+                Step::Emit(Out::Subscribe((body.1.saturating_sub(t.len()), body.1)))
+            }
+            Ok(Command::Cancel(t)) => {
+                Step::Emit(Out::Cancel((body.1.saturating_sub(t.len()), body.1)))
+            }
+            Ok(Command::Error { reason }) => {
+                let r = (body.1.saturating_sub(reason.len()), body.1);
+                self.peer_error(r)
+            }
+            // PONG: liveness was counted on arrival. A second READY and unknown commands are
+            // ignored (RFC 37: "a peer SHOULD ignore commands it does not recognise").
+            Ok(_) => Step::Continue,
+            Err(_) if is_error_command(bytes) => self.peer_error(body),
+            Err(e) => self.protocol_error(ProtocolError::Command(e), None),
+        }
+    }
+
+    fn peer_error(&mut self, reason: (usize, usize)) -> Step {
+        self.fail(CloseReason::PeerError, None);
+        Step::Emit(Out::PeerError(reason))
+    }
+
+    fn protocol_error(&mut self, e: ProtocolError, error_reason: Option<&'static [u8]>) -> Step {
+        debug!("zmtp: closing: {}", e);
+        self.fail(CloseReason::Protocol(e), error_reason);
+        Step::Continue
+    }
+
+    /// Ends the session; `error_reason` queues an ERROR command first.
+    fn fail(&mut self, reason: CloseReason, error_reason: Option<&'static [u8]>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.close_reason = Some(reason);
+        self.close_reported = false;
+        self.rx_start = 0;
+        self.rx_end = 0;
+        self.chunk = None;
+        self.pong = None;
+        self.ping_due = false;
+        // A held READY is never sent.
+        self.tx_end = self.tx_end.saturating_sub(self.tx_hold);
+        self.tx_hold = 0;
+        // ERROR can only follow whole frames.
+        self.error_out = error_reason.filter(|_| self.tx_frame_remaining == 0);
+        self.flush_control();
+    }
+
+    // ---------------------------------------------------------------- time
+
+    /// Advances time: fires the handshake timeout, heartbeat PINGs, our heartbeat timeout and
+    /// the peer's TTL. Early or repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        match self.phase {
+            Phase::Greeting | Phase::Handshake => {
+                if self.handshake_deadline.is_some_and(|d| now >= d) {
+                    self.fail(CloseReason::HandshakeTimeout, None);
+                }
+            }
+            Phase::Active => {
+                if self.ping_timeout_at.is_some_and(|d| now >= d) {
+                    self.fail(CloseReason::HeartbeatTimeout, None);
+                    return;
+                }
+                if self.peer_ttl.is_some_and(|ttl| now >= self.last_rx + ttl) {
+                    self.fail(CloseReason::TtlExpired, None);
+                    return;
+                }
+                if let (Some(at), Some(ivl)) = (self.next_ping, self.heartbeat_interval) {
+                    if now >= at {
+                        self.ping_due = true;
+                        self.next_ping = Some(now + ivl);
+                        if self.ping_timeout_at.is_none() {
+                            self.ping_timeout_at = self.heartbeat_timeout.map(|t| now + t);
+                        }
+                        self.flush_control();
+                    }
+                }
+            }
+            Phase::Closed => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let min = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match self.phase {
+            Phase::Greeting | Phase::Handshake => self.handshake_deadline,
+            Phase::Active => {
+                let ttl = self.peer_ttl.map(|t| self.last_rx + t);
+                min(min(self.next_ping, self.ping_timeout_at), ttl)
+            }
+            Phase::Closed => None,
+        }
+    }
+
+    // ---------------------------------------------------------------- output
+
+    fn tx_visible_end(&self) -> usize {
+        self.tx_end.saturating_sub(self.tx_hold)
+    }
+
+    /// Bytes to write to the transport now (possibly empty). Write any prefix of them, then
+    /// call [`mark_transmitted`](Self::mark_transmitted).
+    pub fn poll_transmit(&mut self) -> &[u8] {
+        self.flush_control();
+        self.tx
+            .get(self.tx_start..self.tx_visible_end())
+            .unwrap_or(&[])
+    }
+
+    /// Records that the first `n` bytes from [`poll_transmit`](Self::poll_transmit) were
+    /// written. Partial writes are fine.
+    pub fn mark_transmitted(&mut self, n: usize) -> Result<(), UsageError> {
+        let pending = self.tx_visible_end().saturating_sub(self.tx_start);
+        if n > pending {
+            return Err(UsageError::TransmitExceedsPending);
+        }
+        self.tx_start = self.tx_start.saturating_add(n);
+        if self.tx_start == self.tx_end {
+            self.tx_start = 0;
+            self.tx_end = 0;
+        }
+        self.flush_control();
+        Ok(())
+    }
+
+    /// Space for `need` bytes at the end of the pending output, compacting if that helps.
+    fn tx_reserve(&mut self, need: usize) -> Result<&mut [u8], SendError> {
+        if need > self.tx.len() {
+            return Err(SendError::TooLarge);
+        }
+        if self.tx.len().saturating_sub(self.tx_end) < need {
+            self.tx_compact();
+        }
+        let end = self.tx_end.checked_add(need).ok_or(SendError::TooLarge)?;
+        self.tx
+            .get_mut(self.tx_end..end)
+            .ok_or(SendError::WouldBlock)
+    }
+
+    /// Moves pending output to the start of the transmit buffer.
+    fn tx_compact(&mut self) {
+        if self.tx_start > 0 {
+            self.tx.copy_within(self.tx_start..self.tx_end, 0);
+            self.tx_end = self.tx_end.saturating_sub(self.tx_start);
+            self.tx_start = 0;
+        }
+    }
+
+    /// Writes pending PONG, PING and ERROR at a frame boundary, if they fit.
+    fn flush_control(&mut self) {
+        if self.tx_frame_remaining != 0 || self.tx_hold != 0 {
+            return;
+        }
+        if let Some(ctx) = self.pong.take() {
+            if !self.emit_command(Command::Pong { context: &ctx }) {
+                self.pong = Some(ctx);
+            }
+        }
+        if self.ping_due {
+            let ttl = self.heartbeat_ttl_ds;
+            self.ping_due = !self.emit_command(Command::Ping {
+                ttl_deciseconds: ttl,
+                context: &[],
+            });
+        }
+        if let Some(reason) = self.error_out {
+            if self.emit_command(Command::Error { reason }) {
+                self.error_out = None;
+            }
+        }
+    }
+
+    fn emit_command(&mut self, c: Command<'_>) -> bool {
+        let n = c.encoded_len();
+        match self.tx_reserve(n) {
+            Ok(buf) => {
+                let ok = c.emit(buf).is_ok();
+                if ok {
+                    self.tx_end = self.tx_end.saturating_add(n);
+                }
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn check_send(&mut self) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Closed => return Err(SendError::Closed),
+            Phase::Greeting => return Err(SendError::NotReady),
+            Phase::Handshake | Phase::Active => {}
+        }
+        if self.tx_frame_remaining != 0 {
+            return Err(SendError::FrameInProgress);
+        }
+        self.flush_control();
+        Ok(())
+    }
+
+    /// Queues one data frame (`more`: further frames of this message follow). Bodies of 0-255
+    /// bytes get a 1-byte size, larger ones an 8-byte size (RFC 37 §"Framing").
+    ///
+    /// Nothing is queued on error.
+    pub fn send_frame(&mut self, data: &[u8], more: bool) -> Result<(), SendError> {
+        self.send_frame_with(data.len(), more, |buf| buf.copy_from_slice(data))
+    }
+
+    /// Queues one data frame of `len` bytes whose body `fill` writes straight into the
+    /// transmit buffer (it gets a slice of exactly `len` bytes).
+    pub fn send_frame_with(
+        &mut self,
+        len: usize,
+        more: bool,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), SendError> {
+        self.check_send()?;
+        let h = FrameHeader::data(len as u64, more);
+        let hl = h.encoded_len();
+        let need = hl.checked_add(len).ok_or(SendError::TooLarge)?;
+        let buf = self.tx_reserve(need)?;
+        let (head, body) = buf.split_at_mut(hl);
+        h.emit(head).map_err(|_| SendError::TooLarge)?;
+        fill(body);
+        self.tx_end = self.tx_end.saturating_add(need);
+        Ok(())
+    }
+
+    /// Starts a data frame of `len` bytes whose body follows in
+    /// [`write_frame_body`](Self::write_frame_body) calls; for bodies larger than the
+    /// transmit buffer. No other frame or command goes out until the body is complete.
+    pub fn start_frame(&mut self, len: u64, more: bool) -> Result<(), SendError> {
+        self.check_send()?;
+        if len >> 63 != 0 {
+            return Err(SendError::TooLarge);
+        }
+        let h = FrameHeader::data(len, more);
+        let hl = h.encoded_len();
+        let buf = self.tx_reserve(hl)?;
+        h.emit(buf).map_err(|_| SendError::TooLarge)?;
+        self.tx_end = self.tx_end.saturating_add(hl);
+        self.tx_frame_remaining = len;
+        self.flush_control();
+        Ok(())
+    }
+
+    /// Copies as much of `data` as fits (and as the frame still owes) into the transmit
+    /// buffer; returns how many bytes were taken. `Err(WouldBlock)` when none fit.
+    pub fn write_frame_body(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        if self.phase == Phase::Closed {
+            return Err(SendError::Closed);
+        }
+        if self.tx_frame_remaining == 0 {
+            return Err(SendError::NoFrameInProgress);
+        }
+        let owed = usize::try_from(self.tx_frame_remaining).unwrap_or(usize::MAX);
+        let want = data.len().min(owed);
+        if want == 0 {
+            return Ok(0);
+        }
+        if self.tx.len().saturating_sub(self.tx_end) < want {
+            self.tx_compact();
+        }
+        let free = self.tx.len().saturating_sub(self.tx_end);
+        let n = want.min(free);
+        if n == 0 {
+            return Err(SendError::WouldBlock);
+        }
+        let (Some(out), Some(src)) = (
+            self.tx.get_mut(self.tx_end..self.tx_end.saturating_add(n)),
+            data.get(..n),
+        ) else {
+            return Err(SendError::WouldBlock);
+        };
+        out.copy_from_slice(src);
+        self.tx_end = self.tx_end.saturating_add(n);
+        self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
+        self.flush_control();
+        Ok(n)
+    }
+
+    /// Bytes of body the frame started with [`start_frame`](Self::start_frame) still owes.
+    pub fn frame_body_remaining(&self) -> u64 {
+        self.tx_frame_remaining
+    }
+
+    /// Subscribes the peer's PUB/XPUB to `topic`: a SUBSCRIBE command to a ZMTP 3.1 peer, a
+    /// `01 topic` message to a 3.0 peer (RFC 37 §"The SUBSCRIBE Command", RFC 29).
+    pub fn send_subscribe(&mut self, topic: &[u8]) -> Result<(), SendError> {
+        self.send_subscription(true, topic)
+    }
+
+    /// Cancels a subscription: CANCEL to a 3.1 peer, `00 topic` to a 3.0 peer.
+    pub fn send_cancel(&mut self, topic: &[u8]) -> Result<(), SendError> {
+        self.send_subscription(false, topic)
+    }
+
+    fn send_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<(), SendError> {
+        self.check_send()?;
+        if self.peer_major > 3 || self.peer_minor >= 1 {
+            let c = if subscribe {
+                Command::Subscribe(topic)
+            } else {
+                Command::Cancel(topic)
+            };
+            let n = c.encoded_len();
+            let buf = self.tx_reserve(n)?;
+            c.emit(buf).map_err(|_| SendError::TooLarge)?;
+            self.tx_end = self.tx_end.saturating_add(n);
+            Ok(())
+        } else {
+            let len = topic.len().checked_add(1).ok_or(SendError::TooLarge)?;
+            self.send_frame_with(len, false, |buf| {
+                if let Some((tag, rest)) = buf.split_first_mut() {
+                    *tag = u8::from(subscribe);
+                    rest.copy_from_slice(topic);
+                }
+            })
+        }
+    }
+
+    /// Closes the session from our side. Queued output stays queued: write it out until
+    /// [`is_finished`](Self::is_finished), then close the transport.
+    pub fn close(&mut self) {
+        self.fail(CloseReason::Local, None);
+    }
+
+    /// Closes the session, telling the peer why with an ERROR command (RFC 37 §"The ERROR
+    /// Command"). `reason` should be at most 255 printable ASCII bytes without spaces.
+    pub fn close_with_error(&mut self, reason: &'static [u8]) {
+        let reason = reason.get(..reason.len().min(255)).unwrap_or(&[]);
+        self.fail(CloseReason::Local, Some(reason));
+    }
+}
+
+type Refusal = (ProtocolError, &'static [u8]);
+
+/// RFC 37 §"The READY Command" and §"The Socket-Type Property": the peer's type must be
+/// present, known and compatible; its identity (where `rx` holds it) valid.
+fn check_ready(
+    ours: SocketType,
+    meta: Metadata<'_>,
+    rx: &[u8],
+) -> Result<(SocketType, Option<(usize, usize)>), Refusal> {
+    let st = meta.get(b"Socket-Type").ok_or((
+        ProtocolError::MissingSocketType,
+        reason::MISSING_SOCKET_TYPE,
+    ))?;
+    let peer = SocketType::from_bytes(st).ok_or((
+        ProtocolError::UnknownSocketType,
+        reason::UNKNOWN_SOCKET_TYPE,
+    ))?;
+    if !ours.is_compatible_with(peer) {
+        return Err((
+            ProtocolError::IncompatibleSocketType(peer),
+            reason::INCOMPATIBLE_SOCKET_TYPE,
+        ));
+    }
+    let identity = meta.get(b"Identity").unwrap_or(&[]);
+    // RFC 37: identities are 0-255 octets; ones starting with a zero octet are reserved (a
+    // ROUTER generates those itself), so a ROUTER refuses them.
+    if identity.len() > 255 || (ours == SocketType::Router && identity.first() == Some(&0)) {
+        return Err((ProtocolError::InvalidIdentity, reason::INVALID_IDENTITY));
+    }
+    Ok((peer, offset_range(rx, identity)))
+}
+
+/// Whether a command body is named ERROR, even if the rest is malformed; also libzmq's
+/// mangled `5E 'RROR'` (a C escape bug in its PLAIN server).
+fn is_error_command(body: &[u8]) -> bool {
+    body.get(1..6) == Some(b"ERROR") || body.get(..5) == Some(b"\x5eRROR")
+}
+
+/// Where `part` (a sub-slice of `whole`) sits in `whole`.
+fn offset_range(whole: &[u8], part: &[u8]) -> Option<(usize, usize)> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some((start, end))
+}
