@@ -144,6 +144,9 @@
 mod fmt;
 
 pub mod error;
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod session;
 mod time;
 pub mod wire;

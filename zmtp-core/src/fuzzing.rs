@@ -1,0 +1,1 @@
+//! Entry points for the fuzz crate (private feature `_fuzz`; not a stable API).
