@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use zmtp_core::{Config, Role, SocketType};
 
-const VECTORS: &str = include_str!("../../../shared/vectors/libzmq435_null_greeting_ready.json");
+const VECTORS: &str = include_str!("vectors/libzmq435_null_greeting_ready.json");
 
 #[test]
 fn our_greeting_and_ready_equal_libzmq_435_for_every_socket_type() {
