@@ -35,6 +35,8 @@ pub enum ProtocolError {
     UnknownSocketType,
     /// A peer type we cannot talk to (for example PUB to a REQ).
     IncompatibleSocketType(SocketType),
+    /// A PLAIN HELLO that does not follow RFC 24's grammar.
+    MalformedHello,
     /// An `Identity` longer than 255 bytes, or (to a ROUTER) starting with a zero byte, which
     /// RFC 37 reserves.
     InvalidIdentity,
@@ -69,6 +71,7 @@ impl fmt::Display for ProtocolError {
                 write!(f, "peer socket type {t} is incompatible")
             }
             ProtocolError::InvalidIdentity => f.write_str("peer sent an invalid Identity"),
+            ProtocolError::MalformedHello => f.write_str("malformed PLAIN HELLO"),
         }
     }
 }
@@ -87,6 +90,12 @@ pub enum CloseReason {
     ///
     /// [`Event::PeerError`]: crate::Event::PeerError
     PeerError,
+    /// The server turned us away during a PLAIN/CURVE handshake with ERROR (or libzmq's
+    /// malformed ERROR); its reason came in the preceding `Event::PeerError`. Reconnecting
+    /// with the same credentials would fail again.
+    AuthFailed,
+    /// We rejected the client's credentials (`Session::reject_peer`).
+    AuthRejected,
     /// The handshake did not finish within the handshake timeout.
     HandshakeTimeout,
     /// We sent PING and nothing arrived within the heartbeat timeout.
@@ -106,6 +115,8 @@ impl CloseReason {
         !matches!(
             self,
             CloseReason::PeerError
+                | CloseReason::AuthFailed
+                | CloseReason::AuthRejected
                 | CloseReason::Local
                 | CloseReason::Protocol(
                     ProtocolError::Greeting(_)
@@ -121,6 +132,8 @@ impl fmt::Display for CloseReason {
         match self {
             CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
             CloseReason::PeerError => f.write_str("peer sent ERROR"),
+            CloseReason::AuthFailed => f.write_str("authentication failed"),
+            CloseReason::AuthRejected => f.write_str("peer's credentials rejected"),
             CloseReason::HandshakeTimeout => f.write_str("handshake timed out"),
             CloseReason::HeartbeatTimeout => f.write_str("heartbeat timed out"),
             CloseReason::TtlExpired => f.write_str("peer heartbeat TTL expired"),

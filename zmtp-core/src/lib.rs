@@ -127,6 +127,7 @@
 //!
 //! - `defmt`: log through defmt and implement `defmt::Format` for the public types.
 //! - `log`: log through the `log` facade. Exclusive with `defmt`.
+//! - `plain`: the PLAIN mechanism (RFC 24), client and server.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -147,11 +148,13 @@ pub mod error;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod mechanism;
 mod session;
 mod time;
 pub mod wire;
 
 pub use error::{CloseReason, ConfigError, ProtocolError, SendError, UsageError};
+pub use mechanism::{AuthRequest, Security};
 pub use session::{Buffers, Chunk, Config, Event, PeerInfo, Role, Session, MIN_RX_BUFFER};
 pub use time::Instant;
 pub use wire::SocketType;

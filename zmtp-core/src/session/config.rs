@@ -1,5 +1,6 @@
 use core::time::Duration;
 
+use crate::mechanism::Security;
 use crate::wire::SocketType;
 
 /// Which side opened the transport. With NULL the two behave the same; the adapter uses it to
@@ -24,6 +25,8 @@ pub struct Config<'a> {
     /// Our identity (libzmq's `ZMQ_ROUTING_ID`), sent in READY by REQ, DEALER and ROUTER.
     /// 0-255 bytes, not starting with a zero byte. Read only by [`Session::new`](crate::Session::new).
     pub identity: &'a [u8],
+    /// The security mechanism and our side of it (default NULL).
+    pub security: Security<'a>,
     /// Largest frame body accepted; a larger frame closes the connection before its body is
     /// read. `None`: no limit (libzmq's `ZMQ_MAXMSGSIZE` = -1).
     pub max_frame_size: Option<u64>,
@@ -49,6 +52,7 @@ impl Config<'static> {
         Config {
             socket_type,
             identity: &[],
+            security: Security::Null,
             max_frame_size: None,
             max_message_size: None,
             heartbeat_interval: None,
@@ -61,10 +65,32 @@ impl Config<'static> {
 
 impl<'a> Config<'a> {
     /// The same configuration with another identity.
-    pub const fn with_identity<'b>(self, identity: &'b [u8]) -> Config<'b> {
+    pub const fn with_identity<'b>(self, identity: &'b [u8]) -> Config<'b>
+    where
+        'a: 'b,
+    {
         Config {
             socket_type: self.socket_type,
             identity,
+            security: self.security,
+            max_frame_size: self.max_frame_size,
+            max_message_size: self.max_message_size,
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout: self.heartbeat_timeout,
+            heartbeat_ttl: self.heartbeat_ttl,
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+
+    /// The same configuration with another security mechanism.
+    pub const fn with_security<'b>(self, security: Security<'b>) -> Config<'b>
+    where
+        'a: 'b,
+    {
+        Config {
+            socket_type: self.socket_type,
+            identity: self.identity,
+            security,
             max_frame_size: self.max_frame_size,
             max_message_size: self.max_message_size,
             heartbeat_interval: self.heartbeat_interval,

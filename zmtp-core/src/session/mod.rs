@@ -10,10 +10,11 @@ pub use config::{Config, Role};
 
 use crate::error::{CloseReason, ConfigError, ProtocolError, SendError, UsageError};
 use crate::fmt::{debug, trace};
+use crate::mechanism::{AuthRequest, Security};
 use crate::time::Instant;
 use crate::wire::{
-    Command, CommandError, FrameHeader, Greeting, Mechanism, Metadata, MetadataWriter, SocketType,
-    Status, GREETING_LEN, MAX_PING_CONTEXT,
+    Command, CommandError, FrameHeader, Greeting, Metadata, MetadataWriter, SocketType, Status,
+    GREETING_LEN, MAX_PING_CONTEXT,
 };
 
 /// Smallest receive buffer a session accepts. It holds the 64-byte greeting; the peer's READY
@@ -28,6 +29,9 @@ pub const MIN_RX_BUFFER: usize = 128;
 pub enum Event<'a> {
     /// The handshake is done: data may flow both ways.
     HandshakeComplete(PeerInfo<'a>),
+    /// A client asks to be let in (server side of PLAIN). Answer with
+    /// [`Session::accept_peer`] or [`Session::reject_peer`]; the handshake waits until then.
+    Authenticate(AuthRequest<'a>),
     /// A whole data frame.
     Frame {
         /// The frame body, in the receive buffer (zero-copy).
@@ -103,12 +107,34 @@ pub struct Buffers<'b> {
 enum Phase {
     /// Waiting for the peer's greeting.
     Greeting,
-    /// Waiting for the peer's READY.
-    Handshake,
+    /// Between greeting and READY, in one of the mechanism's steps.
+    Handshake(Hs),
     /// Traffic.
     Active,
     /// Over.
     Closed,
+}
+
+/// Where a handshake is (RFC 37 §"Security Handshake", RFC 24).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hs {
+    /// NULL: waiting for the peer's READY.
+    NullReady,
+    /// PLAIN client: HELLO sent, waiting for WELCOME.
+    #[cfg(feature = "plain")]
+    PlainWelcome,
+    /// PLAIN client: INITIATE sent, waiting for READY.
+    #[cfg(feature = "plain")]
+    PlainReady,
+    /// PLAIN server: waiting for HELLO.
+    #[cfg(feature = "plain")]
+    PlainHello,
+    /// PLAIN server: HELLO reported, waiting for the application's decision.
+    #[cfg(feature = "plain")]
+    PlainDecision,
+    /// PLAIN server: WELCOME sent, waiting for INITIATE.
+    #[cfg(feature = "plain")]
+    PlainInitiate,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -125,6 +151,11 @@ enum Out {
         identity: (usize, usize),
         socket_type: SocketType,
     },
+    #[cfg(feature = "plain")]
+    Auth {
+        user: (usize, usize),
+        pass: (usize, usize),
+    },
     Frame {
         body: (usize, usize),
         more: bool,
@@ -139,6 +170,24 @@ enum Out {
     Cancel((usize, usize)),
     PeerError((usize, usize)),
     Closed(CloseReason),
+}
+
+/// A handshake command, read.
+enum HsInput {
+    PeerError((usize, usize)),
+    Metadata {
+        checked: Result<(SocketType, Option<(usize, usize)>), Refusal>,
+        range: (usize, usize),
+        reply: Option<&'static [u8]>,
+    },
+    #[cfg(feature = "plain")]
+    Welcome,
+    #[cfg(feature = "plain")]
+    Hello {
+        user: (usize, usize),
+        pass: (usize, usize),
+    },
+    Refuse(ProtocolError, Option<&'static [u8]>),
 }
 
 /// What one decode step found, when it did not produce an event.
@@ -157,6 +206,8 @@ type PingContext = heapless::Vec<u8, MAX_PING_CONTEXT>;
 #[derive(Debug)]
 pub struct Session<'b> {
     socket_type: SocketType,
+    identity: &'b [u8],
+    security: Security<'b>,
     role: Role,
     max_frame: u64,
     max_message: u64,
@@ -170,9 +221,6 @@ pub struct Session<'b> {
     tx: &'b mut [u8],
     tx_start: usize,
     tx_end: usize,
-    /// Bytes at the end of `tx` written but not yet releasable (our READY before the peer's
-    /// greeting has been checked).
-    tx_hold: usize,
     /// Body bytes still owed by a frame started with `start_frame`.
     tx_frame_remaining: u64,
 
@@ -213,7 +261,7 @@ impl<'b> Session<'b> {
     /// must write it without waiting for the peer (libzmq sends its greeting in pieces and
     /// waits in between, so waiting for 64 peer bytes first would deadlock).
     pub fn new(
-        config: &Config<'_>,
+        config: &Config<'b>,
         role: Role,
         buffers: Buffers<'b>,
         now: Instant,
@@ -232,6 +280,8 @@ impl<'b> Session<'b> {
             .unwrap_or(0);
         let mut s = Session {
             socket_type: config.socket_type,
+            identity: config.identity,
+            security: config.security,
             role,
             max_frame: config.max_frame_size.unwrap_or(u64::MAX),
             max_message: config.max_message_size.unwrap_or(u64::MAX),
@@ -244,7 +294,6 @@ impl<'b> Session<'b> {
             tx,
             tx_start: 0,
             tx_end: 0,
-            tx_hold: 0,
             tx_frame_remaining: 0,
             phase: Phase::Greeting,
             peer_major: 0,
@@ -266,50 +315,71 @@ impl<'b> Session<'b> {
             ping_timeout_at: None,
             peer_ttl: None,
         };
-        // Greeting: RFC 37 §"Version Negotiation". NULL never sets as-server.
+        // Greeting: RFC 37 §"Version Negotiation"; as-server only on a PLAIN/CURVE server.
         let mut g = [0u8; GREETING_LEN];
-        Greeting::new(Mechanism::NULL, false).emit(&mut g);
+        Greeting::new(config.security.mechanism(), config.security.as_server()).emit(&mut g);
         let out =
             s.tx.get_mut(..GREETING_LEN)
                 .ok_or(ConfigError::TxBufferTooSmall)?;
         out.copy_from_slice(&g);
         s.tx_end = GREETING_LEN;
-        // READY is written now and held until the peer's greeting is checked.
-        let n = s
-            .write_ready(config.identity)
-            .ok_or(ConfigError::TxBufferTooSmall)?;
-        s.tx_end = GREETING_LEN.saturating_add(n);
-        s.tx_hold = n;
+        // Prove now that the handshake fits: write each command we will send after the
+        // greeting, then drop it again.
+        for name in [&b"READY"[..], b"INITIATE", b"HELLO"] {
+            s.write_handshake_command(name)
+                .ok_or(ConfigError::TxBufferTooSmall)?;
+            s.tx_end = GREETING_LEN;
+        }
         Ok(s)
     }
 
-    /// Writes READY (RFC 37 §"The READY Command") after `tx_end`; returns its length.
-    fn write_ready(&mut self, identity: &[u8]) -> Option<usize> {
-        // Metadata goes in place after the longest possible header and name, then the header
-        // is written in front of it once its size is known.
-        const NAME: &[u8] = b"\x05READY";
+    /// Writes a handshake command after `tx_end` and queues it: READY or INITIATE with our
+    /// metadata (RFC 37 §"The READY Command"), HELLO with our PLAIN credentials (RFC 24),
+    /// WELCOME. Returns its length.
+    fn write_handshake_command(&mut self, name: &[u8]) -> Option<usize> {
+        // The body goes in place after the longest header; then the header is written in
+        // front of it once the size is known, and the body moved down to meet it.
         let start = self.tx_end;
-        let meta_at = start.checked_add(9 + NAME.len())?;
-        let meta_buf = self.tx.get_mut(meta_at..)?;
-        let mut w = MetadataWriter::new(meta_buf);
-        w.property(b"Socket-Type", self.socket_type.as_str().as_bytes())
-            .ok()?;
-        if self.socket_type.sends_identity() {
-            w.property(b"Identity", identity).ok()?;
-        }
-        let meta_len = w.len();
-        let body = meta_len.checked_add(NAME.len())?;
+        let body_at = start.checked_add(9)?;
+        let body_buf = self.tx.get_mut(body_at..)?;
+        let (nl, rest) = body_buf.split_first_mut()?;
+        *nl = u8::try_from(name.len()).ok()?;
+        rest.get_mut(..name.len())?.copy_from_slice(name);
+        let data = rest.get_mut(name.len()..)?;
+        let data_len = match name {
+            b"READY" | b"INITIATE" => {
+                let mut w = MetadataWriter::new(data);
+                w.property(b"Socket-Type", self.socket_type.as_str().as_bytes())
+                    .ok()?;
+                if self.socket_type.sends_identity() {
+                    w.property(b"Identity", self.identity).ok()?;
+                }
+                w.len()
+            }
+            #[cfg(feature = "plain")]
+            b"HELLO" => match self.security {
+                Security::PlainClient { username, password } => {
+                    let (ul, rest) = data.split_first_mut()?;
+                    *ul = u8::try_from(username.len()).ok()?;
+                    rest.get_mut(..username.len())?.copy_from_slice(username);
+                    let (pl, rest) = rest.get_mut(username.len()..)?.split_first_mut()?;
+                    *pl = u8::try_from(password.len()).ok()?;
+                    rest.get_mut(..password.len())?.copy_from_slice(password);
+                    username.len().checked_add(password.len())?.checked_add(2)?
+                }
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let body = data_len.checked_add(name.len())?.checked_add(1)?;
         let header = FrameHeader::command(body as u64);
         let hl = header.encoded_len();
-        // Move the metadata down to sit right after the real header and name.
-        let dst = start.checked_add(hl)?.checked_add(NAME.len())?;
         self.tx
-            .copy_within(meta_at..meta_at.checked_add(meta_len)?, dst);
-        let out = self.tx.get_mut(start..)?;
-        header.emit(out).ok()?;
-        out.get_mut(hl..hl.checked_add(NAME.len())?)?
-            .copy_from_slice(NAME);
-        hl.checked_add(body)
+            .copy_within(body_at..body_at.checked_add(body)?, start.checked_add(hl)?);
+        header.emit(self.tx.get_mut(start..)?).ok()?;
+        let n = hl.checked_add(body)?;
+        self.tx_end = start.checked_add(n)?;
+        Some(n)
     }
 
     // ---------------------------------------------------------------- accessors
@@ -356,9 +426,11 @@ impl<'b> Session<'b> {
             && self.error_out.is_none()
     }
 
-    /// Whether the application may send data frames (our READY is queued).
+    /// Whether the application may send data frames: with NULL once our READY is queued,
+    /// with PLAIN once the handshake is done (RFC 24: the client "MAY send messages after
+    /// receiving a READY command").
     pub fn can_send(&self) -> bool {
-        matches!(self.phase, Phase::Handshake | Phase::Active)
+        matches!(self.phase, Phase::Handshake(Hs::NullReady) | Phase::Active)
     }
 
     // ---------------------------------------------------------------- input
@@ -454,6 +526,12 @@ impl<'b> Session<'b> {
                 // Validated when READY was parsed; iteration cannot fail.
                 metadata: Metadata::parse(slice(meta)).unwrap_or(Metadata::empty()),
             }),
+            #[cfg(feature = "plain")]
+            Out::Auth { user, pass } => Event::Authenticate(AuthRequest {
+                mechanism: self.security.mechanism(),
+                username: slice(user),
+                password: slice(pass),
+            }),
             Out::Subscribe(t) => Event::Subscribe(slice(t)),
             Out::Cancel(t) => Event::Cancel(slice(t)),
             Out::PeerError(r) => Event::PeerError(slice(r)),
@@ -465,7 +543,7 @@ impl<'b> Session<'b> {
         loop {
             let step = match self.phase {
                 Phase::Active => self.step_traffic(),
-                Phase::Handshake => self.step_handshake(),
+                Phase::Handshake(hs) => self.step_handshake(hs),
                 Phase::Greeting => self.step_greeting(),
                 Phase::Closed => {
                     if self.close_reported {
@@ -502,14 +580,28 @@ impl<'b> Session<'b> {
         self.rx_start = self.rx_start.saturating_add(GREETING_LEN);
         self.peer_major = g.major;
         self.peer_minor = g.minor;
-        // RFC 37 §"The Security Mechanism": all 20 bytes must match ours.
-        if g.mechanism != Mechanism::NULL {
+        // RFC 37 §"The Security Mechanism": all 20 bytes must match ours. We never fall back
+        // to another mechanism or version (CVE-2014-7202/9721).
+        if g.mechanism != self.security.mechanism() {
             return self.protocol_error(ProtocolError::MechanismMismatch, None);
         }
         debug!("zmtp: peer greeting {}.{}", g.major, g.minor);
-        // Release READY (NULL: "each peer sends READY" right after the greeting).
-        self.tx_hold = 0;
-        self.phase = Phase::Handshake;
+        let (first, next) = match self.security {
+            // NULL: "each peer sends READY" right after the greeting.
+            Security::Null | Security::_Lifetime(_) => (Some(&b"READY"[..]), Hs::NullReady),
+            // RFC 24: "The client authenticates itself to the server by sending a HELLO".
+            #[cfg(feature = "plain")]
+            Security::PlainClient { .. } => (Some(&b"HELLO"[..]), Hs::PlainWelcome),
+            #[cfg(feature = "plain")]
+            Security::PlainServer => (None, Hs::PlainHello),
+        };
+        if let Some(name) = first {
+            if self.write_handshake_command(name).is_none() {
+                // Checked in `new`: cannot happen with the buffer we were given.
+                return self.protocol_error(ProtocolError::CommandTooLarge, None);
+            }
+        }
+        self.phase = Phase::Handshake(next);
         Step::Continue
     }
 
@@ -540,7 +632,12 @@ impl<'b> Session<'b> {
         }
     }
 
-    fn step_handshake(&mut self) -> Step {
+    fn step_handshake(&mut self, hs: Hs) -> Step {
+        #[cfg(feature = "plain")]
+        if hs == Hs::PlainDecision {
+            // Nothing is read until the application has answered.
+            return Step::Stall;
+        }
         let (h, hl) = match self.header() {
             Ok(h) => h,
             Err(s) => return s,
@@ -553,31 +650,124 @@ impl<'b> Session<'b> {
             Ok(b) => b,
             Err(s) => return s,
         };
-        let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
-        match Command::parse(bytes) {
-            Ok(Command::Ready(meta)) => {
-                let meta_range = (body.1.saturating_sub(meta.as_bytes().len()), body.1);
-                match check_ready(self.socket_type, meta, self.rx) {
-                    Ok((peer, id)) => self.ready(peer, meta_range, id.unwrap_or((body.1, body.1))),
-                    Err((e, why)) => self.protocol_error(e, Some(why)),
+        match self.classify_handshake_command(hs, body) {
+            HsInput::PeerError(r) => self.peer_error(r),
+            HsInput::Metadata {
+                checked,
+                range,
+                reply,
+            } => match checked {
+                Ok((peer, id)) => {
+                    if let Some(name) = reply {
+                        if self.write_handshake_command(name).is_none() {
+                            return self.protocol_error(ProtocolError::CommandTooLarge, None);
+                        }
+                    }
+                    self.ready(peer, range, id.unwrap_or((range.1, range.1)))
                 }
+                Err((e, why)) => self.protocol_error(e, Some(why)),
+            },
+            #[cfg(feature = "plain")]
+            HsInput::Welcome => {
+                if self.write_handshake_command(b"INITIATE").is_none() {
+                    return self.protocol_error(ProtocolError::CommandTooLarge, None);
+                }
+                self.phase = Phase::Handshake(Hs::PlainReady);
+                Step::Continue
             }
-            Ok(Command::Error { reason }) => {
-                let r = (body.1.saturating_sub(reason.len()), body.1);
-                self.peer_error(r)
+            #[cfg(feature = "plain")]
+            HsInput::Hello { user, pass } => {
+                self.phase = Phase::Handshake(Hs::PlainDecision);
+                Step::Emit(Out::Auth { user, pass })
             }
-            Ok(_) => self.protocol_error(ProtocolError::UnexpectedCommand, None),
-            Err(CommandError::Metadata(e)) => {
-                self.protocol_error(e.into(), Some(reason::MALFORMED_METADATA))
-            }
-            Err(e) if is_error_command(bytes) => {
-                // A malformed ERROR is still a failure (libzmq's PLAIN server sends one).
-                debug!("zmtp: malformed ERROR from peer");
-                let _ = e;
-                self.peer_error(body)
-            }
-            Err(e) => self.protocol_error(ProtocolError::Command(e), None),
+            HsInput::Refuse(e, why) => self.protocol_error(e, why),
         }
+    }
+
+    /// Reads a handshake command into indices and verdicts, so acting on it needs no borrow.
+    fn classify_handshake_command(&self, hs: Hs, body: (usize, usize)) -> HsInput {
+        let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
+        let tail = |part: &[u8]| (body.1.saturating_sub(part.len()), body.1);
+        let metadata = |meta: Metadata<'_>, reply| HsInput::Metadata {
+            checked: check_ready(self.socket_type, meta, self.rx),
+            range: tail(meta.as_bytes()),
+            reply,
+        };
+        let cmd = match Command::parse(bytes) {
+            Ok(c) => c,
+            // A malformed ERROR is still a failure (libzmq's PLAIN server sends one).
+            Err(_) if is_error_command(bytes) => return HsInput::PeerError(body),
+            Err(CommandError::Metadata(e)) => {
+                return HsInput::Refuse(e.into(), Some(reason::MALFORMED_METADATA))
+            }
+            Err(e) => return HsInput::Refuse(ProtocolError::Command(e), None),
+        };
+        match (hs, cmd) {
+            (_, Command::Error { reason }) => HsInput::PeerError(tail(reason)),
+            (Hs::NullReady, Command::Ready(meta)) => metadata(meta, None),
+            #[cfg(feature = "plain")]
+            (Hs::PlainReady, Command::Ready(meta)) => metadata(meta, None),
+            // RFC 24: "initiate = command-size %d8 "INITIATE" metadata", answered by READY.
+            #[cfg(feature = "plain")]
+            (
+                Hs::PlainInitiate,
+                Command::Other {
+                    name: b"INITIATE",
+                    data,
+                },
+            ) => match Metadata::parse(data) {
+                Ok(meta) => metadata(meta, Some(&b"READY"[..])),
+                Err(e) => HsInput::Refuse(e.into(), Some(reason::MALFORMED_METADATA)),
+            },
+            // RFC 24: "welcome = command-size %d7 "WELCOME"": nothing after the name.
+            #[cfg(feature = "plain")]
+            (
+                Hs::PlainWelcome,
+                Command::Other {
+                    name: b"WELCOME",
+                    data: [],
+                },
+            ) => HsInput::Welcome,
+            #[cfg(feature = "plain")]
+            (
+                Hs::PlainHello,
+                Command::Other {
+                    name: b"HELLO",
+                    data,
+                },
+            ) => match crate::mechanism::plain::parse_hello(data) {
+                Ok((user, pass)) => HsInput::Hello {
+                    user: offset_range(self.rx, user).unwrap_or((0, 0)),
+                    pass: offset_range(self.rx, pass).unwrap_or((0, 0)),
+                },
+                Err(_) => HsInput::Refuse(ProtocolError::MalformedHello, None),
+            },
+            _ => HsInput::Refuse(ProtocolError::UnexpectedCommand, None),
+        }
+    }
+
+    /// Lets the client whose [`Event::Authenticate`] was just reported in (RFC 24: the
+    /// server "replies with a WELCOME command"). Does nothing if no decision is pending.
+    pub fn accept_peer(&mut self) {
+        #[cfg(feature = "plain")]
+        if self.phase == Phase::Handshake(Hs::PlainDecision) {
+            if self.write_handshake_command(b"WELCOME").is_none() {
+                self.fail(CloseReason::Protocol(ProtocolError::CommandTooLarge), None);
+                return;
+            }
+            self.phase = Phase::Handshake(Hs::PlainInitiate);
+        }
+    }
+
+    /// Turns away the client whose [`Event::Authenticate`] was just reported: an ERROR with
+    /// `status` as its reason (a ZAP status code such as `400`, as libzmq sends), then close.
+    /// Does nothing if no decision is pending.
+    pub fn reject_peer(&mut self, status: &'static [u8]) {
+        #[cfg(feature = "plain")]
+        if self.phase == Phase::Handshake(Hs::PlainDecision) {
+            self.fail(CloseReason::AuthRejected, Some(status));
+        }
+        let _ = status;
     }
 
     fn ready(&mut self, peer: SocketType, meta: (usize, usize), identity: (usize, usize)) -> Step {
@@ -719,7 +909,13 @@ impl<'b> Session<'b> {
     }
 
     fn peer_error(&mut self, reason: (usize, usize)) -> Step {
-        self.fail(CloseReason::PeerError, None);
+        // An ERROR in a PLAIN/CURVE handshake is the server turning us away.
+        let why = match self.phase {
+            #[cfg(feature = "plain")]
+            Phase::Handshake(Hs::PlainWelcome | Hs::PlainReady) => CloseReason::AuthFailed,
+            _ => CloseReason::PeerError,
+        };
+        self.fail(why, None);
         Step::Emit(Out::PeerError(reason))
     }
 
@@ -742,9 +938,6 @@ impl<'b> Session<'b> {
         self.chunk = None;
         self.pong = None;
         self.ping_due = false;
-        // A held READY is never sent.
-        self.tx_end = self.tx_end.saturating_sub(self.tx_hold);
-        self.tx_hold = 0;
         // ERROR can only follow whole frames.
         self.error_out = error_reason.filter(|_| self.tx_frame_remaining == 0);
         self.flush_control();
@@ -758,7 +951,7 @@ impl<'b> Session<'b> {
         self.now = self.now.max(now);
         let now = self.now;
         match self.phase {
-            Phase::Greeting | Phase::Handshake => {
+            Phase::Greeting | Phase::Handshake(_) => {
                 if self.handshake_deadline.is_some_and(|d| now >= d) {
                     self.fail(CloseReason::HandshakeTimeout, None);
                 }
@@ -794,7 +987,7 @@ impl<'b> Session<'b> {
             (a, b) => a.or(b),
         };
         match self.phase {
-            Phase::Greeting | Phase::Handshake => self.handshake_deadline,
+            Phase::Greeting | Phase::Handshake(_) => self.handshake_deadline,
             Phase::Active => {
                 let ttl = self.peer_ttl.map(|t| self.last_rx + t);
                 min(min(self.next_ping, self.ping_timeout_at), ttl)
@@ -806,7 +999,7 @@ impl<'b> Session<'b> {
     // ---------------------------------------------------------------- output
 
     fn tx_visible_end(&self) -> usize {
-        self.tx_end.saturating_sub(self.tx_hold)
+        self.tx_end
     }
 
     /// Bytes to write to the transport now (possibly empty). Write any prefix of them, then
@@ -859,7 +1052,7 @@ impl<'b> Session<'b> {
 
     /// Writes pending PONG, PING and ERROR at a frame boundary, if they fit.
     fn flush_control(&mut self) {
-        if self.tx_frame_remaining != 0 || self.tx_hold != 0 {
+        if self.tx_frame_remaining != 0 {
             return;
         }
         if let Some(ctx) = self.pong.take() {
@@ -898,8 +1091,10 @@ impl<'b> Session<'b> {
     fn check_send(&mut self) -> Result<(), SendError> {
         match self.phase {
             Phase::Closed => return Err(SendError::Closed),
-            Phase::Greeting => return Err(SendError::NotReady),
-            Phase::Handshake | Phase::Active => {}
+            Phase::Greeting | Phase::Handshake(_) if !self.can_send() => {
+                return Err(SendError::NotReady)
+            }
+            _ => {}
         }
         if self.tx_frame_remaining != 0 {
             return Err(SendError::FrameInProgress);

@@ -13,6 +13,8 @@ pub enum Ev {
         minor: u8,
         metadata: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// PLAIN credentials to decide on: username, password.
+    Auth(Vec<u8>, Vec<u8>),
     Frame(Vec<u8>, bool),
     /// A chunk: data, offset, frame length, more.
     Chunk(Vec<u8>, u64, u64, bool),
@@ -35,6 +37,7 @@ impl Ev {
                     .map(|p| (p.name.to_vec(), p.value.to_vec()))
                     .collect(),
             },
+            Event::Authenticate(a) => Ev::Auth(a.username.to_vec(), a.password.to_vec()),
             Event::Frame { data, more } => Ev::Frame(data.to_vec(), more),
             Event::FrameChunk(c) => Ev::Chunk(c.data.to_vec(), c.offset, c.frame_len, c.more),
             Event::Subscribe(t) => Ev::Subscribe(t.to_vec()),
@@ -70,7 +73,7 @@ pub fn leak(n: usize) -> &'static mut [u8] {
 }
 
 /// A session on leaked buffers.
-pub fn session(cfg: &Config<'_>, role: Role, rx: usize, tx: usize) -> Session<'static> {
+pub fn session(cfg: &Config<'static>, role: Role, rx: usize, tx: usize) -> Session<'static> {
     Session::new(
         cfg,
         role,
@@ -179,11 +182,16 @@ pub struct Pair {
 }
 
 impl Pair {
-    pub fn new(client: &Config<'_>, server: &Config<'_>) -> Pair {
+    pub fn new(client: &Config<'static>, server: &Config<'static>) -> Pair {
         Pair::with_buffers(client, server, 4096, 4096)
     }
 
-    pub fn with_buffers(client: &Config<'_>, server: &Config<'_>, rx: usize, tx: usize) -> Pair {
+    pub fn with_buffers(
+        client: &Config<'static>,
+        server: &Config<'static>,
+        rx: usize,
+        tx: usize,
+    ) -> Pair {
         Pair {
             client: session(client, Role::Connected, rx, tx),
             server: session(server, Role::Accepted, rx, tx),
