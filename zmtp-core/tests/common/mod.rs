@@ -2,6 +2,8 @@
 //! of sessions on virtual time with a hook to alter bytes in flight.
 #![allow(dead_code)]
 
+pub mod driver;
+
 use zmtp_core::{Buffers, CloseReason, Config, Event, Instant, Role, Session, SocketType};
 
 /// An owned copy of an [`Event`], for comparing.
