@@ -17,6 +17,10 @@ use crate::wire::{
     GREETING_LEN, MAX_PING_CONTEXT,
 };
 
+/// Transmit space [`Session::frame_space`] keeps for control commands: a PONG with a 16-byte
+/// context (23 bytes) and a PING (9 bytes), rounded up.
+const CONTROL_RESERVE: usize = 40;
+
 /// Smallest receive buffer a session accepts. It holds the 64-byte greeting; the peer's READY
 /// must fit too (commands are never streamed), so 512 bytes or more is the practical minimum.
 pub const MIN_RX_BUFFER: usize = 128;
@@ -237,6 +241,9 @@ pub struct Session<'b> {
 
     pong: Option<PingContext>,
     ping_due: bool,
+    /// Where the credentials of a pending [`Event::Authenticate`] sit in `rx`.
+    #[cfg(feature = "plain")]
+    auth: Option<((usize, usize), (usize, usize))>,
     error_out: Option<&'static [u8]>,
 
     now: Instant,
@@ -307,6 +314,8 @@ impl<'b> Session<'b> {
             close_reported: false,
             pong: None,
             ping_due: false,
+            #[cfg(feature = "plain")]
+            auth: None,
             error_out: None,
             now,
             last_rx: now,
@@ -382,6 +391,14 @@ impl<'b> Session<'b> {
         Some(n)
     }
 
+    /// Ends the session and hands its buffers back, for the next connection.
+    pub fn into_buffers(self) -> Buffers<'b> {
+        Buffers {
+            rx: self.rx,
+            tx: self.tx,
+        }
+    }
+
     // ---------------------------------------------------------------- accessors
 
     /// Our socket type.
@@ -442,12 +459,29 @@ impl<'b> Session<'b> {
         if self.phase == Phase::Closed {
             return &mut [];
         }
-        if self.rx_start > 0 {
-            if self.rx_start < self.rx_end {
-                self.rx.copy_within(self.rx_start..self.rx_end, 0);
+        // Keep the credentials of a pending authentication where `pending_auth` finds them.
+        #[cfg(feature = "plain")]
+        let base = match self
+            .auth
+            .filter(|_| self.phase == Phase::Handshake(Hs::PlainDecision))
+        {
+            Some(((u0, _), (p0, _))) => self.rx_start.min(u0).min(p0),
+            None => self.rx_start,
+        };
+        #[cfg(not(feature = "plain"))]
+        let base = self.rx_start;
+        if base > 0 {
+            if base < self.rx_end {
+                self.rx.copy_within(base..self.rx_end, 0);
             }
-            self.rx_end = self.rx_end.saturating_sub(self.rx_start);
-            self.rx_start = 0;
+            self.rx_end = self.rx_end.saturating_sub(base);
+            self.rx_start = self.rx_start.saturating_sub(base);
+            #[cfg(feature = "plain")]
+            if let Some(((u0, u1), (p0, p1))) = self.auth.as_mut() {
+                for x in [u0, u1, p0, p1] {
+                    *x = x.saturating_sub(base);
+                }
+            }
         }
         self.rx.get_mut(self.rx_end..).unwrap_or(&mut [])
     }
@@ -678,6 +712,7 @@ impl<'b> Session<'b> {
             #[cfg(feature = "plain")]
             HsInput::Hello { user, pass } => {
                 self.phase = Phase::Handshake(Hs::PlainDecision);
+                self.auth = Some((user, pass));
                 Step::Emit(Out::Auth { user, pass })
             }
             HsInput::Refuse(e, why) => self.protocol_error(e, why),
@@ -744,6 +779,20 @@ impl<'b> Session<'b> {
             },
             _ => HsInput::Refuse(ProtocolError::UnexpectedCommand, None),
         }
+    }
+
+    /// The request of the last [`Event::Authenticate`], while it waits for an answer.
+    pub fn pending_auth(&self) -> Option<AuthRequest<'_>> {
+        #[cfg(feature = "plain")]
+        if self.phase == Phase::Handshake(Hs::PlainDecision) {
+            let ((u0, u1), (p0, p1)) = self.auth?;
+            return Some(AuthRequest {
+                mechanism: self.security.mechanism(),
+                username: self.rx.get(u0..u1)?,
+                password: self.rx.get(p0..p1)?,
+            });
+        }
+        None
     }
 
     /// Lets the client whose [`Event::Authenticate`] was just reported in (RFC 24: the
@@ -879,7 +928,9 @@ impl<'b> Session<'b> {
                 context,
             }) => {
                 // RFC 37 §"Connection Heartbeating": answer with PONG echoing the context.
-                // A PONG not yet written is replaced by the newer one.
+                // Queued at once so every PING gets its PONG; only when the transmit buffer
+                // is full (or a streamed frame is unfinished) does a newer PONG replace one
+                // not yet written.
                 let mut ctx = PingContext::new();
                 let _ = ctx.extend_from_slice(context);
                 self.pong = Some(ctx);
@@ -887,6 +938,7 @@ impl<'b> Session<'b> {
                 // no traffic within that time." Computed in Duration: no 16-bit wrap.
                 self.peer_ttl = (ttl_deciseconds > 0)
                     .then(|| Duration::from_millis(u64::from(ttl_deciseconds) * 100));
+                self.flush_control();
                 trace!("zmtp: PING ttl={}", ttl_deciseconds);
                 Step::Continue
             }
@@ -1182,6 +1234,25 @@ impl<'b> Session<'b> {
         self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
         self.flush_control();
         Ok(n)
+    }
+
+    /// Bytes a caller can queue as whole frames now, headers included, keeping room for
+    /// the PING, PONG and ERROR the session may have to write first. 0 while sending is not
+    /// allowed or a streamed frame is unfinished.
+    pub fn frame_space(&self) -> usize {
+        if !self.can_send() || self.tx_frame_remaining != 0 {
+            return 0;
+        }
+        let pending = self.tx_end.saturating_sub(self.tx_start);
+        self.tx
+            .len()
+            .saturating_sub(pending)
+            .saturating_sub(CONTROL_RESERVE)
+    }
+
+    /// Size of the transmit buffer.
+    pub fn tx_capacity(&self) -> usize {
+        self.tx.len()
     }
 
     /// Bytes of body the frame started with [`start_frame`](Self::start_frame) still owes.

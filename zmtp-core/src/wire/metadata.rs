@@ -62,7 +62,11 @@ fn property(input: &[u8]) -> IResult<&[u8], RawProperty<'_>> {
     let (input, name_len) = be_u8(input)?;
     let (input, name) = take(name_len)(input)?;
     let (input, value_len) = be_u32(input)?;
-    let (input, value) = take(value_len & 0x7fff_ffff)(input)?;
+    if value_len & 0x8000_0000 != 0 {
+        // Refused by the caller as `ValueTooLong`, whatever follows.
+        return Ok((input, (name, value_len, &[])));
+    }
+    let (input, value) = take(value_len)(input)?;
     Ok((input, (name, value_len, value)))
 }
 
