@@ -150,6 +150,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod mechanism;
 mod session;
+pub mod socket;
 mod time;
 pub mod wire;
 

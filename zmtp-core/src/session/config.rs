@@ -1,5 +1,6 @@
 use core::time::Duration;
 
+use crate::error::ConfigError;
 use crate::mechanism::Security;
 use crate::wire::SocketType;
 
@@ -64,6 +65,40 @@ impl Config<'static> {
 }
 
 impl<'a> Config<'a> {
+    /// Whether a session with this configuration can run on buffers of these sizes:
+    /// the receive buffer holds [`MIN_RX_BUFFER`](crate::MIN_RX_BUFFER) bytes, the transmit
+    /// buffer our greeting and largest handshake command, and the identity is valid.
+    pub fn check_buffers(&self, rx: usize, tx: usize) -> Result<(), ConfigError> {
+        if rx < crate::MIN_RX_BUFFER {
+            return Err(ConfigError::RxBufferTooSmall);
+        }
+        // RFC 37 §"The Identity Property": 0-255 octets; a leading zero octet is reserved.
+        if self.identity.len() > 255 || self.identity.first() == Some(&0) {
+            return Err(ConfigError::InvalidIdentity);
+        }
+        if tx < self.min_tx_buffer() {
+            return Err(ConfigError::TxBufferTooSmall);
+        }
+        Ok(())
+    }
+
+    /// The smallest transmit buffer for this configuration: the greeting and the largest
+    /// command of the handshake (READY/INITIATE with our metadata, or PLAIN's HELLO).
+    pub fn min_tx_buffer(&self) -> usize {
+        let ty = self.socket_type.as_str().len();
+        let identity = if self.socket_type.sends_identity() {
+            13 + self.identity.len()
+        } else {
+            0
+        };
+        let metadata = 9 + (1 + 11 + 4 + ty) + identity;
+        let hello = match self.security {
+            #[cfg(feature = "plain")]
+            Security::PlainClient { username, password } => 8 + username.len() + password.len(),
+            _ => 0,
+        };
+        crate::wire::GREETING_LEN + crate::wire::MAX_HEADER_LEN + metadata.max(hello)
+    }
     /// The same configuration with another identity.
     pub const fn with_identity<'b>(self, identity: &'b [u8]) -> Config<'b>
     where

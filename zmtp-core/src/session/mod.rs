@@ -274,13 +274,7 @@ impl<'b> Session<'b> {
         now: Instant,
     ) -> Result<Self, ConfigError> {
         let Buffers { rx, tx } = buffers;
-        if rx.len() < MIN_RX_BUFFER {
-            return Err(ConfigError::RxBufferTooSmall);
-        }
-        // RFC 37 §"The Identity Property": 0-255 octets; a leading zero octet is reserved.
-        if config.identity.len() > 255 || config.identity.first() == Some(&0) {
-            return Err(ConfigError::InvalidIdentity);
-        }
+        config.check_buffers(rx.len(), tx.len())?;
         let ttl_ds = config
             .heartbeat_ttl
             .map(|d| u16::try_from(d.as_millis() / 100).unwrap_or(u16::MAX))

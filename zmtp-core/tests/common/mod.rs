@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod driver;
+pub mod net;
 
 use zmtp_core::{Buffers, CloseReason, Config, Event, Instant, Role, Session, SocketType};
 

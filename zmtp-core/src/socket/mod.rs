@@ -1,0 +1,1188 @@
+//! A ZeroMQ socket: one routing pattern over many sessions, allocation-free.
+//!
+//! A [`Socket`] drives up to N peers held in caller-provided [`PeerSlot`]s (each with its
+//! session buffers and its two message queues), addressed by [`PeerHandle`]s. It has the
+//! session's sans-IO shape: feed each peer's input ([`Socket::recv_window`],
+//! [`Socket::commit_received`]), drain each peer's output ([`Socket::poll_transmit`],
+//! [`Socket::mark_transmitted`]), drain application events ([`Socket::poll_event`]), pass
+//! time in ([`Socket::handle_timeout`], [`Socket::poll_timeout`]), and send and receive whole
+//! messages ([`Socket::send`], [`Socket::recv`]).
+//!
+//! **Messages are atomic**: a multipart message is queued whole or not at all, delivered whole
+//! or not at all, and a peer that vanishes mid-message leaves nothing of it behind.
+//!
+//! Behaviour follows RFC 28 (REQ, REP, DEALER, ROUTER), RFC 30 (PUSH, PULL) and RFC 31 (PAIR),
+//! with libzmq's choices where the RFCs leave room (`../shared/PROTOCOL.md`).
+
+mod queue;
+
+use queue::MsgQueue;
+pub use queue::{stored_len, Frames, Message};
+
+use crate::error::CloseReason;
+use crate::session::{Buffers, Config, Event, Role, Session};
+use crate::time::Instant;
+use crate::wire::SocketType;
+use crate::AuthRequest;
+
+/// Default high-water mark, in messages, of each peer's queues (libzmq's `ZMQ_SNDHWM` and
+/// `ZMQ_RCVHWM`).
+pub const DEFAULT_HWM: usize = 1000;
+
+/// The memory of one peer: the session's two buffers and the two message queues.
+#[derive(Debug)]
+pub struct PeerMemory<'b> {
+    /// Session receive buffer (frames larger than this stream in chunks).
+    pub rx: &'b mut [u8],
+    /// Session transmit buffer.
+    pub tx: &'b mut [u8],
+    /// Messages received from the peer, waiting for the application. Must be larger than
+    /// `rx`; a message larger than it closes the connection.
+    pub recv_queue: &'b mut [u8],
+    /// Messages for the peer not yet in `tx` (may be empty: then `tx` is the only queue).
+    pub send_queue: &'b mut [u8],
+}
+
+// Slots are caller memory laid out in place: no boxing, whatever the variant sizes.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Conn<'b> {
+    Idle(Buffers<'b>),
+    Live(Session<'b>),
+    /// Only while moving between the two.
+    Moving,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PeerState {
+    Free,
+    /// Session up, handshake not done.
+    Handshaking,
+    /// Handshake done: messages flow.
+    Active,
+    /// Session over; queued messages still readable.
+    Closed,
+}
+
+/// Room for one peer, in caller memory (a `static` array on a microcontroller).
+#[derive(Debug)]
+pub struct PeerSlot<'b> {
+    conn: Conn<'b>,
+    recv: MsgQueue<'b>,
+    send: MsgQueue<'b>,
+    state: PeerState,
+    generation: u16,
+    /// The peer's routing id (ROUTER), given or generated.
+    routing_id: heapless::Vec<u8, 255>,
+    peer_type: Option<SocketType>,
+    /// Events for the application, not yet polled.
+    report_ready: bool,
+    report_closed: Option<CloseReason>,
+    report_auth: bool,
+    /// How far the front message of `send` has gone into the session: (frame, body offset).
+    progress: Option<(usize, usize)>,
+}
+
+impl<'b> PeerSlot<'b> {
+    /// A free slot with its memory.
+    pub fn new(mem: PeerMemory<'b>) -> Self {
+        PeerSlot {
+            conn: Conn::Idle(Buffers {
+                rx: mem.rx,
+                tx: mem.tx,
+            }),
+            recv: MsgQueue::new(mem.recv_queue),
+            send: MsgQueue::new(mem.send_queue),
+            state: PeerState::Free,
+            generation: 0,
+            routing_id: heapless::Vec::new(),
+            peer_type: None,
+            report_ready: false,
+            report_closed: None,
+            report_auth: false,
+            progress: None,
+        }
+    }
+
+    fn session(&mut self) -> Option<&mut Session<'b>> {
+        match &mut self.conn {
+            Conn::Live(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn session_ref(&self) -> Option<&Session<'b>> {
+        match &self.conn {
+            Conn::Live(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        self.state == PeerState::Active
+    }
+}
+
+/// A peer of a socket: a slot index and the slot's generation (a handle to a peer that has
+/// gone is never mistaken for the slot's next peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PeerHandle {
+    index: u16,
+    generation: u16,
+}
+
+impl PeerHandle {
+    /// The slot index.
+    pub fn index(&self) -> usize {
+        usize::from(self.index)
+    }
+}
+
+/// Options of a socket, like libzmq's socket options.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SocketConfig<'a> {
+    /// Everything each session gets (socket type, identity, security, limits, heartbeats).
+    pub session: Config<'a>,
+    /// Send high-water mark, in messages per peer (`ZMQ_SNDHWM`). 0: no count limit.
+    pub send_hwm: usize,
+    /// Receive high-water mark, in messages per peer (`ZMQ_RCVHWM`). 0: no count limit.
+    pub recv_hwm: usize,
+    /// ROUTER: sending to an unknown routing id is an error, not a silent drop
+    /// (`ZMQ_ROUTER_MANDATORY`).
+    pub router_mandatory: bool,
+    /// ROUTER: a newcomer with a routing id already in use takes it over and the old
+    /// connection is closed (`ZMQ_ROUTER_HANDOVER`). Otherwise the newcomer is refused.
+    pub router_handover: bool,
+    /// ROUTER: first of the generated routing ids (`00` + 4-byte big-endian counter).
+    /// libzmq starts at a random value; the core has no RNG, so the caller chooses.
+    pub router_first_id: u32,
+    /// REQ: a new request may be sent before the reply came (`ZMQ_REQ_RELAXED`).
+    pub req_relaxed: bool,
+    /// REQ: requests carry a request id and only the matching reply is taken
+    /// (`ZMQ_REQ_CORRELATE`).
+    pub req_correlate: bool,
+    /// REQ: first request id (libzmq starts at a random value).
+    pub req_first_id: u32,
+}
+
+impl<'a> SocketConfig<'a> {
+    /// Defaults for a socket configured as `session`.
+    pub const fn new(session: Config<'a>) -> Self {
+        SocketConfig {
+            session,
+            send_hwm: DEFAULT_HWM,
+            recv_hwm: DEFAULT_HWM,
+            router_mandatory: false,
+            router_handover: false,
+            router_first_id: 1,
+            req_relaxed: false,
+            req_correlate: false,
+            req_first_id: 1,
+        }
+    }
+}
+
+/// Something the application should know about a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SocketEvent {
+    /// The peer's handshake is done: messages flow.
+    PeerReady(PeerHandle),
+    /// A client asks to be let in (PLAIN server): read it with [`Socket::pending_auth`],
+    /// answer with [`Socket::accept_peer`] or [`Socket::reject_peer`].
+    Authenticate(PeerHandle),
+    /// The peer's session ended. Write out what [`Socket::poll_transmit`] still has for it,
+    /// close its transport, then [`Socket::remove_peer`].
+    PeerClosed(PeerHandle, CloseReason),
+}
+
+/// Why a peer could not be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AddPeerError {
+    /// Every slot is in use.
+    NoFreeSlot,
+    /// The slot's memory cannot hold a session (see [`crate::ConfigError`]).
+    Config(crate::ConfigError),
+}
+
+/// Why a message was not sent. Nothing was queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SocketSendError {
+    /// No peer can take the message now (EAGAIN): none is ready, or every one is at its
+    /// high-water mark. Retry after output has drained or a peer has connected.
+    WouldBlock,
+    /// ROUTER with `router_mandatory`: no peer has this routing id (EHOSTUNREACH).
+    HostUnreachable,
+    /// This socket type cannot send now (EFSM): a REQ awaiting its reply, a REP without a
+    /// request, or a type that never sends (PULL, SUB).
+    NotAllowed,
+    /// A message needs at least one frame (ROUTER: the routing id and one more).
+    Empty,
+    /// The message is larger than the peer's queues could ever hold.
+    TooLarge,
+}
+
+/// Why no message was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SocketRecvError {
+    /// Nothing to receive now (EAGAIN).
+    WouldBlock,
+    /// This socket type cannot receive now (EFSM): a REQ that has not sent, a REP that has
+    /// not replied, or a type that never receives (PUSH, PUB).
+    NotAllowed,
+}
+
+/// A received message. Borrowed from the peer's queue until the next call on the socket.
+#[derive(Clone, Debug)]
+pub struct Received<'a> {
+    /// Who sent it.
+    pub peer: PeerHandle,
+    /// ROUTER: the peer's routing id, delivered as the first frame.
+    routing_id: Option<&'a [u8]>,
+    message: Message<'a>,
+    /// Frames of the stored message not shown (REQ/REP envelope).
+    skip: usize,
+}
+
+impl<'a> Received<'a> {
+    /// The frames as the application sees them (ROUTER: routing id first; REQ/REP: without
+    /// the envelope).
+    pub fn frames(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.routing_id
+            .into_iter()
+            .chain(self.message.frames().skip(self.skip))
+    }
+
+    /// Number of frames [`frames`](Self::frames) yields.
+    pub fn len(&self) -> usize {
+        self.frames().count()
+    }
+
+    /// Whether there are no frames (never for a delivered message).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// REQ/REP state (RFC 28).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReqRep {
+    /// REQ: may send. REP: may receive.
+    Idle,
+    /// REQ: request sent to this peer (with this id when correlating); may receive.
+    AwaitingReply { peer: PeerHandle, id: u32 },
+    /// REP: request from this peer being served; its envelope is the first `envelope`
+    /// frames of the front message of the peer's queue.
+    Serving { peer: PeerHandle, envelope: usize },
+}
+
+/// One ZeroMQ socket over the peers in caller-provided slots.
+#[derive(Debug)]
+pub struct Socket<'s, 'b> {
+    cfg: SocketConfig<'b>,
+    slots: &'s mut [PeerSlot<'b>],
+    /// Round-robin cursor for sending (libzmq `lb`).
+    lb: usize,
+    /// Fair-queue cursor for receiving (libzmq `fq`).
+    fq: usize,
+    reqrep: ReqRep,
+    next_routing_id: u32,
+    next_request_id: u32,
+    now: Instant,
+}
+
+impl<'s, 'b> Socket<'s, 'b> {
+    /// A socket over `slots` (their number is the most peers it can have at once).
+    pub fn new(cfg: SocketConfig<'b>, slots: &'s mut [PeerSlot<'b>]) -> Self {
+        Socket {
+            cfg,
+            slots,
+            lb: 0,
+            fq: 0,
+            reqrep: ReqRep::Idle,
+            next_routing_id: cfg.router_first_id,
+            next_request_id: cfg.req_first_id,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.cfg.session.socket_type
+    }
+
+    fn ty(&self) -> SocketType {
+        self.cfg.session.socket_type
+    }
+
+    // ------------------------------------------------------------ peers
+
+    /// Starts a session with a new peer whose transport is up (we connected, or we
+    /// accepted). Our greeting is queued at once: drain [`poll_transmit`](Self::poll_transmit).
+    pub fn add_peer(&mut self, role: Role, now: Instant) -> Result<PeerHandle, AddPeerError> {
+        self.now = self.now.max(now);
+        let index = self
+            .slots
+            .iter()
+            .position(|s| s.state == PeerState::Free)
+            .ok_or(AddPeerError::NoFreeSlot)?;
+        let max_msg = self.slots.get(index).map_or(0, |s| s.recv.capacity());
+        let mut session_cfg = self.cfg.session;
+        // A message the receive queue can never hold would wedge the peer: refuse it before
+        // its body is read. (Per-frame record overhead is checked when queuing.)
+        let limit = max_msg as u64;
+        session_cfg.max_message_size =
+            Some(session_cfg.max_message_size.map_or(limit, |m| m.min(limit)));
+        let slot = self.slots.get_mut(index).ok_or(AddPeerError::NoFreeSlot)?;
+        let Conn::Idle(buffers) = core::mem::replace(&mut slot.conn, Conn::Moving) else {
+            return Err(AddPeerError::NoFreeSlot);
+        };
+        // Session::new consumes the buffers: check first what it checks, so a refused
+        // configuration leaves the slot usable.
+        if let Err(e) = session_cfg.check_buffers(buffers.rx.len(), buffers.tx.len()) {
+            slot.conn = Conn::Idle(buffers);
+            return Err(AddPeerError::Config(e));
+        }
+        match Session::new(&session_cfg, role, buffers, now) {
+            Ok(s) => slot.conn = Conn::Live(s),
+            Err(e) => return Err(AddPeerError::Config(e)),
+        }
+        slot.recv.clear();
+        slot.send.clear();
+        slot.state = PeerState::Handshaking;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.routing_id.clear();
+        slot.peer_type = None;
+        slot.report_ready = false;
+        slot.report_closed = None;
+        slot.report_auth = false;
+        slot.progress = None;
+        Ok(PeerHandle {
+            index: index as u16,
+            generation: slot.generation,
+        })
+    }
+
+    fn slot(&self, h: PeerHandle) -> Option<&PeerSlot<'b>> {
+        self.slots
+            .get(h.index())
+            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+    }
+
+    fn slot_mut(&mut self, h: PeerHandle) -> Option<&mut PeerSlot<'b>> {
+        self.slots
+            .get_mut(h.index())
+            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+    }
+
+    fn handle_of(&self, index: usize) -> Option<PeerHandle> {
+        let s = self
+            .slots
+            .get(index)
+            .filter(|s| s.state != PeerState::Free)?;
+        Some(PeerHandle {
+            index: index as u16,
+            generation: s.generation,
+        })
+    }
+
+    /// Frees a peer's slot (after its transport is closed). Messages it sent that were not
+    /// received yet are dropped; a partial message never existed for the application.
+    pub fn remove_peer(&mut self, h: PeerHandle) {
+        if let ReqRep::Serving { peer, .. } | ReqRep::AwaitingReply { peer, .. } = self.reqrep {
+            if peer == h && self.ty() == SocketType::Rep {
+                self.reqrep = ReqRep::Idle;
+            }
+        }
+        let Some(slot) = self.slot_mut(h) else { return };
+        let conn = core::mem::replace(&mut slot.conn, Conn::Moving);
+        slot.conn = match conn {
+            Conn::Live(s) => Conn::Idle(s.into_buffers()),
+            other => other,
+        };
+        slot.recv.clear();
+        slot.send.clear();
+        slot.state = PeerState::Free;
+        slot.report_ready = false;
+        slot.report_closed = None;
+        slot.report_auth = false;
+    }
+
+    /// Closes a peer from our side (its queued output is still sent).
+    pub fn close_peer(&mut self, h: PeerHandle) {
+        if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+            s.close();
+        }
+        self.pump_in(h);
+    }
+
+    /// The peer's socket type, once its handshake is done.
+    pub fn peer_type(&self, h: PeerHandle) -> Option<SocketType> {
+        self.slot(h).and_then(|s| s.peer_type)
+    }
+
+    /// The peer's routing id (ROUTER: received or generated).
+    pub fn peer_routing_id(&self, h: PeerHandle) -> Option<&[u8]> {
+        self.slot(h).map(|s| s.routing_id.as_slice())
+    }
+
+    /// Whether the peer's transport can be closed: its session is over and its output sent.
+    pub fn is_finished(&self, h: PeerHandle) -> bool {
+        self.slot(h)
+            .is_none_or(|s| s.session_ref().is_none_or(Session::is_finished))
+    }
+
+    /// Handles of the peers in use.
+    pub fn peers(&self) -> Peers<'_, 'b> {
+        Peers {
+            slots: self.slots.iter().enumerate(),
+        }
+    }
+
+    // ------------------------------------------------------------ authentication
+
+    /// The credentials a peer presented (after [`SocketEvent::Authenticate`]).
+    pub fn pending_auth(&self, h: PeerHandle) -> Option<AuthRequest<'_>> {
+        self.slot(h)?.session_ref()?.pending_auth()
+    }
+
+    /// Lets the peer in.
+    pub fn accept_peer(&mut self, h: PeerHandle) {
+        if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+            s.accept_peer();
+        }
+        self.pump_in(h);
+    }
+
+    /// Turns the peer away with ERROR carrying `status` (a ZAP status code such as `400`).
+    pub fn reject_peer(&mut self, h: PeerHandle, status: &'static [u8]) {
+        if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+            s.reject_peer(status);
+        }
+        self.pump_in(h);
+    }
+
+    // ------------------------------------------------------------ input
+
+    /// Where to read the peer's next bytes (see [`Session::recv_window`]). Empty when the
+    /// peer is gone, or while its receive queue is full (back-pressure: read later).
+    pub fn recv_window(&mut self, h: PeerHandle) -> &mut [u8] {
+        match self.slot_mut(h).and_then(PeerSlot::session) {
+            Some(s) => s.recv_window(),
+            None => &mut [],
+        }
+    }
+
+    /// Records `n` bytes read into the window and processes them.
+    pub fn commit_received(
+        &mut self,
+        h: PeerHandle,
+        n: usize,
+        now: Instant,
+    ) -> Result<(), crate::UsageError> {
+        self.now = self.now.max(now);
+        if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+            s.commit_received(n, now)?;
+        }
+        self.pump_in(h);
+        Ok(())
+    }
+
+    /// Copies `data` into the peer's window and processes it; returns the bytes taken.
+    pub fn feed(&mut self, h: PeerHandle, data: &[u8], now: Instant) -> usize {
+        self.now = self.now.max(now);
+        let n = match self.slot_mut(h).and_then(PeerSlot::session) {
+            Some(s) => s.feed(data, now),
+            None => 0,
+        };
+        self.pump_in(h);
+        n
+    }
+
+    /// The peer's transport reached end of stream.
+    pub fn handle_eof(&mut self, h: PeerHandle) {
+        if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+            s.handle_eof();
+        }
+        self.pump_in(h);
+    }
+
+    /// Moves the peer's session events into its queue and the socket's state, while its
+    /// receive queue has room.
+    fn pump_in(&mut self, h: PeerHandle) {
+        let ty = self.ty();
+        let index = h.index();
+        loop {
+            let Some(slot) = self
+                .slots
+                .get_mut(index)
+                .filter(|s| s.generation == h.generation)
+            else {
+                return;
+            };
+            if slot.state == PeerState::Free || slot.state == PeerState::Closed {
+                return;
+            }
+            let hwm = self.cfg.recv_hwm;
+            // Back-pressure: a frame can be as large as the session's receive buffer (larger
+            // ones come as chunks into a reserved record), so only take input when one fits.
+            let full = hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial();
+            let PeerSlot {
+                conn: Conn::Live(session),
+                recv,
+                ..
+            } = slot
+            else {
+                return;
+            };
+            if full {
+                return;
+            }
+            let Some(event) = session.poll_event() else {
+                return;
+            };
+            let action = match event {
+                Event::HandshakeComplete(info) => {
+                    let mut id = heapless::Vec::new();
+                    let _ = id.extend_from_slice(info.identity);
+                    Action::Ready(info.socket_type, id)
+                }
+                Event::Authenticate(_) => Action::Auth,
+                Event::Frame { data, more } => {
+                    if recv.begin_frame(data.len(), more) {
+                        recv.write_body(data);
+                        recv.end_frame();
+                        Action::None
+                    } else {
+                        Action::TooBig
+                    }
+                }
+                Event::FrameChunk(c) => {
+                    let ok = if c.offset == 0 {
+                        usize::try_from(c.frame_len).is_ok_and(|len| recv.begin_frame(len, c.more))
+                    } else {
+                        true
+                    };
+                    if ok {
+                        recv.write_body(c.data);
+                        if c.is_last() {
+                            recv.end_frame();
+                        }
+                        Action::None
+                    } else {
+                        Action::TooBig
+                    }
+                }
+                Event::Subscribe(_) | Event::Cancel(_) => Action::None,
+                Event::PeerError(_) => Action::None,
+                Event::Closed(reason) => Action::Closed(reason),
+            };
+            match action {
+                Action::None => {}
+                Action::Auth => slot.report_auth = true,
+                Action::TooBig => {
+                    // The queue cannot hold this message even when empty (record overhead
+                    // over many tiny frames): the peer loses its connection, nothing else.
+                    if let Some(s) = slot.session() {
+                        s.close_with_error(b"message-too-large");
+                    }
+                }
+                Action::Closed(reason) => {
+                    slot.recv.drop_partial();
+                    slot.send.clear();
+                    slot.state = PeerState::Closed;
+                    slot.report_closed = Some(reason);
+                    if let ReqRep::AwaitingReply { peer, .. } = self.reqrep {
+                        // libzmq REQ: the request is lost with the peer; a new one may go.
+                        if peer == h && ty == SocketType::Req {
+                            self.reqrep = ReqRep::Idle;
+                        }
+                    }
+                    return;
+                }
+                Action::Ready(peer_type, id) => self.attach(h, peer_type, id),
+            }
+        }
+    }
+
+    /// A peer finished its handshake: give it a routing id, refuse it where the pattern
+    /// says so.
+    fn attach(&mut self, h: PeerHandle, peer_type: SocketType, id: heapless::Vec<u8, 255>) {
+        let ty = self.ty();
+        let index = h.index();
+        // PAIR (RFC 31): exactly one peer.
+        if ty == SocketType::Pair
+            && self
+                .slots
+                .iter()
+                .enumerate()
+                .any(|(i, s)| i != index && s.is_active())
+        {
+            if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+                s.close_with_error(b"pair-already-connected");
+            }
+            return;
+        }
+        let mut routing_id = id;
+        if ty == SocketType::Router {
+            if routing_id.is_empty() {
+                // libzmq's generated ids: a zero byte and a 4-byte big-endian counter.
+                let n = self.next_routing_id;
+                self.next_routing_id = n.wrapping_add(1);
+                let _ = routing_id.push(0);
+                let _ = routing_id.extend_from_slice(&n.to_be_bytes());
+            } else if let Some(other) = self
+                .slots
+                .iter()
+                .position(|s| s.is_active() && s.routing_id.as_slice() == routing_id.as_slice())
+            {
+                if self.cfg.router_handover {
+                    // The newcomer takes the id; the old connection goes.
+                    if let Some(old) = self.handle_of(other) {
+                        self.close_peer(old);
+                    }
+                } else if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+                    s.close_with_error(b"duplicate-routing-id");
+                    return;
+                }
+            }
+        }
+        let Some(slot) = self.slot_mut(h) else { return };
+        slot.routing_id = routing_id;
+        slot.peer_type = Some(peer_type);
+        slot.state = PeerState::Active;
+        slot.report_ready = true;
+    }
+
+    // ------------------------------------------------------------ events and time
+
+    /// The next peer event, or `None`.
+    pub fn poll_event(&mut self) -> Option<SocketEvent> {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let h = PeerHandle {
+                index: i as u16,
+                generation: slot.generation,
+            };
+            if slot.state == PeerState::Free {
+                continue;
+            }
+            if core::mem::take(&mut slot.report_auth) {
+                return Some(SocketEvent::Authenticate(h));
+            }
+            if core::mem::take(&mut slot.report_ready) {
+                return Some(SocketEvent::PeerReady(h));
+            }
+            if let Some(r) = slot.report_closed.take() {
+                return Some(SocketEvent::PeerClosed(h, r));
+            }
+        }
+        None
+    }
+
+    /// Fires every session's timers (heartbeats, timeouts).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        for i in 0..self.slots.len() {
+            let Some(h) = self.handle_of(i) else { continue };
+            if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
+                s.handle_timeout(now);
+            }
+            self.pump_in(h);
+        }
+    }
+
+    /// The earliest deadline of any session.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.state, PeerState::Handshaking | PeerState::Active))
+            .filter_map(|s| s.session_ref()?.poll_timeout())
+            .min()
+    }
+
+    // ------------------------------------------------------------ output
+
+    /// Bytes to write to the peer's transport now (moves queued messages into the session
+    /// first).
+    pub fn poll_transmit(&mut self, h: PeerHandle) -> &[u8] {
+        self.pump_out(h);
+        match self.slot_mut(h).and_then(PeerSlot::session) {
+            Some(s) => s.poll_transmit(),
+            None => &[],
+        }
+    }
+
+    /// Records that `n` bytes from [`poll_transmit`](Self::poll_transmit) were written.
+    pub fn mark_transmitted(&mut self, h: PeerHandle, n: usize) -> Result<(), crate::UsageError> {
+        match self.slot_mut(h).and_then(PeerSlot::session) {
+            Some(s) => s.mark_transmitted(n),
+            None => Err(crate::UsageError::TransmitExceedsPending),
+        }
+    }
+
+    /// Moves queued messages into the peer's session: whole frames while they fit, frames
+    /// larger than the transmit buffer streamed. Once a message's first frame is in the
+    /// session the rest follows before anything else (messages are never interleaved).
+    fn pump_out(&mut self, h: PeerHandle) {
+        let Some(slot) = self.slot_mut(h) else { return };
+        let PeerSlot {
+            conn: Conn::Live(session),
+            send,
+            progress,
+            ..
+        } = slot
+        else {
+            return;
+        };
+        loop {
+            let Some(msg) = send.front() else { return };
+            let count = msg.len();
+            let (mut fi, mut off) = progress.unwrap_or((0, 0));
+            for (k, f) in msg.frames().enumerate().skip(fi) {
+                let more = k.saturating_add(1) < count;
+                if off == 0 {
+                    let whole = f.len().saturating_add(9);
+                    if whole <= session.frame_space() {
+                        if session.send_frame(f, more).is_err() {
+                            *progress = Some((fi, off));
+                            return;
+                        }
+                        fi = fi.saturating_add(1);
+                        continue;
+                    }
+                    if whole.saturating_add(CONTROL_MARGIN) <= session.tx_capacity() {
+                        // It will fit whole once the transport has taken some output.
+                        *progress = Some((fi, off));
+                        return;
+                    }
+                    // Larger than the buffer: stream it.
+                    if session.start_frame(f.len() as u64, more).is_err() {
+                        *progress = Some((fi, off));
+                        return;
+                    }
+                }
+                while off < f.len() {
+                    match f.get(off..).map(|rest| session.write_frame_body(rest)) {
+                        Some(Ok(n)) => off = off.saturating_add(n),
+                        _ => {
+                            *progress = Some((fi, off));
+                            return;
+                        }
+                    }
+                }
+                fi = fi.saturating_add(1);
+                off = 0;
+            }
+            *progress = None;
+            send.pop();
+        }
+    }
+
+    // ------------------------------------------------------------ send
+
+    /// Sends one message (its frames in order) the way the socket type routes messages:
+    ///
+    /// - PUSH, DEALER: round robin over ready peers with room; `WouldBlock` if none.
+    /// - PAIR: to the one peer.
+    /// - ROUTER: the first frame is the routing id of the peer to send to; unknown ids are
+    ///   dropped (or `HostUnreachable` with `router_mandatory`); a full peer drops the message.
+    /// - REQ: adds the empty delimiter (and request id with `req_correlate`), round robin.
+    /// - REP: the reply to the request just received, with its envelope restored.
+    pub fn send(&mut self, frames: &[&[u8]]) -> Result<(), SocketSendError> {
+        if frames.is_empty() {
+            return Err(SocketSendError::Empty);
+        }
+        match self.ty() {
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => {
+                let peer = self.pick_round_robin(frames)?;
+                self.enqueue(peer, &[], frames)
+            }
+            SocketType::Router => {
+                let (id, body) = frames.split_first().ok_or(SocketSendError::Empty)?;
+                if body.is_empty() {
+                    return Err(SocketSendError::Empty);
+                }
+                let target = (0..self.slots.len()).find(|&i| {
+                    self.slots
+                        .get(i)
+                        .is_some_and(|s| s.is_active() && s.routing_id.as_slice() == *id)
+                });
+                let Some(peer) = target.and_then(|i| self.handle_of(i)) else {
+                    return if self.cfg.router_mandatory {
+                        Err(SocketSendError::HostUnreachable)
+                    } else {
+                        Ok(())
+                    };
+                };
+                match self.enqueue(peer, &[], body) {
+                    // ROUTER drops when the peer is full, unless mandatory (libzmq).
+                    Err(SocketSendError::WouldBlock) if !self.cfg.router_mandatory => Ok(()),
+                    r => r,
+                }
+            }
+            SocketType::Req => {
+                if matches!(self.reqrep, ReqRep::AwaitingReply { .. }) && !self.cfg.req_relaxed {
+                    return Err(SocketSendError::NotAllowed);
+                }
+                let id = self.next_request_id;
+                let id_bytes = id.to_be_bytes();
+                let with_id: [&[u8]; 2] = [&id_bytes, &[]];
+                let delim: [&[u8]; 1] = [&[]];
+                let envelope: &[&[u8]] = if self.cfg.req_correlate {
+                    &with_id
+                } else {
+                    &delim
+                };
+                let peer = self.pick_round_robin_with(envelope, frames)?;
+                self.enqueue(peer, envelope, frames)?;
+                self.next_request_id = id.wrapping_add(1);
+                self.reqrep = ReqRep::AwaitingReply { peer, id };
+                Ok(())
+            }
+            SocketType::Rep => {
+                let ReqRep::Serving { peer, envelope } = self.reqrep else {
+                    return Err(SocketSendError::NotAllowed);
+                };
+                self.reqrep = ReqRep::Idle;
+                let r = self.reply(peer, envelope, frames);
+                if let Some(slot) = self.slot_mut(peer) {
+                    slot.recv.pop();
+                }
+                self.pump_in(peer);
+                r
+            }
+            _ => Err(SocketSendError::NotAllowed),
+        }
+    }
+
+    /// REP: envelope frames from the request (still at the front of the peer's queue),
+    /// then the reply. A peer that went away or is full loses the reply (libzmq).
+    fn reply(
+        &mut self,
+        peer: PeerHandle,
+        envelope: usize,
+        body: &[&[u8]],
+    ) -> Result<(), SocketSendError> {
+        let hwm = self.cfg.send_hwm;
+        let Some(slot) = self.slot_mut(peer).filter(|s| s.is_active()) else {
+            return Ok(());
+        };
+        let PeerSlot { recv, send, .. } = slot;
+        let Some(req) = recv.front() else {
+            return Ok(());
+        };
+        let env = req.frames().take(envelope);
+        let env_len: usize = env.clone().map(<[u8]>::len).sum();
+        let body_len: usize = body.iter().map(|f| f.len()).sum();
+        let need = stored_len(
+            envelope.saturating_add(body.len()),
+            env_len.saturating_add(body_len),
+        );
+        if need > send.capacity() && need > 0 {
+            return Err(SocketSendError::TooLarge);
+        }
+        if (hwm != 0 && send.messages() >= hwm) || need > send.free() {
+            return Ok(());
+        }
+        for f in env {
+            send.push_frame(f, true);
+        }
+        push_frames(send, body);
+        Ok(())
+    }
+
+    /// Round robin over ready peers whose queue can take the message (libzmq `lb`).
+    fn pick_round_robin(&mut self, frames: &[&[u8]]) -> Result<PeerHandle, SocketSendError> {
+        self.pick_round_robin_with(&[], frames)
+    }
+
+    fn pick_round_robin_with(
+        &mut self,
+        envelope: &[&[u8]],
+        frames: &[&[u8]],
+    ) -> Result<PeerHandle, SocketSendError> {
+        let n = self.slots.len();
+        let hwm = self.cfg.send_hwm;
+        let mut any_ready = false;
+        let mut any_fits_ever = false;
+        for k in 0..n {
+            let i = self.lb.wrapping_add(k) % n.max(1);
+            let Some(slot) = self.slots.get(i) else {
+                continue;
+            };
+            if !slot.is_active() {
+                continue;
+            }
+            any_ready = true;
+            any_fits_ever |= could_ever_fit(slot, envelope, frames);
+            if has_room(slot, envelope, frames, hwm) {
+                self.lb = i.wrapping_add(1);
+                return self.handle_of(i).ok_or(SocketSendError::WouldBlock);
+            }
+        }
+        if any_ready && !any_fits_ever {
+            return Err(SocketSendError::TooLarge);
+        }
+        Err(SocketSendError::WouldBlock)
+    }
+
+    /// Queues `envelope` + `frames` for `peer`: straight into its session when nothing is
+    /// queued before it and it fits, otherwise into its send queue.
+    fn enqueue(
+        &mut self,
+        peer: PeerHandle,
+        envelope: &[&[u8]],
+        frames: &[&[u8]],
+    ) -> Result<(), SocketSendError> {
+        let hwm = self.cfg.send_hwm;
+        let need = message_stored_len(envelope, frames);
+        let slot = self.slot_mut(peer).ok_or(SocketSendError::WouldBlock)?;
+        if !could_ever_fit(slot, envelope, frames) {
+            return Err(SocketSendError::TooLarge);
+        }
+        if !has_room(slot, envelope, frames, hwm) {
+            return Err(SocketSendError::WouldBlock);
+        }
+        let PeerSlot {
+            conn,
+            send,
+            progress,
+            ..
+        } = slot;
+        if let Conn::Live(session) = conn {
+            let wire = wire_len(envelope, frames);
+            if send.is_empty() && progress.is_none() && wire <= session.frame_space() {
+                let total = envelope.len().saturating_add(frames.len());
+                for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
+                    // Fits: checked above.
+                    let _ = session.send_frame(f, k.saturating_add(1) < total);
+                }
+                return Ok(());
+            }
+        }
+        if need > send.free() {
+            return Err(SocketSendError::WouldBlock);
+        }
+        for f in envelope {
+            send.push_frame(f, true);
+        }
+        push_frames(send, frames);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ receive
+
+    /// The next message, fair-queued across peers (libzmq `fq`), filtered by the pattern:
+    ///
+    /// - ROUTER: the sender's routing id comes first.
+    /// - REQ: only the reply from the peer asked, with its delimiter (and id) removed; other
+    ///   messages are dropped.
+    /// - REP: the request without its envelope (kept for the reply); requests without an
+    ///   empty delimiter are dropped.
+    ///
+    /// The message stays valid until the next call on the socket.
+    pub fn recv(&mut self) -> Result<Received<'_>, SocketRecvError> {
+        let ty = self.ty();
+        match (ty, self.reqrep) {
+            (SocketType::Push | SocketType::Pub, _) => return Err(SocketRecvError::NotAllowed),
+            (SocketType::Req, ReqRep::Idle) => return Err(SocketRecvError::NotAllowed),
+            (SocketType::Rep, ReqRep::Serving { .. }) => return Err(SocketRecvError::NotAllowed),
+            _ => {}
+        }
+        let n = self.slots.len();
+        // Free space first (a reader unblocks back-pressured peers).
+        for _ in 0..n.saturating_mul(2).saturating_add(1) {
+            let mut found = None;
+            for k in 0..n {
+                let i = self.fq.wrapping_add(k) % n.max(1);
+                if self.slots.get(i).is_some_and(|s| s.recv.messages() > 0) {
+                    found = Some(i);
+                    break;
+                }
+            }
+            let Some(i) = found else {
+                return Err(SocketRecvError::WouldBlock);
+            };
+            let Some(h) = self.handle_of(i) else {
+                return Err(SocketRecvError::WouldBlock);
+            };
+            self.fq = i.wrapping_add(1);
+            match self.accept_message(h) {
+                Verdict::Deliver { skip } => return self.deliver(h, skip),
+                Verdict::Drop => {
+                    if let Some(s) = self.slot_mut(h) {
+                        s.recv.pop();
+                    }
+                    self.pump_in(h);
+                }
+            }
+        }
+        Err(SocketRecvError::WouldBlock)
+    }
+
+    fn deliver(&mut self, h: PeerHandle, skip: usize) -> Result<Received<'_>, SocketRecvError> {
+        let ty = self.ty();
+        let serving = ty == SocketType::Rep;
+        if serving {
+            self.reqrep = ReqRep::Serving {
+                peer: h,
+                envelope: skip,
+            };
+        } else if ty == SocketType::Req {
+            self.reqrep = ReqRep::Idle;
+        }
+        // Let the peer's next messages in before lending out this one (the queue only
+        // appends, so the front stays put).
+        self.pump_in(h);
+        let slot = self
+            .slots
+            .get_mut(h.index())
+            .ok_or(SocketRecvError::WouldBlock)?;
+        let routing_id = (ty == SocketType::Router).then_some(slot.routing_id.as_slice());
+        // REP keeps the request (its envelope) until the reply is sent.
+        let message = if serving {
+            slot.recv.front()
+        } else {
+            slot.recv.pop_front()
+        };
+        let message = message.ok_or(SocketRecvError::WouldBlock)?;
+        Ok(Received {
+            peer: h,
+            routing_id,
+            message,
+            skip,
+        })
+    }
+
+    /// What the pattern does with the front message of a peer.
+    fn accept_message(&self, h: PeerHandle) -> Verdict {
+        let Some(msg) = self.slot(h).and_then(|s| s.recv.front()) else {
+            return Verdict::Drop;
+        };
+        match self.ty() {
+            SocketType::Req => {
+                // RFC 28: replies from another peer, or without the delimiter, are dropped.
+                let ReqRep::AwaitingReply { peer, id } = self.reqrep else {
+                    return Verdict::Drop;
+                };
+                if peer != h && !self.cfg.req_relaxed {
+                    return Verdict::Drop;
+                }
+                let mut frames = msg.frames();
+                if self.cfg.req_correlate {
+                    let ok = frames.next() == Some(&id.to_be_bytes()[..]);
+                    if !ok || frames.next() != Some(&[][..]) {
+                        return Verdict::Drop;
+                    }
+                    Verdict::Deliver { skip: 2 }
+                } else if frames.next() == Some(&[][..]) {
+                    Verdict::Deliver { skip: 1 }
+                } else {
+                    Verdict::Drop
+                }
+            }
+            SocketType::Rep => {
+                // RFC 28: the envelope runs up to and including the first empty frame.
+                match msg.frames().position(<[u8]>::is_empty) {
+                    Some(p) if p.saturating_add(1) < msg.len() => Verdict::Deliver {
+                        skip: p.saturating_add(1),
+                    },
+                    _ => Verdict::Drop,
+                }
+            }
+            _ => Verdict::Deliver { skip: 0 },
+        }
+    }
+}
+
+/// Iterator over a socket's peers ([`Socket::peers`]).
+#[derive(Debug)]
+pub struct Peers<'a, 'b> {
+    slots: core::iter::Enumerate<core::slice::Iter<'a, PeerSlot<'b>>>,
+}
+
+impl Iterator for Peers<'_, '_> {
+    type Item = PeerHandle;
+    fn next(&mut self) -> Option<PeerHandle> {
+        loop {
+            let (i, s) = self.slots.next()?;
+            if s.state != PeerState::Free {
+                return Some(PeerHandle {
+                    index: i as u16,
+                    generation: s.generation,
+                });
+            }
+        }
+    }
+}
+
+enum Verdict {
+    Deliver { skip: usize },
+    Drop,
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Action {
+    None,
+    Auth,
+    TooBig,
+    Closed(CloseReason),
+    Ready(SocketType, heapless::Vec<u8, 255>),
+}
+
+fn push_frames(q: &mut MsgQueue<'_>, frames: &[&[u8]]) {
+    let last = frames.len().saturating_sub(1);
+    for (k, f) in frames.iter().enumerate() {
+        q.push_frame(f, k < last);
+    }
+}
+
+fn message_stored_len(envelope: &[&[u8]], frames: &[&[u8]]) -> usize {
+    let bytes: usize = envelope.iter().chain(frames.iter()).map(|f| f.len()).sum();
+    stored_len(envelope.len().saturating_add(frames.len()), bytes)
+}
+
+/// Room kept in a transmit buffer for control commands when deciding whether a frame can
+/// ever go out whole (the session keeps the same).
+const CONTROL_MARGIN: usize = 40;
+
+/// Bytes `envelope` + `frames` take on the wire at most (9-byte headers).
+fn wire_len(envelope: &[&[u8]], frames: &[&[u8]]) -> usize {
+    envelope
+        .iter()
+        .chain(frames.iter())
+        .map(|f| f.len().saturating_add(9))
+        .sum()
+}
+
+/// Whether a peer can take a message now: into its send queue, or straight into its
+/// session when nothing is queued before it.
+fn has_room(slot: &PeerSlot<'_>, envelope: &[&[u8]], frames: &[&[u8]], hwm: usize) -> bool {
+    if !slot.is_active() || (hwm != 0 && slot.send.messages() >= hwm) {
+        return false;
+    }
+    message_stored_len(envelope, frames) <= slot.send.free()
+        || (slot.send.is_empty()
+            && slot.progress.is_none()
+            && slot
+                .session_ref()
+                .is_some_and(|s| wire_len(envelope, frames) <= s.frame_space()))
+}
+
+/// Whether a peer could ever take the message (into an empty send queue or an empty
+/// transmit buffer).
+fn could_ever_fit(slot: &PeerSlot<'_>, envelope: &[&[u8]], frames: &[&[u8]]) -> bool {
+    message_stored_len(envelope, frames) <= slot.send.capacity()
+        || slot.session_ref().is_some_and(|s| {
+            wire_len(envelope, frames).saturating_add(CONTROL_MARGIN) <= s.tx_capacity()
+        })
+}
