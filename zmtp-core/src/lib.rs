@@ -111,8 +111,23 @@
 //!
 //! # Layers
 //!
+//! Dependencies run one way: `wire` <- `mechanism` <- `session` <- `socket`.
+//!
 //! - [`wire`]: bytes to values and back, no state (greeting, frames, commands, metadata).
+//! - [`mechanism`]: NULL and (feature `plain`) PLAIN, with authentication decided by the
+//!   application ([`Event::Authenticate`]).
 //! - [`Session`]: one connection: handshake, framing, heartbeats, limits.
+//! - [`socket`]: a ZeroMQ socket: one routing pattern (REQ, REP, DEALER, ROUTER, PUSH, PULL,
+//!   PAIR, ...) over many sessions held in caller-provided [`socket::PeerSlot`]s, with
+//!   per-peer message queues and high-water marks, messages atomic end to end.
+//!
+//! # Memory
+//!
+//! Everything lives in memory the caller lends: a session needs a receive and a transmit
+//! buffer (at least [`MIN_RX_BUFFER`] bytes to receive; the transmit buffer must hold the
+//! greeting and our handshake, see [`Config::min_tx_buffer`]); a socket peer adds a receive
+//! and a send queue. Frames larger than the receive buffer are delivered as chunks
+//! ([`Event::FrameChunk`]), so a 1 KiB buffer can receive a 1 MiB message.
 //!
 //! # What is enforced
 //!
