@@ -556,3 +556,13 @@ fn events_after_close_are_none_and_closed_is_reported_once() {
     assert_eq!(drain(&mut s), []);
     assert_eq!(s.poll_timeout(), None);
 }
+
+#[test]
+fn empty_message_to_pub_is_a_message_not_a_subscription() {
+    // Found by the session fuzz target: the legacy-subscription check read the byte after
+    // an empty frame (here the next frame's flags, 00) and reported Cancel("").
+    let mut input = frame(0, b"");
+    input.extend(frame(0, b"\x01A"));
+    let evs = feed_all_ways(&|| ready_session(SocketType::Pub, "SUB"), &input, 11);
+    assert_eq!(evs, [Ev::Frame(vec![], false), Ev::Subscribe(b"A".to_vec())]);
+}

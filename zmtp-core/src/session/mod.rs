@@ -884,7 +884,8 @@ impl<'b> Session<'b> {
         self.in_message = h.more;
         if first && !h.more && self.socket_type.receives_subscriptions() {
             // ZMTP 3.0 subscriptions are messages: `01 topic` / `00 topic` (RFC 29).
-            let tag = self.rx.get(body.0).copied();
+            // An empty message has no tag: it is a message, not a subscription.
+            let tag = self.rx.get(body.0..body.1).and_then(<[u8]>::first).copied();
             let topic = (body.0.saturating_add(1), body.1);
             match tag {
                 Some(1) => return Step::Emit(Out::Subscribe(topic)),
