@@ -564,5 +564,8 @@ fn empty_message_to_pub_is_a_message_not_a_subscription() {
     let mut input = frame(0, b"");
     input.extend(frame(0, b"\x01A"));
     let evs = feed_all_ways(&|| ready_session(SocketType::Pub, "SUB"), &input, 11);
-    assert_eq!(evs, [Ev::Frame(vec![], false), Ev::Subscribe(b"A".to_vec())]);
+    assert_eq!(
+        evs,
+        [Ev::Frame(vec![], false), Ev::Subscribe(b"A".to_vec())]
+    );
 }
