@@ -1,1 +1,2 @@
+//! Frame decode benchmark (placeholder until the criterion benchmark lands).
 fn main() {}

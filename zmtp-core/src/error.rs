@@ -40,7 +40,60 @@ pub enum ProtocolError {
     /// An `Identity` longer than 255 bytes, or (to a ROUTER) starting with a zero byte, which
     /// RFC 37 reserves.
     InvalidIdentity,
+    /// A CURVE rule broken (RFC 25/26).
+    Curve(CurveError),
 }
+
+/// How a CURVE peer broke RFC 26 (CurveZMQ) or RFC 25 (ZMTP-CURVE). The connection is closed
+/// (RFC 26: "A server SHALL NOT send an ERROR command in response to an invalid MESSAGE").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CurveError {
+    /// A command of the wrong size or with a wrong fixed field: HELLO not 200 bytes or with
+    /// non-zero padding, WELCOME not 168, INITIATE under 257, READY under 30, MESSAGE under 33
+    /// or not named MESSAGE.
+    MalformedCommand,
+    /// HELLO's CurveZMQ version is not 1.0.
+    UnsupportedVersion,
+    /// A box did not open: altered bytes, or the wrong keys (for example a client holding the
+    /// wrong server key).
+    BoxOpenFailed,
+    /// INITIATE's cookie did not open with our cookie key, or names another connection.
+    InvalidCookie,
+    /// INITIATE's vouch did not open, or does not name this connection's C' and our key S.
+    InvalidVouch,
+    /// A short nonce not above the last one received (a replayed or reordered command).
+    NonceReused,
+    /// MESSAGE flags with reserved bits set, or COMMAND together with MORE.
+    ReservedFlags,
+    /// A command frame (flags `04`) after the handshake: everything must come as MESSAGE in a
+    /// data frame.
+    CommandFrame,
+    /// A MESSAGE larger than the receive buffer: it can only be authenticated whole.
+    MessageTooLarge,
+    /// A public key of low order (the X25519 shared secret would be all zeros).
+    WeakKey,
+}
+
+impl fmt::Display for CurveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CurveError::MalformedCommand => "malformed CURVE command",
+            CurveError::UnsupportedVersion => "CurveZMQ version other than 1.0",
+            CurveError::BoxOpenFailed => "CURVE box did not open (altered, or wrong keys)",
+            CurveError::InvalidCookie => "invalid CURVE cookie",
+            CurveError::InvalidVouch => "invalid CURVE vouch",
+            CurveError::NonceReused => "CURVE short nonce replayed or out of order",
+            CurveError::ReservedFlags => "CURVE MESSAGE flags invalid",
+            CurveError::CommandFrame => "unencrypted command after the CURVE handshake",
+            CurveError::MessageTooLarge => "CURVE MESSAGE larger than the receive buffer",
+            CurveError::WeakKey => "CURVE public key of low order",
+        })
+    }
+}
+
+impl core::error::Error for CurveError {}
 
 impl From<MetadataError> for ProtocolError {
     fn from(e: MetadataError) -> Self {
@@ -72,6 +125,7 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::InvalidIdentity => f.write_str("peer sent an invalid Identity"),
             ProtocolError::MalformedHello => f.write_str("malformed PLAIN HELLO"),
+            ProtocolError::Curve(e) => write!(f, "CURVE: {e}"),
         }
     }
 }
@@ -157,7 +211,8 @@ pub enum SendError {
     /// [`poll_transmit`]: crate::Session::poll_transmit
     WouldBlock,
     /// The frame can never fit the transmit buffer whole: stream it with `start_frame` and
-    /// `write_frame_body`.
+    /// `write_frame_body`. With CURVE, which seals each frame whole, frames cannot be
+    /// streamed and `start_frame` returns this too.
     TooLarge,
     /// A streamed frame is unfinished: write the rest of its body first.
     FrameInProgress,
@@ -215,6 +270,8 @@ pub enum ConfigError {
     TxBufferTooSmall,
     /// The identity is longer than 255 bytes or starts with a zero byte (RFC 37 reserves those).
     InvalidIdentity,
+    /// CURVE needs per-connection randomness: start the session with `Session::new_curve`.
+    MissingRandomness,
 }
 
 impl fmt::Display for ConfigError {
@@ -223,6 +280,7 @@ impl fmt::Display for ConfigError {
             ConfigError::RxBufferTooSmall => "receive buffer too small",
             ConfigError::TxBufferTooSmall => "transmit buffer too small for the handshake",
             ConfigError::InvalidIdentity => "identity longer than 255 bytes or starting with 0",
+            ConfigError::MissingRandomness => "CURVE session started without randomness",
         })
     }
 }

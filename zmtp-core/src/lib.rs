@@ -143,6 +143,9 @@
 //! - `defmt`: log through defmt and implement `defmt::Format` for the public types.
 //! - `log`: log through the `log` facade. Exclusive with `defmt`.
 //! - `plain`: the PLAIN mechanism (RFC 24), client and server.
+//! - `curve`: the CURVE mechanism (RFC 25/26), client and server, with Z85 keys (RFC 32); see
+//!   `mechanism::curve`. Still `no_std` and allocation-free; the caller supplies the
+//!   randomness (`Session::new_curve`).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -169,7 +172,7 @@ pub mod socket;
 mod time;
 pub mod wire;
 
-pub use error::{CloseReason, ConfigError, ProtocolError, SendError, UsageError};
+pub use error::{CloseReason, ConfigError, CurveError, ProtocolError, SendError, UsageError};
 pub use mechanism::{AuthRequest, Security};
 pub use session::{Buffers, Chunk, Config, Event, PeerInfo, Role, Session, MIN_RX_BUFFER};
 pub use time::Instant;

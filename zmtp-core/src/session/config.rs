@@ -4,6 +4,10 @@ use crate::error::ConfigError;
 use crate::mechanism::Security;
 use crate::wire::SocketType;
 
+/// Smallest receive buffer for a CURVE session: HELLO and INITIATE must arrive whole.
+#[cfg(feature = "curve")]
+pub const CURVE_MIN_RX_BUFFER: usize = 512;
+
 /// Which side opened the transport. With NULL the two behave the same; the adapter uses it to
 /// decide who reconnects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +76,12 @@ impl<'a> Config<'a> {
         if rx < crate::MIN_RX_BUFFER {
             return Err(ConfigError::RxBufferTooSmall);
         }
+        // CURVE: the peer's HELLO (202 bytes on the wire) and INITIATE (266 + metadata) must
+        // arrive whole.
+        #[cfg(feature = "curve")]
+        if self.security.is_curve() && rx < CURVE_MIN_RX_BUFFER {
+            return Err(ConfigError::RxBufferTooSmall);
+        }
         // RFC 37 §"The Identity Property": 0-255 octets; a leading zero octet is reserved.
         if self.identity.len() > 255 || self.identity.first() == Some(&0) {
             return Err(ConfigError::InvalidIdentity);
@@ -95,6 +105,15 @@ impl<'a> Config<'a> {
         let hello = match self.security {
             #[cfg(feature = "plain")]
             Security::PlainClient { username, password } => 8 + username.len() + password.len(),
+            // CURVE: INITIATE (client) or READY (server) seal the metadata behind 257 or 30
+            // bytes; HELLO is 200 and WELCOME 168.
+            #[cfg(feature = "curve")]
+            Security::CurveClient { .. } => {
+                crate::mechanism::curve::INITIATE_MIN_LEN + metadata - 9
+            }
+            #[cfg(feature = "curve")]
+            Security::CurveServer { .. } => crate::mechanism::curve::WELCOME_LEN
+                .max(crate::mechanism::curve::READY_MIN_LEN + metadata - 9),
             _ => 0,
         };
         crate::wire::GREETING_LEN + crate::wire::MAX_HEADER_LEN + metadata.max(hello)

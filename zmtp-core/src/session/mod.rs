@@ -3,6 +3,8 @@
 //! See the [crate documentation](crate) for the caller's duty and a complete run loop.
 
 mod config;
+#[cfg(feature = "curve")]
+mod curve;
 
 use core::time::Duration;
 
@@ -20,6 +22,11 @@ use crate::wire::{
 /// Transmit space [`Session::frame_space`] keeps for control commands: a PONG with a 16-byte
 /// context (23 bytes) and a PING (9 bytes), rounded up.
 const CONTROL_RESERVE: usize = 40;
+
+/// Transmit space kept for control commands under CURVE, where each travels in a MESSAGE
+/// (33 bytes more each).
+#[cfg(feature = "curve")]
+const CURVE_CONTROL_RESERVE: usize = 110;
 
 /// Smallest receive buffer a session accepts. It holds the 64-byte greeting; the peer's READY
 /// must fit too (commands are never streamed), so 512 bytes or more is the practical minimum.
@@ -139,6 +146,24 @@ enum Hs {
     /// PLAIN server: WELCOME sent, waiting for INITIATE.
     #[cfg(feature = "plain")]
     PlainInitiate,
+    /// CURVE client: HELLO sent, waiting for WELCOME.
+    #[cfg(feature = "curve")]
+    CurveWelcome,
+    /// CURVE client: INITIATE sent, waiting for READY.
+    #[cfg(feature = "curve")]
+    CurveReady,
+    /// CURVE server: waiting for HELLO.
+    #[cfg(feature = "curve")]
+    CurveHello,
+    /// CURVE server: WELCOME sent, waiting for INITIATE.
+    #[cfg(feature = "curve")]
+    CurveInitiate,
+    /// CURVE server: INITIATE checked and reported, waiting for the application's decision.
+    #[cfg(feature = "curve")]
+    CurveDecision,
+    /// CURVE server: accepted and READY sent; the handshake event is still to be reported.
+    #[cfg(feature = "curve")]
+    CurveAccepted,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -160,6 +185,8 @@ enum Out {
         user: (usize, usize),
         pass: (usize, usize),
     },
+    #[cfg(feature = "curve")]
+    CurveAuth,
     Frame {
         body: (usize, usize),
         more: bool,
@@ -246,6 +273,21 @@ pub struct Session<'b> {
     auth: Option<((usize, usize), (usize, usize))>,
     error_out: Option<&'static [u8]>,
 
+    /// CURVE keys, nonces and transient secrets (wiped on drop).
+    #[cfg(feature = "curve")]
+    curve: Option<crate::mechanism::curve::CurveState>,
+    /// Frames and commands go out and come in as MESSAGEs (set once the handshake's keys are
+    /// in force: the client on READY, the server when it sends READY).
+    #[cfg(feature = "curve")]
+    curve_armed: bool,
+    /// CURVE server: where INITIATE's checked metadata waits in `rx` while the application
+    /// decides.
+    #[cfg(feature = "curve")]
+    curve_held: Option<curve::Held>,
+    /// CURVE server: the cookie key's end (RFC 26: "discard ... after a short interval").
+    #[cfg(feature = "curve")]
+    cookie_deadline: Option<Instant>,
+
     now: Instant,
     last_rx: Instant,
     handshake_deadline: Option<Instant>,
@@ -267,7 +309,23 @@ impl<'b> Session<'b> {
     /// Starts a session on a transport that is up. Our greeting is queued at once: the caller
     /// must write it without waiting for the peer (libzmq sends its greeting in pieces and
     /// waits in between, so waiting for 64 peer bytes first would deadlock).
+    ///
+    /// A CURVE session needs per-connection randomness: start it with
+    /// `new_curve` (this returns [`ConfigError::MissingRandomness`]).
     pub fn new(
+        config: &Config<'b>,
+        role: Role,
+        buffers: Buffers<'b>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        #[cfg(feature = "curve")]
+        if config.security.is_curve() {
+            return Err(ConfigError::MissingRandomness);
+        }
+        Self::start(config, role, buffers, now)
+    }
+
+    fn start(
         config: &Config<'b>,
         role: Role,
         buffers: Buffers<'b>,
@@ -311,6 +369,14 @@ impl<'b> Session<'b> {
             #[cfg(feature = "plain")]
             auth: None,
             error_out: None,
+            #[cfg(feature = "curve")]
+            curve: None,
+            #[cfg(feature = "curve")]
+            curve_armed: false,
+            #[cfg(feature = "curve")]
+            curve_held: None,
+            #[cfg(feature = "curve")]
+            cookie_deadline: None,
             now,
             last_rx: now,
             handshake_deadline: config.handshake_timeout.map(|d| now + d),
@@ -327,8 +393,17 @@ impl<'b> Session<'b> {
         out.copy_from_slice(&g);
         s.tx_end = GREETING_LEN;
         // Prove now that the handshake fits: write each command we will send after the
-        // greeting, then drop it again.
-        for name in [&b"READY"[..], b"INITIATE", b"HELLO"] {
+        // greeting, then drop it again. (CURVE's commands need keys: `check_buffers` has
+        // checked their sizes.)
+        #[cfg(feature = "curve")]
+        let names: &[&[u8]] = if config.security.is_curve() {
+            &[]
+        } else {
+            &[b"READY", b"INITIATE", b"HELLO"]
+        };
+        #[cfg(not(feature = "curve"))]
+        let names: &[&[u8]] = &[b"READY", b"INITIATE", b"HELLO"];
+        for &name in names {
             s.write_handshake_command(name)
                 .ok_or(ConfigError::TxBufferTooSmall)?;
             s.tx_end = GREETING_LEN;
@@ -438,8 +513,9 @@ impl<'b> Session<'b> {
     }
 
     /// Whether the application may send data frames: with NULL once our READY is queued,
-    /// with PLAIN once the handshake is done (RFC 24: the client "MAY send messages after
-    /// receiving a READY command").
+    /// with PLAIN and CURVE once the handshake is done (RFC 24: the client "MAY send messages
+    /// after receiving a READY command"; RFC 26 likewise, and the server once it has sent
+    /// READY).
     pub fn can_send(&self) -> bool {
         matches!(self.phase, Phase::Handshake(Hs::NullReady) | Phase::Active)
     }
@@ -464,6 +540,11 @@ impl<'b> Session<'b> {
         };
         #[cfg(not(feature = "plain"))]
         let base = self.rx_start;
+        #[cfg(feature = "curve")]
+        let base = match self.curve_held.as_ref() {
+            Some(h) => base.min(h.meta.0),
+            None => base,
+        };
         if base > 0 {
             if base < self.rx_end {
                 self.rx.copy_within(base..self.rx_end, 0);
@@ -475,6 +556,10 @@ impl<'b> Session<'b> {
                 for x in [u0, u1, p0, p1] {
                     *x = x.saturating_sub(base);
                 }
+            }
+            #[cfg(feature = "curve")]
+            if let Some(h) = self.curve_held.as_mut() {
+                h.shift(base);
             }
         }
         self.rx.get_mut(self.rx_end..).unwrap_or(&mut [])
@@ -559,6 +644,14 @@ impl<'b> Session<'b> {
                 mechanism: self.security.mechanism(),
                 username: slice(user),
                 password: slice(pass),
+                public_key: None,
+            }),
+            #[cfg(feature = "curve")]
+            Out::CurveAuth => Event::Authenticate(AuthRequest {
+                mechanism: self.security.mechanism(),
+                username: &[],
+                password: &[],
+                public_key: self.curve.as_ref().map(|c| c.peer_key),
             }),
             Out::Subscribe(t) => Event::Subscribe(slice(t)),
             Out::Cancel(t) => Event::Cancel(slice(t)),
@@ -622,6 +715,17 @@ impl<'b> Session<'b> {
             Security::PlainClient { .. } => (Some(&b"HELLO"[..]), Hs::PlainWelcome),
             #[cfg(feature = "plain")]
             Security::PlainServer => (None, Hs::PlainHello),
+            // RFC 26: "The client SHALL send a HELLO command after opening the stream
+            // connection"; the server waits for it.
+            #[cfg(feature = "curve")]
+            Security::CurveClient { .. } => {
+                if let Err(e) = self.curve_send_hello() {
+                    return self.protocol_error(e, None);
+                }
+                (None, Hs::CurveWelcome)
+            }
+            #[cfg(feature = "curve")]
+            Security::CurveServer { .. } => (None, Hs::CurveHello),
         };
         if let Some(name) = first {
             if self.write_handshake_command(name).is_none() {
@@ -666,6 +770,12 @@ impl<'b> Session<'b> {
             // Nothing is read until the application has answered.
             return Step::Stall;
         }
+        #[cfg(feature = "curve")]
+        match hs {
+            Hs::CurveDecision => return Step::Stall,
+            Hs::CurveAccepted => return self.curve_report_ready(),
+            _ => {}
+        }
         let (h, hl) = match self.header() {
             Ok(h) => h,
             Err(s) => return s,
@@ -678,6 +788,10 @@ impl<'b> Session<'b> {
             Ok(b) => b,
             Err(s) => return s,
         };
+        #[cfg(feature = "curve")]
+        if self.curve.is_some() {
+            return self.curve_handshake_command(hs, body);
+        }
         match self.classify_handshake_command(hs, body) {
             HsInput::PeerError(r) => self.peer_error(r),
             HsInput::Metadata {
@@ -784,14 +898,30 @@ impl<'b> Session<'b> {
                 mechanism: self.security.mechanism(),
                 username: self.rx.get(u0..u1)?,
                 password: self.rx.get(p0..p1)?,
+                public_key: None,
+            });
+        }
+        #[cfg(feature = "curve")]
+        if self.phase == Phase::Handshake(Hs::CurveDecision) {
+            return Some(AuthRequest {
+                mechanism: self.security.mechanism(),
+                username: &[],
+                password: &[],
+                public_key: self.curve.as_ref().map(|c| c.peer_key),
             });
         }
         None
     }
 
     /// Lets the client whose [`Event::Authenticate`] was just reported in (RFC 24: the
-    /// server "replies with a WELCOME command"). Does nothing if no decision is pending.
+    /// server "replies with a WELCOME command"; RFC 26: the server "SHALL send a READY
+    /// command", after which [`Event::HandshakeComplete`] follows). Does nothing if no
+    /// decision is pending.
     pub fn accept_peer(&mut self) {
+        #[cfg(feature = "curve")]
+        if self.phase == Phase::Handshake(Hs::CurveDecision) {
+            self.curve_accept();
+        }
         #[cfg(feature = "plain")]
         if self.phase == Phase::Handshake(Hs::PlainDecision) {
             if self.write_handshake_command(b"WELCOME").is_none() {
@@ -808,6 +938,13 @@ impl<'b> Session<'b> {
     pub fn reject_peer(&mut self, status: &'static [u8]) {
         #[cfg(feature = "plain")]
         if self.phase == Phase::Handshake(Hs::PlainDecision) {
+            self.fail(CloseReason::AuthRejected, Some(status));
+        }
+        // CURVE: libzmq answers a ZAP refusal with ERROR too (still unencrypted: no READY
+        // has been sent).
+        #[cfg(feature = "curve")]
+        if self.phase == Phase::Handshake(Hs::CurveDecision) {
+            self.curve_held = None;
             self.fail(CloseReason::AuthRejected, Some(status));
         }
         let _ = status;
@@ -835,6 +972,10 @@ impl<'b> Session<'b> {
             Ok(h) => h,
             Err(s) => return s,
         };
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return self.curve_step_message(h, hl);
+        }
         if h.command {
             let body = match self.next_command(h, hl) {
                 Ok(b) => b,
@@ -880,9 +1021,15 @@ impl<'b> Session<'b> {
             self.rx_start.saturating_add(total),
         );
         self.rx_start = body.1;
+        self.deliver_frame(body, h.more, msg, first)
+    }
+
+    /// A whole data frame has been read (and, with CURVE, opened): account for it and report
+    /// it, or the ZMTP 3.0 subscription it stands for.
+    fn deliver_frame(&mut self, body: (usize, usize), more: bool, msg: u64, first: bool) -> Step {
         self.message_size = msg;
-        self.in_message = h.more;
-        if first && !h.more && self.socket_type.receives_subscriptions() {
+        self.in_message = more;
+        if first && !more && self.socket_type.receives_subscriptions() {
             // ZMTP 3.0 subscriptions are messages: `01 topic` / `00 topic` (RFC 29).
             // An empty message has no tag: it is a message, not a subscription.
             let tag = self.rx.get(body.0..body.1).and_then(<[u8]>::first).copied();
@@ -893,7 +1040,7 @@ impl<'b> Session<'b> {
                 _ => {}
             }
         }
-        Step::Emit(Out::Frame { body, more: h.more })
+        Step::Emit(Out::Frame { body, more })
     }
 
     fn step_chunk(&mut self, c: ChunkState) -> Step {
@@ -960,6 +1107,8 @@ impl<'b> Session<'b> {
         let why = match self.phase {
             #[cfg(feature = "plain")]
             Phase::Handshake(Hs::PlainWelcome | Hs::PlainReady) => CloseReason::AuthFailed,
+            #[cfg(feature = "curve")]
+            Phase::Handshake(Hs::CurveWelcome | Hs::CurveReady) => CloseReason::AuthFailed,
             _ => CloseReason::PeerError,
         };
         self.fail(why, None);
@@ -1002,6 +1151,12 @@ impl<'b> Session<'b> {
                 if self.handshake_deadline.is_some_and(|d| now >= d) {
                     self.fail(CloseReason::HandshakeTimeout, None);
                 }
+                // RFC 26: the cookie key is discarded "after a short interval"; INITIATE
+                // cannot come any more.
+                #[cfg(feature = "curve")]
+                if self.cookie_deadline.is_some_and(|d| now >= d) {
+                    self.fail(CloseReason::HandshakeTimeout, None);
+                }
             }
             Phase::Active => {
                 if self.ping_timeout_at.is_some_and(|d| now >= d) {
@@ -1034,6 +1189,11 @@ impl<'b> Session<'b> {
             (a, b) => a.or(b),
         };
         match self.phase {
+            #[cfg(feature = "curve")]
+            Phase::Greeting | Phase::Handshake(_) => {
+                min(self.handshake_deadline, self.cookie_deadline)
+            }
+            #[cfg(not(feature = "curve"))]
             Phase::Greeting | Phase::Handshake(_) => self.handshake_deadline,
             Phase::Active => {
                 let ttl = self.peer_ttl.map(|t| self.last_rx + t);
@@ -1122,17 +1282,20 @@ impl<'b> Session<'b> {
     }
 
     fn emit_command(&mut self, c: Command<'_>) -> bool {
-        let n = c.encoded_len();
-        match self.tx_reserve(n) {
-            Ok(buf) => {
-                let ok = c.emit(buf).is_ok();
-                if ok {
-                    self.tx_end = self.tx_end.saturating_add(n);
-                }
-                ok
-            }
-            Err(_) => false,
+        self.queue_command(c).is_ok()
+    }
+
+    /// Queues a command: as is, or sealed in a MESSAGE once CURVE is armed.
+    fn queue_command(&mut self, c: Command<'_>) -> Result<(), SendError> {
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return self.curve_queue_command(c);
         }
+        let n = c.encoded_len();
+        let buf = self.tx_reserve(n)?;
+        c.emit(buf).map_err(|_| SendError::TooLarge)?;
+        self.tx_end = self.tx_end.saturating_add(n);
+        Ok(())
     }
 
     fn check_send(&mut self) -> Result<(), SendError> {
@@ -1167,6 +1330,10 @@ impl<'b> Session<'b> {
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), SendError> {
         self.check_send()?;
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return self.curve_queue_frame(len, more, fill);
+        }
         let h = FrameHeader::data(len as u64, more);
         let hl = h.encoded_len();
         let need = hl.checked_add(len).ok_or(SendError::TooLarge)?;
@@ -1181,8 +1348,14 @@ impl<'b> Session<'b> {
     /// Starts a data frame of `len` bytes whose body follows in
     /// [`write_frame_body`](Self::write_frame_body) calls; for bodies larger than the
     /// transmit buffer. No other frame or command goes out until the body is complete.
+    ///
+    /// Not with CURVE, which seals each frame whole: [`SendError::TooLarge`].
     pub fn start_frame(&mut self, len: u64, more: bool) -> Result<(), SendError> {
         self.check_send()?;
+        #[cfg(feature = "curve")]
+        if self.curve.is_some() {
+            return Err(SendError::TooLarge);
+        }
         if len >> 63 != 0 {
             return Err(SendError::TooLarge);
         }
@@ -1233,16 +1406,36 @@ impl<'b> Session<'b> {
 
     /// Bytes a caller can queue as whole frames now, headers included, keeping room for
     /// the PING, PONG and ERROR the session may have to write first. 0 while sending is not
-    /// allowed or a streamed frame is unfinished.
+    /// allowed or a streamed frame is unfinished. With CURVE each frame also takes
+    /// [`frame_overhead`](Self::frame_overhead) bytes.
     pub fn frame_space(&self) -> usize {
         if !self.can_send() || self.tx_frame_remaining != 0 {
             return 0;
         }
+        #[cfg(feature = "curve")]
+        let reserve = if self.curve.is_some() {
+            CURVE_CONTROL_RESERVE
+        } else {
+            CONTROL_RESERVE
+        };
+        #[cfg(not(feature = "curve"))]
+        let reserve = CONTROL_RESERVE;
         let pending = self.tx_end.saturating_sub(self.tx_start);
         self.tx
             .len()
             .saturating_sub(pending)
-            .saturating_sub(CONTROL_RESERVE)
+            .saturating_sub(reserve)
+    }
+
+    /// Bytes each frame takes on the wire beyond its header and body: 0, or with CURVE the
+    /// MESSAGE's name, nonce, tag and flags
+    /// (33 bytes, `mechanism::curve::MESSAGE_OVERHEAD`).
+    pub fn frame_overhead(&self) -> usize {
+        #[cfg(feature = "curve")]
+        if self.curve.is_some() {
+            return crate::mechanism::curve::MESSAGE_OVERHEAD;
+        }
+        0
     }
 
     /// Size of the transmit buffer.
@@ -1274,11 +1467,7 @@ impl<'b> Session<'b> {
             } else {
                 Command::Cancel(topic)
             };
-            let n = c.encoded_len();
-            let buf = self.tx_reserve(n)?;
-            c.emit(buf).map_err(|_| SendError::TooLarge)?;
-            self.tx_end = self.tx_end.saturating_add(n);
-            Ok(())
+            self.queue_command(c)
         } else {
             let len = topic.len().checked_add(1).ok_or(SendError::TooLarge)?;
             self.send_frame_with(len, false, |buf| {
