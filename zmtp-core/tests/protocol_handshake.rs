@@ -964,9 +964,9 @@ const PROTOCOL_MD_TABLE: &[(&[SocketType], &[SocketType])] = &[
     (&[Pair], &[Pair]),
 ];
 
-/// The table parsed out of `shared/PROTOCOL.md` itself, so the two cannot drift apart.
+/// The table parsed out of `docs/PROTOCOL.md` itself, so the two cannot drift apart.
 fn table_from_protocol_md() -> Vec<(Vec<SocketType>, Vec<SocketType>)> {
-    let md = include_str!("../../../shared/PROTOCOL.md");
+    let md = include_str!("../../docs/PROTOCOL.md");
     let flat: String = md.split_whitespace().collect::<Vec<_>>().join(" ");
     let start = flat.find("(REQ:").expect("table in PROTOCOL.md") + 1;
     let len = flat[start..].find(')').unwrap();

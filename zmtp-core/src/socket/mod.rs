@@ -11,11 +11,21 @@
 //! **Messages are atomic**: a multipart message is queued whole or not at all, delivered whole
 //! or not at all, and a peer that vanishes mid-message leaves nothing of it behind.
 //!
-//! Behaviour follows RFC 28 (REQ, REP, DEALER, ROUTER), RFC 30 (PUSH, PULL) and RFC 31 (PAIR),
-//! with libzmq's choices where the RFCs leave room (`../shared/PROTOCOL.md`).
+//! Behaviour follows RFC 28 (REQ, REP, DEALER, ROUTER), RFC 29 (PUB, SUB, XPUB, XSUB; see
+//! [`Socket::with_subscriptions`] and the `pubsub` notes there), RFC 30 (PUSH, PULL) and RFC 31
+//! (PAIR), with libzmq's choices where the RFCs leave room (`docs/PROTOCOL.md`).
+//!
+//! **Receive back-pressure**: a peer's input is taken only while its receive queue has room
+//! for the largest frame its session can deliver whole (its receive buffer); otherwise the
+//! bytes wait in the session and [`Socket::recv_window`] shrinks, until the application
+//! receives.
 
+mod pubsub;
 mod queue;
+pub mod trie;
 
+use pubsub::PubSub;
+pub use pubsub::{subscription_memory, SubscriptionMemory, SubscriptionStats};
 use queue::MsgQueue;
 pub use queue::{stored_len, Frames, Message};
 
@@ -81,11 +91,18 @@ pub struct PeerSlot<'b> {
     report_auth: bool,
     /// How far the front message of `send` has gone into the session: (frame, body offset).
     progress: Option<(usize, usize)>,
+    /// Size of the session's receive buffer (the largest frame delivered whole).
+    rx_len: usize,
+    /// Input left in the session for lack of queue room: take it when room is made.
+    stalled: bool,
+    /// SUB, XSUB: resend of our subscriptions in progress, from this trie node index on.
+    resync: Option<u32>,
 }
 
 impl<'b> PeerSlot<'b> {
     /// A free slot with its memory.
     pub fn new(mem: PeerMemory<'b>) -> Self {
+        let rx_len = mem.rx.len();
         PeerSlot {
             conn: Conn::Idle(Buffers {
                 rx: mem.rx,
@@ -101,6 +118,9 @@ impl<'b> PeerSlot<'b> {
             report_closed: None,
             report_auth: false,
             progress: None,
+            rx_len,
+            stalled: false,
+            resync: None,
         }
     }
 
@@ -165,6 +185,12 @@ pub struct SocketConfig<'a> {
     pub req_correlate: bool,
     /// REQ: first request id (libzmq starts at a random value).
     pub req_first_id: u32,
+    /// XPUB: show every subscription to the application, duplicates included
+    /// (`ZMQ_XPUB_VERBOSE`). Otherwise only a topic's first subscriber is shown.
+    pub xpub_verbose: bool,
+    /// XPUB: show every cancel too, not only the one that leaves a topic without
+    /// subscribers (`ZMQ_XPUB_VERBOSER`; implies `xpub_verbose`).
+    pub xpub_verboser: bool,
 }
 
 impl<'a> SocketConfig<'a> {
@@ -180,6 +206,8 @@ impl<'a> SocketConfig<'a> {
             req_relaxed: false,
             req_correlate: false,
             req_first_id: 1,
+            xpub_verbose: false,
+            xpub_verboser: false,
         }
     }
 }
@@ -225,8 +253,11 @@ pub enum SocketSendError {
     NotAllowed,
     /// A message needs at least one frame (ROUTER: the routing id and one more).
     Empty,
-    /// The message is larger than the peer's queues could ever hold.
+    /// The message is larger than the peer's queues could ever hold (SUB, XSUB: a topic
+    /// larger than a peer slot's send queue).
     TooLarge,
+    /// SUB, XSUB: the subscription memory has no room for another topic. Nothing changed.
+    SubscriptionsFull,
 }
 
 /// Why no message was received.
@@ -298,11 +329,24 @@ pub struct Socket<'s, 'b> {
     next_routing_id: u32,
     next_request_id: u32,
     now: Instant,
+    /// PUB, XPUB, SUB, XSUB: subscriptions and XPUB notifications.
+    ps: PubSub<'s>,
 }
 
 impl<'s, 'b> Socket<'s, 'b> {
-    /// A socket over `slots` (their number is the most peers it can have at once).
+    /// A socket over `slots` (their number is the most peers it can have at once). PUB, XPUB,
+    /// SUB and XSUB need memory for subscriptions: use
+    /// [`with_subscriptions`](Self::with_subscriptions).
     pub fn new(cfg: SocketConfig<'b>, slots: &'s mut [PeerSlot<'b>]) -> Self {
+        let n = slots.len();
+        Self::build(
+            cfg,
+            slots,
+            PubSub::new(&cfg, n, SubscriptionMemory::new(&mut [])),
+        )
+    }
+
+    fn build(cfg: SocketConfig<'b>, slots: &'s mut [PeerSlot<'b>], ps: PubSub<'s>) -> Self {
         Socket {
             cfg,
             slots,
@@ -312,6 +356,7 @@ impl<'s, 'b> Socket<'s, 'b> {
             next_routing_id: cfg.router_first_id,
             next_request_id: cfg.req_first_id,
             now: Instant::ZERO,
+            ps,
         }
     }
 
@@ -366,6 +411,8 @@ impl<'s, 'b> Socket<'s, 'b> {
         slot.report_closed = None;
         slot.report_auth = false;
         slot.progress = None;
+        slot.stalled = false;
+        slot.resync = None;
         Ok(PeerHandle {
             index: index as u16,
             generation: slot.generation,
@@ -403,6 +450,10 @@ impl<'s, 'b> Socket<'s, 'b> {
                 self.reqrep = ReqRep::Idle;
             }
         }
+        if self.slot(h).is_none() {
+            return;
+        }
+        self.forget_subscriptions(h);
         let Some(slot) = self.slot_mut(h) else { return };
         let conn = core::mem::replace(&mut slot.conn, Conn::Moving);
         slot.conn = match conn {
@@ -415,6 +466,8 @@ impl<'s, 'b> Socket<'s, 'b> {
         slot.report_ready = false;
         slot.report_closed = None;
         slot.report_auth = false;
+        slot.stalled = false;
+        slot.resync = None;
     }
 
     /// Closes a peer from our side (its queued output is still sent).
@@ -476,6 +529,9 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// Where to read the peer's next bytes (see [`Session::recv_window`]). Empty when the
     /// peer is gone, or while its receive queue is full (back-pressure: read later).
     pub fn recv_window(&mut self, h: PeerHandle) -> &mut [u8] {
+        if self.slot(h).is_some_and(|s| s.stalled) {
+            self.pump_in(h);
+        }
         match self.slot_mut(h).and_then(PeerSlot::session) {
             Some(s) => s.recv_window(),
             None => &mut [],
@@ -535,7 +591,12 @@ impl<'s, 'b> Socket<'s, 'b> {
             let hwm = self.cfg.recv_hwm;
             // Back-pressure: a frame can be as large as the session's receive buffer (larger
             // ones come as chunks into a reserved record), so only take input when one fits.
-            let full = hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial();
+            // An empty queue always takes input (a message it cannot hold is refused below).
+            let room = stored_len(1, slot.rx_len).min(slot.recv.capacity());
+            let full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
+                || (slot.recv.messages() > 0 && slot.recv.free() < room)
+                || self.ps.blocks(ty, slot.rx_len);
+            slot.stalled = full;
             let PeerSlot {
                 conn: Conn::Live(session),
                 recv,
@@ -557,6 +618,9 @@ impl<'s, 'b> Socket<'s, 'b> {
                     Action::Ready(info.socket_type, id)
                 }
                 Event::Authenticate(_) => Action::Auth,
+                // RFC 29 §"The PUB Socket Type": "SHALL silently discard any messages that
+                // subscribers send it" (only their subscriptions count).
+                Event::Frame { .. } | Event::FrameChunk(_) if ty == SocketType::Pub => Action::None,
                 Event::Frame { data, more } => {
                     if recv.begin_frame(data.len(), more) {
                         recv.write_body(data);
@@ -582,7 +646,14 @@ impl<'s, 'b> Socket<'s, 'b> {
                         Action::TooBig
                     }
                 }
-                Event::Subscribe(_) | Event::Cancel(_) => Action::None,
+                Event::Subscribe(topic) => {
+                    self.ps.on_peer_subscription(ty, index, h, true, topic);
+                    Action::None
+                }
+                Event::Cancel(topic) => {
+                    self.ps.on_peer_subscription(ty, index, h, false, topic);
+                    Action::None
+                }
                 Event::PeerError(_) => Action::None,
                 Event::Closed(reason) => Action::Closed(reason),
             };
@@ -607,6 +678,9 @@ impl<'s, 'b> Socket<'s, 'b> {
                             self.reqrep = ReqRep::Idle;
                         }
                     }
+                    // RFC 29 §"The PUB Socket Type": a gone subscriber's queue and
+                    // subscriptions go; §"The XPUB Socket Type": XPUB reports the cancels.
+                    self.ps.drop_member(ty, index, h);
                     return;
                 }
                 Action::Ready(peer_type, id) => self.attach(h, peer_type, id),
@@ -661,6 +735,11 @@ impl<'s, 'b> Socket<'s, 'b> {
         slot.peer_type = Some(peer_type);
         slot.state = PeerState::Active;
         slot.report_ready = true;
+        // PROTOCOL.md (RFC 29 §"The XSUB Socket Type": "SHALL send subscribe ... requests to
+        // publishers"): a subscriber sends its subscriptions to every new (or reconnected) peer.
+        if matches!(ty, SocketType::Sub | SocketType::XSub) {
+            slot.resync = Some(0);
+        }
     }
 
     // ------------------------------------------------------------ events and time
@@ -732,58 +811,26 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// Moves queued messages into the peer's session: whole frames while they fit, frames
     /// larger than the transmit buffer streamed. Once a message's first frame is in the
     /// session the rest follows before anything else (messages are never interleaved).
+    ///
+    /// SUB, XSUB: queued subscriptions go out through [`Session::send_subscribe`] in their
+    /// place, and once the queue is empty a pending resend is staged into it.
     fn pump_out(&mut self, h: PeerHandle) {
-        let Some(slot) = self.slot_mut(h) else { return };
-        let PeerSlot {
-            conn: Conn::Live(session),
-            send,
-            progress,
-            ..
-        } = slot
+        let subscriber = matches!(self.ty(), SocketType::Sub | SocketType::XSub);
+        let Some(slot) = self
+            .slots
+            .get_mut(h.index())
+            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
         else {
             return;
         };
         loop {
-            let Some(msg) = send.front() else { return };
-            let count = msg.len();
-            let (mut fi, mut off) = progress.unwrap_or((0, 0));
-            for (k, f) in msg.frames().enumerate().skip(fi) {
-                let more = k.saturating_add(1) < count;
-                if off == 0 {
-                    let whole = f.len().saturating_add(9);
-                    if whole <= session.frame_space() {
-                        if session.send_frame(f, more).is_err() {
-                            *progress = Some((fi, off));
-                            return;
-                        }
-                        fi = fi.saturating_add(1);
-                        continue;
-                    }
-                    if whole.saturating_add(CONTROL_MARGIN) <= session.tx_capacity() {
-                        // It will fit whole once the transport has taken some output.
-                        *progress = Some((fi, off));
-                        return;
-                    }
-                    // Larger than the buffer: stream it.
-                    if session.start_frame(f.len() as u64, more).is_err() {
-                        *progress = Some((fi, off));
-                        return;
-                    }
-                }
-                while off < f.len() {
-                    match f.get(off..).map(|rest| session.write_frame_body(rest)) {
-                        Some(Ok(n)) => off = off.saturating_add(n),
-                        _ => {
-                            *progress = Some((fi, off));
-                            return;
-                        }
-                    }
-                }
-                fi = fi.saturating_add(1);
-                off = 0;
+            pump_out_slot(slot, subscriber);
+            if !subscriber || !slot.send.is_empty() || !slot.is_active() {
+                return;
             }
-            *progress = None;
-            send.pop();
+            if !pubsub::stage_resync(&self.ps.subs, slot) {
+                return;
+            }
         }
     }
 
@@ -797,6 +844,12 @@ impl<'s, 'b> Socket<'s, 'b> {
     ///   dropped (or `HostUnreachable` with `router_mandatory`); a full peer drops the message.
     /// - REQ: adds the empty delimiter (and request id with `req_correlate`), round robin.
     /// - REP: the reply to the request just received, with its envelope restored.
+    /// - PUB, XPUB: to every ready peer subscribed to a prefix of the first frame; a peer
+    ///   without room for the whole message loses it (never `WouldBlock`).
+    /// - XSUB: a single-frame message `01 topic` / `00 topic` subscribes / unsubscribes (as
+    ///   [`subscribe`](Self::subscribe) / [`unsubscribe`](Self::unsubscribe)); any other
+    ///   message goes to every ready peer with room.
+    /// - SUB: `NotAllowed` (use [`subscribe`](Self::subscribe)).
     pub fn send(&mut self, frames: &[&[u8]]) -> Result<(), SocketSendError> {
         if frames.is_empty() {
             return Err(SocketSendError::Empty);
@@ -859,6 +912,17 @@ impl<'s, 'b> Socket<'s, 'b> {
                 }
                 self.pump_in(peer);
                 r
+            }
+            SocketType::Pub | SocketType::XPub => self.distribute(frames),
+            SocketType::XSub => {
+                // RFC 29 §"The XSUB Socket Type": subscriptions come from the application as
+                // messages; only single-frame ones count (PROTOCOL.md).
+                if let [f] = frames {
+                    if let Some((&tag @ (0 | 1), topic)) = f.split_first() {
+                        return self.change_subscription(tag == 1, topic);
+                    }
+                }
+                self.distribute(frames)
             }
             _ => Err(SocketSendError::NotAllowed),
         }
@@ -944,39 +1008,8 @@ impl<'s, 'b> Socket<'s, 'b> {
         frames: &[&[u8]],
     ) -> Result<(), SocketSendError> {
         let hwm = self.cfg.send_hwm;
-        let need = message_stored_len(envelope, frames);
         let slot = self.slot_mut(peer).ok_or(SocketSendError::WouldBlock)?;
-        if !could_ever_fit(slot, envelope, frames) {
-            return Err(SocketSendError::TooLarge);
-        }
-        if !has_room(slot, envelope, frames, hwm) {
-            return Err(SocketSendError::WouldBlock);
-        }
-        let PeerSlot {
-            conn,
-            send,
-            progress,
-            ..
-        } = slot;
-        if let Conn::Live(session) = conn {
-            let wire = wire_len(envelope, frames);
-            if send.is_empty() && progress.is_none() && wire <= session.frame_space() {
-                let total = envelope.len().saturating_add(frames.len());
-                for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
-                    // Fits: checked above.
-                    let _ = session.send_frame(f, k.saturating_add(1) < total);
-                }
-                return Ok(());
-            }
-        }
-        if need > send.free() {
-            return Err(SocketSendError::WouldBlock);
-        }
-        for f in envelope {
-            send.push_frame(f, true);
-        }
-        push_frames(send, frames);
-        Ok(())
+        enqueue_slot(slot, hwm, envelope, frames)
     }
 
     // ------------------------------------------------------------ receive
@@ -989,6 +1022,12 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// - REP: the request without its envelope (kept for the reply); requests without an
     ///   empty delimiter are dropped.
     ///
+    /// - SUB: only messages whose first frame starts with one of our subscriptions (RFC 29 §"The
+    ///   SUB Socket Type": the subscriber filters too, whatever the publisher sent).
+    /// - XPUB: pending subscription notifications first (`01 topic` / `00 topic`), then
+    ///   messages from subscribers.
+    /// - XSUB: everything.
+    ///
     /// The message stays valid until the next call on the socket.
     pub fn recv(&mut self) -> Result<Received<'_>, SocketRecvError> {
         let ty = self.ty();
@@ -999,6 +1038,18 @@ impl<'s, 'b> Socket<'s, 'b> {
             _ => {}
         }
         let n = self.slots.len();
+        // Peers held back for lack of room get another chance: the message lent out by the
+        // last call is gone.
+        for i in 0..n {
+            if self.slots.get(i).is_some_and(|s| s.stalled) {
+                if let Some(h) = self.handle_of(i) {
+                    self.pump_in(h);
+                }
+            }
+        }
+        if ty == SocketType::XPub && self.ps.notes.messages() > 0 {
+            return self.next_notification().ok_or(SocketRecvError::WouldBlock);
+        }
         // Free space first (a reader unblocks back-pressured peers).
         for _ in 0..n.saturating_mul(2).saturating_add(1) {
             let mut found = None;
@@ -1099,6 +1150,13 @@ impl<'s, 'b> Socket<'s, 'b> {
                     _ => Verdict::Drop,
                 }
             }
+            SocketType::Sub => {
+                if self.ps.subs.matches(msg.first().unwrap_or(&[])) {
+                    Verdict::Deliver { skip: 0 }
+                } else {
+                    Verdict::Drop
+                }
+            }
             _ => Verdict::Deliver { skip: 0 },
         }
     }
@@ -1137,6 +1195,123 @@ enum Action {
     TooBig,
     Closed(CloseReason),
     Ready(SocketType, heapless::Vec<u8, 255>),
+}
+
+/// Queues `envelope` + `frames` for the peer in `slot` (see [`Socket::enqueue`]).
+fn enqueue_slot(
+    slot: &mut PeerSlot<'_>,
+    hwm: usize,
+    envelope: &[&[u8]],
+    frames: &[&[u8]],
+) -> Result<(), SocketSendError> {
+    let need = message_stored_len(envelope, frames);
+    if !could_ever_fit(slot, envelope, frames) {
+        return Err(SocketSendError::TooLarge);
+    }
+    if !has_room(slot, envelope, frames, hwm) {
+        return Err(SocketSendError::WouldBlock);
+    }
+    let PeerSlot {
+        conn,
+        send,
+        progress,
+        ..
+    } = slot;
+    if let Conn::Live(session) = conn {
+        let wire = wire_len(envelope, frames);
+        if send.is_empty() && progress.is_none() && wire <= session.frame_space() {
+            let total = envelope.len().saturating_add(frames.len());
+            for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
+                // Fits: checked above.
+                let _ = session.send_frame(f, k.saturating_add(1) < total);
+            }
+            return Ok(());
+        }
+    }
+    if need > send.free() {
+        return Err(SocketSendError::WouldBlock);
+    }
+    for f in envelope {
+        send.push_frame(f, true);
+    }
+    push_frames(send, frames);
+    Ok(())
+}
+
+/// Moves a slot's queued messages into its session (see [`Socket::pump_out`]): whole frames
+/// while they fit, frames larger than the transmit buffer streamed. Once a message's first
+/// frame is in the session the rest follows before anything else (messages are never
+/// interleaved).
+fn pump_out_slot(slot: &mut PeerSlot<'_>, subscriber: bool) {
+    loop {
+        if subscriber {
+            match pubsub::pump_subscription(slot) {
+                Some(true) => continue,
+                Some(false) => return,
+                None => {}
+            }
+        }
+        if !pump_one_message(slot) {
+            return;
+        }
+    }
+}
+
+/// Moves (the rest of) the front message of a slot's send queue into its session; true if
+/// it went whole (and was popped).
+fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
+    let PeerSlot {
+        conn: Conn::Live(session),
+        send,
+        progress,
+        ..
+    } = slot
+    else {
+        return false;
+    };
+    let Some(msg) = send.front() else {
+        return false;
+    };
+    let count = msg.len();
+    let (mut fi, mut off) = progress.unwrap_or((0, 0));
+    for (k, f) in msg.frames().enumerate().skip(fi) {
+        let more = k.saturating_add(1) < count;
+        if off == 0 {
+            let whole = f.len().saturating_add(9);
+            if whole <= session.frame_space() {
+                if session.send_frame(f, more).is_err() {
+                    *progress = Some((fi, off));
+                    return false;
+                }
+                fi = fi.saturating_add(1);
+                continue;
+            }
+            if whole.saturating_add(CONTROL_MARGIN) <= session.tx_capacity() {
+                // It will fit whole once the transport has taken some output.
+                *progress = Some((fi, off));
+                return false;
+            }
+            // Larger than the buffer: stream it.
+            if session.start_frame(f.len() as u64, more).is_err() {
+                *progress = Some((fi, off));
+                return false;
+            }
+        }
+        while off < f.len() {
+            match f.get(off..).map(|rest| session.write_frame_body(rest)) {
+                Some(Ok(n)) => off = off.saturating_add(n),
+                _ => {
+                    *progress = Some((fi, off));
+                    return false;
+                }
+            }
+        }
+        fi = fi.saturating_add(1);
+        off = 0;
+    }
+    *progress = None;
+    send.pop();
+    true
 }
 
 fn push_frames(q: &mut MsgQueue<'_>, frames: &[&[u8]]) {

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use super::{drain, leak, take_output, Ev};
-use zmtp_core::socket::{PeerHandle, PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent};
+use zmtp_core::socket::{
+    PeerHandle, PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent, SubscriptionMemory,
+};
 use zmtp_core::{Buffers, Config, Instant, Role, Session, SocketType};
 
 /// One remote peer: a session of its own and what it has received.
@@ -93,6 +95,24 @@ impl Net {
         }
     }
 
+    /// A PUB/XPUB/SUB/XSUB socket with `trie` bytes of subscription memory and `notes` bytes
+    /// of XPUB notification queue.
+    pub fn with_subscriptions(
+        cfg: SocketConfig<'static>,
+        capacity: usize,
+        (rx, tx, queue): (usize, usize, usize),
+        trie: usize,
+        notes: usize,
+    ) -> Net {
+        let memory = SubscriptionMemory::new(leak(trie)).with_notifications(leak(notes));
+        Net {
+            socket: Socket::with_subscriptions(cfg, slots(capacity, rx, tx, queue), memory),
+            remotes: Vec::new(),
+            now: Instant::ZERO,
+            socket_events: Vec::new(),
+        }
+    }
+
     pub fn ty(&self) -> SocketType {
         self.socket.socket_type()
     }
@@ -100,14 +120,25 @@ impl Net {
     /// Adds a remote peer of type `ty` (with `identity`), runs the handshake; returns its
     /// index in `remotes`.
     pub fn connect(&mut self, ty: SocketType, identity: &'static [u8]) -> usize {
+        self.connect_with(ty, identity, 4096, 1 << 18)
+    }
+
+    /// [`connect`](Self::connect) with the remote session's buffer sizes.
+    pub fn connect_with(
+        &mut self,
+        ty: SocketType,
+        identity: &'static [u8],
+        rx: usize,
+        tx: usize,
+    ) -> usize {
         let h = self.socket.add_peer(Role::Accepted, self.now).unwrap();
         let cfg = Config::new(ty).with_identity(identity);
         let session = Session::new(
             &cfg,
             Role::Connected,
             Buffers {
-                rx: leak(4096),
-                tx: leak(1 << 18),
+                rx: leak(rx),
+                tx: leak(tx),
             },
             self.now,
         )
