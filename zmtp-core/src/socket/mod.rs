@@ -374,6 +374,27 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// Starts a session with a new peer whose transport is up (we connected, or we
     /// accepted). Our greeting is queued at once: drain [`poll_transmit`](Self::poll_transmit).
     pub fn add_peer(&mut self, role: Role, now: Instant) -> Result<PeerHandle, AddPeerError> {
+        self.add_peer_inner(role, now, Randomness::None)
+    }
+
+    /// [`add_peer`](Self::add_peer) for a CURVE socket: each connection needs fresh
+    /// randomness from the caller's CSPRNG (the core has none).
+    #[cfg(feature = "curve")]
+    pub fn add_peer_curve(
+        &mut self,
+        role: Role,
+        now: Instant,
+        random: crate::mechanism::curve::CurveRandom,
+    ) -> Result<PeerHandle, AddPeerError> {
+        self.add_peer_inner(role, now, Randomness::Curve(random))
+    }
+
+    fn add_peer_inner(
+        &mut self,
+        role: Role,
+        now: Instant,
+        random: Randomness,
+    ) -> Result<PeerHandle, AddPeerError> {
         self.now = self.now.max(now);
         let index = self
             .slots
@@ -393,11 +414,25 @@ impl<'s, 'b> Socket<'s, 'b> {
         };
         // Session::new consumes the buffers: check first what it checks, so a refused
         // configuration leaves the slot usable.
-        if let Err(e) = session_cfg.check_buffers(buffers.rx.len(), buffers.tx.len()) {
+        let checked = session_cfg.check_buffers(buffers.rx.len(), buffers.tx.len());
+        #[cfg(feature = "curve")]
+        let checked = checked.and_then(|()| {
+            if session_cfg.security.is_curve() && !matches!(random, Randomness::Curve(_)) {
+                Err(crate::ConfigError::MissingRandomness)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = checked {
             slot.conn = Conn::Idle(buffers);
             return Err(AddPeerError::Config(e));
         }
-        match Session::new(&session_cfg, role, buffers, now) {
+        let session = match random {
+            #[cfg(feature = "curve")]
+            Randomness::Curve(r) => Session::new_curve(&session_cfg, role, buffers, now, r),
+            Randomness::None => Session::new(&session_cfg, role, buffers, now),
+        };
+        match session {
             Ok(s) => slot.conn = Conn::Live(s),
             Err(e) => return Err(AddPeerError::Config(e)),
         }
@@ -1181,6 +1216,13 @@ impl Iterator for Peers<'_, '_> {
             }
         }
     }
+}
+
+/// Per-connection randomness a mechanism needs.
+enum Randomness {
+    None,
+    #[cfg(feature = "curve")]
+    Curve(crate::mechanism::curve::CurveRandom),
 }
 
 enum Verdict {
