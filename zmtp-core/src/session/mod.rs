@@ -261,6 +261,10 @@ pub struct Session<'b> {
     peer_socket_type: Option<SocketType>,
     chunk: Option<ChunkState>,
     in_message: bool,
+    /// The fast path of `poll_event` may run (traffic, no chunk, no PUB, no CURVE).
+    fast_ok: bool,
+    /// Largest frame the fast path takes now: `max_frame`, or less of the message budget.
+    frame_limit: u64,
     message_size: u64,
     eof: bool,
     close_reason: Option<CloseReason>,
@@ -360,6 +364,8 @@ impl<'b> Session<'b> {
             peer_socket_type: None,
             chunk: None,
             in_message: false,
+            fast_ok: false,
+            frame_limit: 0,
             message_size: 0,
             eof: false,
             close_reason: None,
@@ -603,10 +609,79 @@ impl<'b> Session<'b> {
 
     /// The next event, or `None` when the input so far is used up. Call it until `None` after
     /// every input, timeout and send.
-    #[inline]
+    #[inline(always)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        let out = self.advance()?;
-        Some(self.materialize(out))
+        if self.fast_ok {
+            if let Some((a, b, more)) = self.fast_data_frame() {
+                return Some(Event::Frame { data: self.rx.get(a..b).unwrap_or(&[]), more });
+            }
+        }
+        self.poll_event_slow()
+    }
+
+    /// Everything but the common whole data frame: out of line, so `poll_event` stays small
+    /// enough to inline into the caller's loop.
+    #[inline(never)]
+    fn poll_event_slow(&mut self) -> Option<Event<'_>> {
+        let out = self.advance();
+        self.refresh_fast_path();
+        Some(self.materialize(out?))
+    }
+
+    /// The hot path: one whole data frame (short or long size) already in the buffer, in the
+    /// traffic phase, with no chunk in progress, no 3.0 subscription to interpret and no
+    /// encryption. Anything else returns `None` without touching state, and `advance` takes
+    /// it from the same place, with every check (reserved flags, bit 63, limits).
+    #[inline(always)]
+    fn fast_data_frame(&mut self) -> Option<(usize, usize, bool)> {
+        let start = self.rx_start;
+        let avail = self.rx.get(start..self.rx_end)?;
+        let (&flags, rest) = avail.split_first()?;
+        // RFC 37 §"Framing": 00/01 short size, 02/03 long size; anything else (commands,
+        // reserved bits) goes the slow way.
+        let (size, hl) = match flags {
+            0 | 1 => (u64::from(*rest.first()?), 2usize),
+            2 | 3 => (u64::from_be_bytes(*rest.first_chunk::<8>()?), 9usize),
+            _ => return None,
+        };
+        // One compare: the tighter of the frame limit and what is left of the message limit.
+        if size > self.frame_limit {
+            return None;
+        }
+        // try_from, not `as`: on 32-bit targets a long size must not truncate.
+        let total = usize::try_from(size).ok()?.checked_add(hl)?;
+        if total > avail.len() {
+            return None;
+        }
+        let more = flags & 1 != 0;
+        self.rx_start = start.saturating_add(total);
+        if more {
+            // `size <= frame_limit` keeps the sum within `max_message`.
+            self.message_size =
+                if self.in_message { self.message_size.saturating_add(size) } else { size };
+            self.in_message = true;
+            self.frame_limit = self.max_frame.min(self.max_message.saturating_sub(self.message_size));
+        } else if self.in_message {
+            self.in_message = false;
+            self.frame_limit = self.max_frame.min(self.max_message);
+        }
+        Some((start.saturating_add(hl), start.saturating_add(total), more))
+    }
+
+    /// Decides whether [`fast_data_frame`](Self::fast_data_frame) may run, after each slow step.
+    fn refresh_fast_path(&mut self) {
+        self.fast_ok = self.phase == Phase::Active
+            && self.chunk.is_none()
+            && !self.socket_type.receives_subscriptions();
+        #[cfg(feature = "curve")]
+        {
+            self.fast_ok &= self.curve.is_none();
+        }
+        self.frame_limit = if self.in_message {
+            self.max_frame.min(self.max_message.saturating_sub(self.message_size))
+        } else {
+            self.max_frame.min(self.max_message)
+        };
     }
 
     fn materialize(&self, out: Out) -> Event<'_> {
@@ -1127,6 +1202,7 @@ impl<'b> Session<'b> {
             return;
         }
         self.phase = Phase::Closed;
+        self.fast_ok = false;
         self.close_reason = Some(reason);
         self.close_reported = false;
         self.rx_start = 0;
