@@ -445,3 +445,27 @@ fn events_report_ready_and_closed_peers() {
     assert_eq!(n.socket.peer_type(h), None);
     let _ = frame(0, b"");
 }
+
+#[test]
+fn req_gets_a_reply_that_arrived_just_before_its_peer_closed() {
+    // Found by zmtp-std: the REQ reset itself when the peer closed, losing the queued reply.
+    let mut n = net(SocketType::Req);
+    n.connect(SocketType::Rep, b"");
+    n.socket.send(&[b"q"]).unwrap();
+    n.run();
+    n.remotes[0].send(&[b"", b"last reply"]);
+    n.run();
+    n.kill(0);
+    assert_eq!(n.recv_all(), [(0, msg(&[b"last reply"]))]);
+    // And a request whose peer closed without answering frees the REQ to send again.
+    n.connect(SocketType::Rep, b"");
+    n.socket.send(&[b"q2"]).unwrap();
+    n.run();
+    n.kill(1);
+    assert_eq!(n.socket.recv().err(), Some(SocketRecvError::NotAllowed));
+    assert_eq!(
+        n.socket.send(&[b"q3"]),
+        Err(SocketSendError::WouldBlock),
+        "no peer left"
+    );
+}

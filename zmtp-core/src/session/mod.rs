@@ -613,7 +613,10 @@ impl<'b> Session<'b> {
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         if self.fast_ok {
             if let Some((a, b, more)) = self.fast_data_frame() {
-                return Some(Event::Frame { data: self.rx.get(a..b).unwrap_or(&[]), more });
+                return Some(Event::Frame {
+                    data: self.rx.get(a..b).unwrap_or(&[]),
+                    more,
+                });
             }
         }
         self.poll_event_slow()
@@ -657,10 +660,15 @@ impl<'b> Session<'b> {
         self.rx_start = start.saturating_add(total);
         if more {
             // `size <= frame_limit` keeps the sum within `max_message`.
-            self.message_size =
-                if self.in_message { self.message_size.saturating_add(size) } else { size };
+            self.message_size = if self.in_message {
+                self.message_size.saturating_add(size)
+            } else {
+                size
+            };
             self.in_message = true;
-            self.frame_limit = self.max_frame.min(self.max_message.saturating_sub(self.message_size));
+            self.frame_limit = self
+                .max_frame
+                .min(self.max_message.saturating_sub(self.message_size));
         } else if self.in_message {
             self.in_message = false;
             self.frame_limit = self.max_frame.min(self.max_message);
@@ -678,7 +686,8 @@ impl<'b> Session<'b> {
             self.fast_ok &= self.curve.is_none();
         }
         self.frame_limit = if self.in_message {
-            self.max_frame.min(self.max_message.saturating_sub(self.message_size))
+            self.max_frame
+                .min(self.max_message.saturating_sub(self.message_size))
         } else {
             self.max_frame.min(self.max_message)
         };

@@ -481,7 +481,7 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// received yet are dropped; a partial message never existed for the application.
     pub fn remove_peer(&mut self, h: PeerHandle) {
         if let ReqRep::Serving { peer, .. } | ReqRep::AwaitingReply { peer, .. } = self.reqrep {
-            if peer == h && self.ty() == SocketType::Rep {
+            if peer == h {
                 self.reqrep = ReqRep::Idle;
             }
         }
@@ -707,12 +707,8 @@ impl<'s, 'b> Socket<'s, 'b> {
                     slot.send.clear();
                     slot.state = PeerState::Closed;
                     slot.report_closed = Some(reason);
-                    if let ReqRep::AwaitingReply { peer, .. } = self.reqrep {
-                        // libzmq REQ: the request is lost with the peer; a new one may go.
-                        if peer == h && ty == SocketType::Req {
-                            self.reqrep = ReqRep::Idle;
-                        }
-                    }
+                    // The reply may already be queued: the REQ waits until that is read.
+                    self.release_orphaned_request();
                     // RFC 29 §"The PUB Socket Type": a gone subscriber's queue and
                     // subscriptions go; §"The XPUB Socket Type": XPUB reports the cancels.
                     self.ps.drop_member(ty, index, h);
@@ -963,6 +959,20 @@ impl<'s, 'b> Socket<'s, 'b> {
         }
     }
 
+    /// REQ: a request whose peer has closed and left nothing more to read can never be
+    /// answered; the REQ may send again (libzmq keeps waiting forever; the lazy-pirate
+    /// pattern exists to work around that). A reply already queued is still delivered.
+    fn release_orphaned_request(&mut self) {
+        if let ReqRep::AwaitingReply { peer, .. } = self.reqrep {
+            let gone = self
+                .slot(peer)
+                .is_none_or(|s| s.state == PeerState::Closed && s.recv.messages() == 0);
+            if self.ty() == SocketType::Req && gone {
+                self.reqrep = ReqRep::Idle;
+            }
+        }
+    }
+
     /// REP: envelope frames from the request (still at the front of the peer's queue),
     /// then the reply. A peer that went away or is full loses the reply (libzmq).
     fn reply(
@@ -1065,6 +1075,7 @@ impl<'s, 'b> Socket<'s, 'b> {
     ///
     /// The message stays valid until the next call on the socket.
     pub fn recv(&mut self) -> Result<Received<'_>, SocketRecvError> {
+        self.release_orphaned_request();
         let ty = self.ty();
         match (ty, self.reqrep) {
             (SocketType::Push | SocketType::Pub, _) => return Err(SocketRecvError::NotAllowed),

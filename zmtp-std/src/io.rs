@@ -1,0 +1,930 @@
+//! The I/O thread: one mio poll loop driving every socket of a context.
+//!
+//! Each socket is a zmtp-core [`Socket`](zmtp_core::socket::Socket) (in an [`OwnedSocket`])
+//! plus the TCP listeners and streams that carry its peers. A turn of the loop:
+//!
+//! 1. wait in [`Poll::poll`] until a stream or listener is ready, the application wakes us
+//!    (the [`mio::Waker`]), or the next deadline (the cores' heartbeat and handshake timers,
+//!    reconnects, lingering closes);
+//! 2. note readiness per stream (mio is edge-triggered: a stream stays "readable" until a
+//!    read returns `WouldBlock`, "writable" until a write does);
+//! 3. run the application's commands (open, bind, connect, close);
+//! 4. service every socket: accept until `WouldBlock`, start and finish connects, then in
+//!    rounds until nothing moves: read into each peer's receive window, fire the core's
+//!    timers, move received messages to the application, handle peer events (ready, closed:
+//!    flush, close, `remove_peer`, schedule a reconnect), move the application's messages
+//!    into the core, write each peer's output. This is the core's "after any input, drain
+//!    every poll" duty.
+//!
+//! Nothing here blocks except `poll`; no error of one connection stops the loop.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token};
+use zmtp_core::socket::{PeerHandle, SocketConfig, SocketEvent, SocketSendError};
+use zmtp_core::{CloseReason, Config, Role, SocketType};
+
+use crate::context::{Command, WAKER};
+use crate::error::{Error, Result};
+use crate::options::SocketOptions;
+use crate::owned::{Layout, OwnedSocket};
+use crate::shared::{Msg, Shared};
+
+/// Reads per connection per round (so one busy peer cannot starve the others).
+const READ_BUDGET: usize = 16;
+/// Writes per connection per round.
+const WRITE_BUDGET: usize = 16;
+/// Messages moved from the application into the core per round.
+const SEND_BUDGET: usize = 256;
+/// Rounds per service before going back to `poll` (with a zero timeout if work is left).
+const ROUNDS: usize = 8;
+
+/// The I/O thread's body.
+pub(crate) fn run(poll: Poll, commands: Receiver<Command>) {
+    let mut io = IoThread {
+        poll,
+        commands,
+        epoch: Instant::now(),
+        tokens: Tokens::default(),
+        sockets: HashMap::new(),
+        shutting_down: false,
+    };
+    io.run();
+    // Dropping `io` drops every socket: blocked application calls return `Terminated`.
+}
+
+/// Token allocation: every listener and stream gets a fresh token, mapped to its socket.
+/// Tokens are never reused, so a late event for a closed stream finds nothing.
+#[derive(Default)]
+struct Tokens {
+    next: usize,
+    owner: HashMap<Token, u64>,
+}
+
+impl Tokens {
+    fn alloc(&mut self, socket: u64) -> Token {
+        let t = Token(self.next);
+        self.next = self.next.wrapping_add(1);
+        self.owner.insert(t, socket);
+        t
+    }
+
+    fn free(&mut self, t: Token) {
+        self.owner.remove(&t);
+    }
+}
+
+/// What a socket's service needs from the loop.
+struct Env<'a> {
+    registry: &'a Registry,
+    tokens: &'a mut Tokens,
+    epoch: Instant,
+    now: Instant,
+}
+
+impl Env<'_> {
+    /// `now` on the cores' clock (microseconds since the thread started).
+    fn core_now(&self) -> zmtp_core::Instant {
+        let us = self.now.saturating_duration_since(self.epoch).as_micros();
+        zmtp_core::Instant::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+}
+
+struct IoThread {
+    poll: Poll,
+    commands: Receiver<Command>,
+    epoch: Instant,
+    tokens: Tokens,
+    sockets: HashMap<u64, IoSocket>,
+    shutting_down: bool,
+}
+
+impl IoThread {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut more = false;
+        loop {
+            let timeout = if more {
+                Some(Duration::ZERO)
+            } else {
+                self.next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("zmtp-std: poll failed, stopping the I/O thread: {e}");
+                return;
+            }
+            for ev in events.iter() {
+                self.dispatch(ev);
+            }
+            self.run_commands();
+            more = self.service();
+            if self.shutting_down && self.sockets.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn dispatch(&mut self, ev: &Event) {
+        let token = ev.token();
+        if token == WAKER {
+            // Commands and the sockets' outboxes are looked at on every turn.
+            return;
+        }
+        let Some(id) = self.tokens.owner.get(&token) else {
+            return;
+        };
+        let Some(s) = self.sockets.get_mut(id) else {
+            return;
+        };
+        if let Some(c) = s.conns.get_mut(&token) {
+            let err = ev.is_error();
+            if ev.is_readable() || ev.is_read_closed() || err {
+                c.readable = true;
+            }
+            if ev.is_writable() || ev.is_write_closed() || err {
+                c.writable = true;
+            }
+        } else if s.listeners.contains_key(&token) {
+            s.accept_ready = true;
+        }
+    }
+
+    fn run_commands(&mut self) {
+        loop {
+            let cmd = match self.commands.try_recv() {
+                Ok(c) => c,
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.shutting_down = true;
+                    return;
+                }
+            };
+            let mut env = Env {
+                registry: self.poll.registry(),
+                tokens: &mut self.tokens,
+                epoch: self.epoch,
+                now: Instant::now(),
+            };
+            match cmd {
+                Command::Open {
+                    id,
+                    ty,
+                    opts,
+                    shared,
+                } => {
+                    self.sockets
+                        .insert(id, IoSocket::new(id, ty, *opts, shared));
+                }
+                Command::Bind { id, addr, reply } => {
+                    let r = match self.sockets.get_mut(&id) {
+                        Some(s) => s.bind(&mut env, addr),
+                        None => Err(Error::Terminated),
+                    };
+                    // The application may have given up waiting: nothing to do then.
+                    let _ = reply.send(r);
+                }
+                Command::Connect { id, addrs } => {
+                    if let Some(s) = self.sockets.get_mut(&id) {
+                        s.add_connect(addrs, env.now);
+                    }
+                }
+                Command::Close { id, linger } => {
+                    if let Some(s) = self.sockets.get_mut(&id) {
+                        s.begin_close(&mut env, linger);
+                    }
+                }
+                Command::Shutdown => {
+                    self.shutting_down = true;
+                    // Every handle is gone, so every socket is closing already; a leaked
+                    // one (`mem::forget`) is closed without linger.
+                    for s in self.sockets.values_mut() {
+                        s.begin_close(&mut env, Some(Duration::ZERO));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Services every socket; whether work is left that needs no event.
+    fn service(&mut self) -> bool {
+        let mut env = Env {
+            registry: self.poll.registry(),
+            tokens: &mut self.tokens,
+            epoch: self.epoch,
+            now: Instant::now(),
+        };
+        let mut more = false;
+        let mut finished = Vec::new();
+        for (id, s) in self.sockets.iter_mut() {
+            more |= s.service(&mut env);
+            if s.linger_over(&env) {
+                finished.push(*id);
+            }
+        }
+        for id in finished {
+            if let Some(s) = self.sockets.remove(&id) {
+                s.finish(&mut env);
+            }
+        }
+        more
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let epoch = self.epoch;
+        self.sockets
+            .values_mut()
+            .filter_map(|s| s.next_deadline(epoch))
+            .min()
+    }
+}
+
+// ================================================================================ sockets
+
+/// One TCP stream of a socket.
+struct Conn {
+    stream: TcpStream,
+    /// The core's peer; `None` while the TCP connect is in progress.
+    peer: Option<PeerHandle>,
+    /// The connect endpoint it belongs to (index into `IoSocket::connects`); `None` if
+    /// accepted.
+    origin: Option<usize>,
+    /// Readiness not yet used up (edge-triggered).
+    readable: bool,
+    writable: bool,
+    /// End of stream or a transport error was given to the core: no more I/O.
+    dead: bool,
+    /// The handshake is done (counted in `Shared`).
+    ready: bool,
+    /// ROUTER: the peer's routing id, once ready.
+    routing_id: Option<Vec<u8>>,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, peer: Option<PeerHandle>, origin: Option<usize>) -> Conn {
+        Conn {
+            stream,
+            peer,
+            origin,
+            // A new stream may be ready already; finding out costs one `WouldBlock`.
+            readable: peer.is_some(),
+            writable: peer.is_some(),
+            dead: false,
+            ready: false,
+            routing_id: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnectState {
+    /// (Re)connect at this time.
+    Waiting(Instant),
+    /// A stream exists (connecting or connected).
+    Active,
+    /// Not reconnecting (reconnects off, or the peer said not to).
+    Stopped,
+}
+
+/// A `connect()`ed endpoint.
+struct Connect {
+    addrs: Vec<SocketAddr>,
+    /// Address to try next (they are tried in turn after failures).
+    next: usize,
+    state: ConnectState,
+    /// Wait before the next attempt (grows with `reconnect_interval_max`).
+    backoff: Duration,
+}
+
+struct Closing {
+    /// Linger deadline; `None`: no limit.
+    deadline: Option<Instant>,
+}
+
+/// The I/O thread's side of a socket.
+struct IoSocket {
+    id: u64,
+    ty: SocketType,
+    opts: SocketOptions,
+    core: OwnedSocket,
+    shared: Arc<Shared>,
+    listeners: HashMap<Token, TcpListener>,
+    /// A listener reported a connection.
+    accept_ready: bool,
+    conns: HashMap<Token, Conn>,
+    connects: Vec<Connect>,
+    /// REP: a request is with the application; take no other until its reply came (the
+    /// core would otherwise route that reply to the next requester).
+    rep_busy: bool,
+    /// Messages taken from the application's outbox so far (tags received messages, so a
+    /// correlating REQ can tell replies to requests it has since replaced).
+    sent: u64,
+    closing: Option<Closing>,
+}
+
+fn random_u32(salt: u64) -> u32 {
+    use std::hash::BuildHasher;
+    // libzmq starts routing and request ids at random values; a std hasher's random keys
+    // are random enough for that.
+    std::collections::hash_map::RandomState::new().hash_one((salt, Instant::now())) as u32
+}
+
+impl IoSocket {
+    fn new(id: u64, ty: SocketType, opts: SocketOptions, shared: Arc<Shared>) -> IoSocket {
+        let mut session = Config::new(ty);
+        session.max_message_size = opts.max_message_size;
+        session.heartbeat_interval = opts.heartbeat_interval;
+        session.heartbeat_timeout = opts.heartbeat_timeout;
+        session.heartbeat_ttl = opts.heartbeat_ttl;
+        session.handshake_timeout = opts.handshake_timeout;
+        let mut cfg = SocketConfig::new(session);
+        cfg.send_hwm = opts.send_hwm;
+        cfg.recv_hwm = opts.recv_hwm;
+        cfg.router_mandatory = opts.router_mandatory;
+        cfg.router_handover = opts.router_handover;
+        cfg.req_relaxed = opts.req_relaxed;
+        cfg.req_correlate = opts.req_correlate;
+        cfg.router_first_id = random_u32(id);
+        cfg.req_first_id = random_u32(id.wrapping_add(1));
+        let layout = Layout {
+            peers: opts.max_peers,
+            buffer: opts.buffer_size,
+            queue: opts.queue_size,
+        };
+        IoSocket {
+            id,
+            ty,
+            core: OwnedSocket::new(cfg, &opts.routing_id, layout),
+            opts,
+            shared,
+            listeners: HashMap::new(),
+            accept_ready: false,
+            conns: HashMap::new(),
+            connects: Vec::new(),
+            rep_busy: false,
+            sent: 0,
+            closing: None,
+        }
+    }
+
+    // ------------------------------------------------------------ commands
+
+    fn bind(&mut self, env: &mut Env<'_>, addr: SocketAddr) -> Result<SocketAddr> {
+        let mut l = TcpListener::bind(addr)?;
+        let local = l.local_addr()?;
+        let t = env.tokens.alloc(self.id);
+        if let Err(e) = env.registry.register(&mut l, t, Interest::READABLE) {
+            env.tokens.free(t);
+            return Err(e.into());
+        }
+        self.listeners.insert(t, l);
+        self.accept_ready = true;
+        Ok(local)
+    }
+
+    fn add_connect(&mut self, addrs: Vec<SocketAddr>, now: Instant) {
+        self.connects.push(Connect {
+            addrs,
+            next: 0,
+            state: ConnectState::Waiting(now),
+            backoff: self.opts.reconnect_interval.unwrap_or_default(),
+        });
+    }
+
+    fn begin_close(&mut self, env: &mut Env<'_>, linger: Option<Duration>) {
+        if self.closing.is_some() {
+            return;
+        }
+        self.closing = Some(Closing {
+            deadline: linger.and_then(|d| env.now.checked_add(d)),
+        });
+        // Stop listening at once (the port is free again); connections stay to deliver.
+        for (t, mut l) in self.listeners.drain() {
+            let _ = env.registry.deregister(&mut l);
+            env.tokens.free(t);
+        }
+        self.shared.clear_inbox();
+        self.rep_busy = false;
+    }
+
+    /// Whether a closing socket is done: everything queued went out, or linger is over.
+    fn linger_over(&mut self, env: &Env<'_>) -> bool {
+        let Some(closing) = &self.closing else {
+            return false;
+        };
+        if closing.deadline.is_some_and(|d| env.now >= d) {
+            return true;
+        }
+        if self.shared.has_outgoing() {
+            return false;
+        }
+        let core = self.core.core();
+        self.conns.values().all(|c| {
+            c.peer
+                .is_none_or(|h| c.dead || core.poll_transmit(h).is_empty())
+        })
+    }
+
+    /// Closes every stream; dropping `self` then frees the core socket and its memory.
+    fn finish(mut self, env: &mut Env<'_>) {
+        for (t, c) in self.conns.drain() {
+            close_stream(env, t, c.stream);
+        }
+        for (t, mut l) in self.listeners.drain() {
+            let _ = env.registry.deregister(&mut l);
+            env.tokens.free(t);
+        }
+        self.shared.clear_outbox();
+    }
+
+    fn next_deadline(&mut self, epoch: Instant) -> Option<Instant> {
+        let core = self
+            .core
+            .core()
+            .poll_timeout()
+            .and_then(|t| epoch.checked_add(Duration::from_micros(t.as_micros())));
+        let reconnect = self
+            .connects
+            .iter()
+            .filter_map(|c| match c.state {
+                ConnectState::Waiting(at) => Some(at),
+                _ => None,
+            })
+            .min();
+        let linger = self.closing.as_ref().and_then(|c| c.deadline);
+        [core, reconnect, linger].into_iter().flatten().min()
+    }
+
+    // ------------------------------------------------------------ service
+
+    /// Does all the work there is without waiting; whether work is left that needs no
+    /// event (a budget ran out).
+    fn service(&mut self, env: &mut Env<'_>) -> bool {
+        self.accept_all(env);
+        self.start_connects(env);
+        self.finish_connects(env);
+        let mut more = false;
+        for _ in 0..ROUNDS {
+            let mut progress = self.read_all(env, &mut more);
+            self.core.core().handle_timeout(env.core_now());
+            progress |= self.take_inbound(false);
+            progress |= self.handle_events(env);
+            progress |= self.push_outbound(&mut more);
+            progress |= self.write_all(&mut more);
+            if !progress {
+                return more;
+            }
+        }
+        true
+    }
+
+    fn accept_all(&mut self, env: &mut Env<'_>) {
+        if !std::mem::take(&mut self.accept_ready) {
+            return;
+        }
+        let tokens: Vec<Token> = self.listeners.keys().copied().collect();
+        for lt in tokens {
+            while let Some(l) = self.listeners.get(&lt) {
+                match l.accept() {
+                    Ok((stream, from)) => self.add_accepted(env, stream, from),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::warn!("zmtp-std: accept failed: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_accepted(&mut self, env: &mut Env<'_>, mut stream: TcpStream, from: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let t = env.tokens.alloc(self.id);
+        if let Err(e) =
+            env.registry
+                .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
+        {
+            log::warn!("zmtp-std: cannot poll the connection from {from}: {e}");
+            env.tokens.free(t);
+            return;
+        }
+        match self.core.core().add_peer(Role::Accepted, env.core_now()) {
+            Ok(h) => {
+                self.conns.insert(t, Conn::new(stream, Some(h), None));
+            }
+            Err(e) => {
+                log::warn!("zmtp-std: refusing the connection from {from}: {e:?}");
+                close_stream(env, t, stream);
+            }
+        }
+    }
+
+    fn start_connects(&mut self, env: &mut Env<'_>) {
+        for i in 0..self.connects.len() {
+            let Some(c) = self.connects.get_mut(i) else {
+                continue;
+            };
+            let ConnectState::Waiting(at) = c.state else {
+                continue;
+            };
+            if at > env.now || c.addrs.is_empty() {
+                continue;
+            }
+            let Some(&addr) = c.addrs.get(c.next % c.addrs.len()) else {
+                continue;
+            };
+            let mut stream = match TcpStream::connect(addr) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::debug!("zmtp-std: connect to {addr} failed: {e}");
+                    self.connect_failed(i, env.now);
+                    continue;
+                }
+            };
+            let t = env.tokens.alloc(self.id);
+            if let Err(e) =
+                env.registry
+                    .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
+            {
+                log::warn!("zmtp-std: cannot poll the connection to {addr}: {e}");
+                env.tokens.free(t);
+                self.connect_failed(i, env.now);
+                continue;
+            }
+            c.state = ConnectState::Active;
+            self.conns.insert(t, Conn::new(stream, None, Some(i)));
+        }
+    }
+
+    /// Connections in progress that had an event: connected (start the ZMTP session) or
+    /// failed (try again later).
+    fn finish_connects(&mut self, env: &mut Env<'_>) {
+        let pending: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer.is_none() && (c.readable || c.writable))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in pending {
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            let outcome = match c.stream.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => match c.stream.peer_addr() {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == ErrorKind::NotConnected => Ok(false),
+                    Err(e) => Err(e),
+                },
+            };
+            match outcome {
+                Ok(false) => {
+                    // Not yet: wait for the next event.
+                    c.readable = false;
+                    c.writable = false;
+                }
+                Ok(true) => {
+                    let _ = c.stream.set_nodelay(true);
+                    match self.core.core().add_peer(Role::Connected, env.core_now()) {
+                        Ok(h) => {
+                            c.peer = Some(h);
+                            c.readable = true;
+                            c.writable = true;
+                        }
+                        Err(e) => {
+                            log::warn!("zmtp-std: no room for a new connection: {e:?}");
+                            self.drop_connecting(env, t);
+                        }
+                    }
+                }
+                Err(e) => {
+                    log::debug!("zmtp-std: connect failed: {e}");
+                    self.drop_connecting(env, t);
+                }
+            }
+        }
+    }
+
+    /// Drops a stream that never became a peer and schedules the next attempt.
+    fn drop_connecting(&mut self, env: &mut Env<'_>, t: Token) {
+        if let Some(c) = self.conns.remove(&t) {
+            close_stream(env, t, c.stream);
+            if let Some(i) = c.origin {
+                self.connect_failed(i, env.now);
+            }
+        }
+    }
+
+    fn connect_failed(&mut self, i: usize, now: Instant) {
+        if let Some(c) = self.connects.get_mut(i) {
+            c.next = c.next.wrapping_add(1);
+        }
+        self.schedule_reconnect(i, now);
+    }
+
+    /// Next attempt after the current backoff, which then doubles up to
+    /// `reconnect_interval_max` (reset when a connection gets through its handshake).
+    fn schedule_reconnect(&mut self, i: usize, now: Instant) {
+        let Some(c) = self.connects.get_mut(i) else {
+            return;
+        };
+        let Some(ivl) = self.opts.reconnect_interval else {
+            c.state = ConnectState::Stopped;
+            return;
+        };
+        let wait = c.backoff.max(ivl);
+        c.state = ConnectState::Waiting(now.checked_add(wait).unwrap_or(now));
+        if let Some(max) = self.opts.reconnect_interval_max {
+            if max > ivl {
+                c.backoff = wait.saturating_mul(2).min(max);
+            }
+        }
+    }
+
+    fn read_all(&mut self, env: &Env<'_>, more: &mut bool) -> bool {
+        let now = env.core_now();
+        let mut progress = false;
+        let tokens: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer.is_some() && c.readable && !c.dead)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tokens {
+            for budget in (0..=READ_BUDGET).rev() {
+                let core = self.core.core();
+                let Some(c) = self.conns.get_mut(&t) else {
+                    break;
+                };
+                let Some(h) = c.peer else { break };
+                let window = core.recv_window(h);
+                if window.is_empty() {
+                    // Back-pressure (the peer's queue is full) or the session is over: the
+                    // readiness is kept for later.
+                    break;
+                }
+                if budget == 0 {
+                    *more = true;
+                    break;
+                }
+                match c.stream.read(window) {
+                    Ok(0) => {
+                        c.dead = true;
+                        core.handle_eof(h);
+                        progress = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        // Cannot fail: `n` is at most the window.
+                        let _ = core.commit_received(h, n, now);
+                        progress = true;
+                        // Hand over what this completed before reading on: the end of the
+                        // stream may come with the next read, and a closed peer's REQ
+                        // reply would then be dropped by the core.
+                        self.take_inbound(false);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        c.readable = false;
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::debug!("zmtp-std: read failed: {e}");
+                        c.dead = true;
+                        core.handle_eof(h);
+                        progress = true;
+                        break;
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    fn write_all(&mut self, more: &mut bool) -> bool {
+        let core = self.core.core();
+        let mut progress = false;
+        for c in self.conns.values_mut() {
+            let Some(h) = c.peer else { continue };
+            if !c.writable || c.dead {
+                continue;
+            }
+            let mut budget = WRITE_BUDGET;
+            loop {
+                let out = core.poll_transmit(h);
+                if out.is_empty() {
+                    break;
+                }
+                if budget == 0 {
+                    *more = true;
+                    break;
+                }
+                budget -= 1;
+                match c.stream.write(out) {
+                    Ok(n) if n > 0 => {
+                        // Cannot fail: `n` is at most what `poll_transmit` gave.
+                        let _ = core.mark_transmitted(h, n);
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        c.writable = false;
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    other => {
+                        if let Err(e) = other {
+                            log::debug!("zmtp-std: write failed: {e}");
+                        }
+                        c.dead = true;
+                        core.handle_eof(h);
+                        progress = true;
+                        break;
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    /// Moves received messages from the core to the application, while it has room (or
+    /// all of them with `force`).
+    fn take_inbound(&mut self, force: bool) -> bool {
+        if matches!(self.ty, SocketType::Push | SocketType::Pub) {
+            return false;
+        }
+        let core = self.core.core();
+        if self.closing.is_some() {
+            // Nobody will read them: drop them, so the peers are not held back.
+            let mut n = 0usize;
+            while core.recv().is_ok() {
+                n += 1;
+            }
+            return n > 0;
+        }
+        if self.rep_busy {
+            return false;
+        }
+        let room = if force {
+            usize::MAX
+        } else {
+            self.shared.inbox_room()
+        };
+        let mut got: Vec<Msg> = Vec::new();
+        while got.len() < room {
+            let Ok(m) = core.recv() else { break };
+            got.push(m.frames().map(<[u8]>::to_vec).collect());
+            if self.ty == SocketType::Rep {
+                self.rep_busy = true;
+                break;
+            }
+        }
+        let progress = !got.is_empty();
+        self.shared.deliver(got, self.sent);
+        progress
+    }
+
+    /// Moves the application's messages into the core while it takes them.
+    fn push_outbound(&mut self, more: &mut bool) -> bool {
+        let core = self.core.core();
+        let rep = self.ty == SocketType::Rep;
+        let rep_busy = &mut self.rep_busy;
+        let mut blocked = false;
+        let taken = self.shared.send_queued(SEND_BUDGET, |msg| {
+            let frames: Vec<&[u8]> = msg.iter().map(Vec::as_slice).collect();
+            match core.send(&frames) {
+                Ok(()) => {}
+                Err(SocketSendError::WouldBlock) => {
+                    blocked = true;
+                    return false;
+                }
+                Err(e) => {
+                    // The application's checks make this rare: a REP whose requester left
+                    // (libzmq drops the reply too), a message larger than the core allows.
+                    log::debug!("zmtp-std: dropping a message the socket refused: {e:?}");
+                }
+            }
+            if rep {
+                *rep_busy = false;
+            }
+            true
+        });
+        self.sent = self.sent.wrapping_add(taken as u64);
+        if taken == SEND_BUDGET && !blocked {
+            *more = true;
+        }
+        taken > 0
+    }
+
+    fn handle_events(&mut self, env: &mut Env<'_>) -> bool {
+        let mut progress = false;
+        while let Some(ev) = self.core.core().poll_event() {
+            progress = true;
+            match ev {
+                SocketEvent::PeerReady(h) => self.peer_ready(h),
+                SocketEvent::PeerClosed(h, reason) => self.peer_closed(env, h, reason),
+                // Only a PLAIN/CURVE server is asked; this crate configures neither yet.
+                SocketEvent::Authenticate(h) => self.core.core().reject_peer(h, b"400"),
+                _ => {}
+            }
+        }
+        progress
+    }
+
+    fn peer_ready(&mut self, h: PeerHandle) {
+        let routing_id = if self.ty == SocketType::Router {
+            self.core.core().peer_routing_id(h).map(<[u8]>::to_vec)
+        } else {
+            None
+        };
+        let Some(c) = self.conns.values_mut().find(|c| c.peer == Some(h)) else {
+            return;
+        };
+        c.ready = true;
+        self.shared.peer_ready(routing_id.as_deref());
+        c.routing_id = routing_id;
+        if let (Some(i), Some(ivl)) = (c.origin, self.opts.reconnect_interval) {
+            if let Some(k) = self.connects.get_mut(i) {
+                k.backoff = ivl;
+            }
+        }
+    }
+
+    /// The core's duty list for a closed peer: write out what it still has for it, close
+    /// the transport, `remove_peer`; then reconnect if it was ours to reconnect.
+    fn peer_closed(&mut self, env: &mut Env<'_>, h: PeerHandle, reason: CloseReason) {
+        // Messages the peer sent before it went wait in its queue and go with its slot:
+        // hand them over first, past the application's limit if need be.
+        self.take_inbound(true);
+        let token = self
+            .conns
+            .iter()
+            .find(|(_, c)| c.peer == Some(h))
+            .map(|(t, _)| *t);
+        let mut origin = None;
+        if let Some(c) = token.and_then(|t| self.conns.remove(&t).map(|c| (t, c))) {
+            let (t, mut c) = c;
+            // Last words (an ERROR command), as far as the transport takes them now.
+            let core = self.core.core();
+            while !c.dead {
+                let out = core.poll_transmit(h);
+                if out.is_empty() {
+                    break;
+                }
+                match c.stream.write(out) {
+                    Ok(n) if n > 0 => {
+                        let _ = core.mark_transmitted(h, n);
+                    }
+                    _ => break,
+                }
+            }
+            close_stream(env, t, c.stream);
+            if c.ready {
+                self.shared.peer_gone(c.routing_id.as_deref());
+            }
+            origin = c.origin;
+        }
+        self.core.core().remove_peer(h);
+        log::debug!("zmtp-std: peer closed: {reason}");
+        if let Some(i) = origin {
+            if reason.should_reconnect() {
+                self.schedule_reconnect(i, env.now);
+            } else if let Some(c) = self.connects.get_mut(i) {
+                log::warn!("zmtp-std: not reconnecting: {reason}");
+                c.state = ConnectState::Stopped;
+            }
+        }
+    }
+}
+
+impl Drop for IoSocket {
+    fn drop(&mut self) {
+        self.shared.terminate();
+    }
+}
+
+/// Stops polling a stream and closes it. Input still pending is read and dropped first:
+/// closing a socket with unread input makes the system reset the connection, which can
+/// destroy output the peer has not read yet.
+fn close_stream(env: &mut Env<'_>, t: Token, mut stream: TcpStream) {
+    let mut scratch = [0u8; 4096];
+    for _ in 0..64 {
+        match stream.read(&mut scratch) {
+            Ok(n) if n > 0 => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    let _ = env.registry.deregister(&mut stream);
+    env.tokens.free(t);
+}

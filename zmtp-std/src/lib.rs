@@ -1,0 +1,216 @@
+//! ZeroMQ sockets for desktop programs: [`zmtp-core`](zmtp_core)'s ZMTP 3.1 state machine
+//! driven over TCP by a background I/O thread, behind an API shaped like libzmq's and pyzmq's.
+//! It speaks byte for byte what libzmq speaks, and is tested against it.
+//!
+//! ```
+//! use std::thread;
+//! use zmtp_std::{Context, SocketType};
+//!
+//! # fn main() -> Result<(), zmtp_std::Error> {
+//! let ctx = Context::new()?;
+//!
+//! // A REP server on a port the system picks.
+//! let server = ctx.socket(SocketType::Rep)?;
+//! let endpoint = server.bind("tcp://127.0.0.1:0")?; // e.g. "tcp://127.0.0.1:37519"
+//! let worker = thread::spawn(move || -> Result<(), zmtp_std::Error> {
+//!     for _ in 0..3 {
+//!         let request = server.recv_multipart()?;
+//!         let mut reply = b"re: ".to_vec();
+//!         reply.extend_from_slice(&request[0]);
+//!         server.send(reply)?;
+//!     }
+//!     Ok(())
+//! });
+//!
+//! // A REQ client. `connect` returns at once; the connection comes up in the background.
+//! let client = ctx.socket(SocketType::Req)?;
+//! client.connect(&endpoint)?;
+//! for name in ["ann", "bob", "cy"] {
+//!     client.send(name)?;
+//!     let reply = client.recv()?;
+//!     assert_eq!(reply, format!("re: {name}").into_bytes());
+//! }
+//! worker.join().unwrap()?;
+//!
+//! // Multipart messages, non-blocking and timed calls:
+//! let pull = ctx.socket(SocketType::Pull)?;
+//! let push = ctx.socket(SocketType::Push)?;
+//! push.connect(&pull.bind("tcp://127.0.0.1:0")?)?;
+//! push.send_multipart([&b"key"[..], b"", b"value"])?;
+//! let msg = pull.recv_multipart_timeout(std::time::Duration::from_secs(5))?;
+//! assert_eq!(msg, [b"key".to_vec(), vec![], b"value".to_vec()]);
+//! assert!(matches!(pull.try_recv_multipart(), Err(zmtp_std::Error::WouldBlock)));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # From pyzmq
+//!
+//! | pyzmq | zmtp-std |
+//! | --- | --- |
+//! | `ctx = zmq.Context()` | `let ctx = Context::new()?;` |
+//! | `s = ctx.socket(zmq.DEALER)` | `let s = ctx.socket(SocketType::Dealer)?;` |
+//! | `s.bind("tcp://*:5555")` | `s.bind("tcp://*:5555")?;` (returns the endpoint bound) |
+//! | `s.bind_to_random_port("tcp://127.0.0.1")` | `s.bind("tcp://127.0.0.1:0")?` |
+//! | `s.getsockopt(zmq.LAST_ENDPOINT)` | `s.last_endpoint()` |
+//! | `s.connect("tcp://host:5555")` | `s.connect("tcp://host:5555")?;` |
+//! | `s.send(b"x")` | `s.send(b"x")?;` |
+//! | `s.send_multipart([a, b])` | `s.send_multipart([a, b])?;` |
+//! | `s.send(b"x", zmq.NOBLOCK)` | `s.try_send(b"x")` → `Err(Error::WouldBlock)` |
+//! | `s.recv()` / `s.getsockopt(zmq.RCVMORE)` | `s.recv()?` / `s.has_more()` |
+//! | `s.recv_multipart()` | `s.recv_multipart()?` |
+//! | `s.recv_multipart(zmq.NOBLOCK)` | `s.try_recv_multipart()` |
+//! | `s.RCVTIMEO = 500; s.recv_multipart()` | `s.recv_multipart_timeout(Duration::from_millis(500))` → `Err(Error::Timeout)` |
+//! | `s.setsockopt(zmq.ROUTING_ID, b"id")` | `s.set_routing_id(b"id")?;` |
+//! | `s.SNDHWM = n` / `s.RCVHWM = n` | `s.set_send_hwm(n)?;` / `s.set_recv_hwm(n)?;` |
+//! | `s.LINGER = 0` | `s.set_linger(Some(Duration::ZERO));` |
+//! | `s.RECONNECT_IVL`, `RECONNECT_IVL_MAX` | `set_reconnect_interval`, `set_reconnect_interval_max` |
+//! | `s.HANDSHAKE_IVL` | `set_handshake_timeout` |
+//! | `s.HEARTBEAT_IVL`, `_TIMEOUT`, `_TTL` | `set_heartbeat_interval`, `_timeout`, `_ttl` |
+//! | `s.MAXMSGSIZE` | `set_max_message_size` |
+//! | `s.ROUTER_MANDATORY`, `ROUTER_HANDOVER` | `set_router_mandatory`, `set_router_handover` |
+//! | `s.REQ_RELAXED`, `REQ_CORRELATE` | `set_req_relaxed`, `set_req_correlate` |
+//! | `s.close(linger=0)` | `s.set_linger(Some(Duration::ZERO)); s.close();` (or drop) |
+//! | `ctx.term()` | drop the last `Context` clone and socket |
+//! | `zmq.Again`, `zmq.ZMQError(EFSM)`, `EHOSTUNREACH` | [`Error::WouldBlock`]/[`Error::Timeout`], [`Error::State`], [`Error::HostUnreachable`] |
+//!
+//! Durations are [`Duration`](std::time::Duration)s, and "off" or "no limit" is `None`
+//! where libzmq uses `-1` or `0`. Options are fixed once a socket binds or connects
+//! (except linger): set them first.
+//!
+//! # Defaults
+//!
+//! | option | default | libzmq |
+//! | --- | --- | --- |
+//! | send / receive high-water mark | 1000 messages | same |
+//! | linger | 30 s | forever (-1) |
+//! | reconnect interval | 100 ms, no backoff (`reconnect_interval_max` off) | same |
+//! | handshake timeout | 30 s | same |
+//! | heartbeats | off (we still answer PINGs) | same |
+//! | largest message received | [`queue_size`](SocketOptions::queue_size) (1 MiB + 64 KiB) | unlimited |
+//! | ROUTER mandatory / handover, REQ relaxed / correlate | off | same |
+//! | connections per socket ([`max_peers`](SocketOptions::max_peers)) | 64 | unlimited |
+//! | buffers per connection | 64 KiB receive + 64 KiB transmit | 8 KiB batches |
+//!
+//! A finite linger keeps a program whose peer has gone from hanging at exit; set `None` for
+//! libzmq's behaviour.
+//!
+//! # Design
+//!
+//! A [`Context`] owns one I/O thread running a [mio](https://docs.rs/mio) poll loop. That
+//! thread owns every socket: the zmtp-core [`Socket`](zmtp_core::socket::Socket), its
+//! memory, its listeners and TCP streams. The application's [`Socket`] is a handle that
+//! talks to it:
+//!
+//! ```text
+//!  application threads                         I/O thread (mio::Poll)
+//!  ───────────────────                         ──────────────────────
+//!  bind/connect/close ── command channel ──►   listeners, connects, reconnect timers
+//!  send_multipart ────── outbox (bounded) ──►  zmtp-core Socket::send ─► TCP streams
+//!  recv_multipart ◄───── inbox (bounded) ────  zmtp-core Socket::recv ◄─ TCP streams
+//!        └─────────────── mio::Waker ────────► wakes the poll loop
+//! ```
+//!
+//! The loop follows zmtp-core's duty: after any input (bytes read, a timer, a message from
+//! the application) it drains every `poll_*`: events, received messages, output. It sets
+//! its poll timeout from the core's `poll_timeout` (heartbeats, handshake limits), the
+//! reconnect timers and linger deadlines. Streams are registered for both readiness kinds
+//! once (edge-triggered) and read or written until `WouldBlock`; listeners accept until
+//! `WouldBlock`.
+//!
+//! Why a thread, and not the alternatives:
+//!
+//! - *I/O inside the application's calls* (the socket does its reads and writes when you
+//!   call `send` or `recv`): simplest, but nothing happens while the application computes.
+//!   PINGs go unanswered and a libzmq peer with `ZMQ_HEARTBEAT_TIMEOUT` drops us;
+//!   handshakes, accepts and reconnects stall. libzmq has the same answer: its own I/O
+//!   threads.
+//! - *An async runtime* (tokio): imposes a runtime on every user and colours the API. An
+//!   async adapter can come as its own crate over the same core.
+//! - *A thread per connection*: many threads, and a socket's patterns (round robin, fair
+//!   queueing) span connections, so they would share the core socket under a lock.
+//!
+//! One thread serves every socket of a context; make more contexts to use more cores.
+//!
+//! zmtp-core borrows its memory from the caller. Here each socket's memory is allocated
+//! when it first binds or connects: `max_peers` slots of two buffers
+//! ([`buffer_size`](SocketOptions::buffer_size)) and two message queues
+//! ([`queue_size`](SocketOptions::queue_size)), about 2.3 MiB per slot and 144 MiB per
+//! socket with the defaults
+//! ([`memory_per_peer`](SocketOptions::memory_per_peer)). That is address space: the
+//! allocation is zeroed, so the system maps pages only as connections use them, and
+//! a socket with few, small messages costs little RAM. Lower `max_peers` or `queue_size`
+//! for many sockets; raise `queue_size` for messages over 1 MiB. The one `unsafe` module of
+//! the crate gives the core `'static` references to this memory and frees it after the
+//! core socket is gone.
+//!
+//! # High-water marks
+//!
+//! A message sent waits in the socket's outbox, which holds at most `send_hwm` messages,
+//! until the I/O thread's core socket takes it; the core takes it while some peer is
+//! connected and below its own `send_hwm` (per peer, and within
+//! [`queue_size`](SocketOptions::queue_size) bytes). So `send_hwm` messages in the outbox
+//! plus `send_hwm` per peer are buffered before [`Socket::send_multipart`] blocks and
+//! [`Socket::try_send_multipart`] returns [`Error::WouldBlock`] (plus whatever the
+//! transmit buffer and the system's TCP buffers hold, as with libzmq). A PUSH, DEALER or
+//! REQ with no peer yet queues `send_hwm` messages and then blocks, as libzmq does for a
+//! connecting socket; a message leaves the outbox only when the core has it, so the
+//! outbox limit is exact.
+//!
+//! Received messages wait in the socket's inbox (at most `recv_hwm`) and before that in
+//! the core's per-peer queue (`recv_hwm`); when both are full the I/O thread stops reading
+//! that peer and TCP pushes back on it. A ROUTER drops messages for a peer at its
+//! high-water mark, as libzmq does, unless `router_mandatory` is set: then they wait.
+//!
+//! # Connections
+//!
+//! `connect` resolves the host name at once and connects in the background; a refused or
+//! lost connection is retried after the reconnect interval (doubling per failure up to
+//! `reconnect_interval_max`, reset when a handshake succeeds). It is not retried when the
+//! peer said not to come back (an ERROR command, an incompatible socket type: see
+//! [`CloseReason::should_reconnect`](zmtp_core::CloseReason::should_reconnect)). A peer
+//! that disconnects mid-message leaves nothing of that message behind. Messages already
+//! queued for a peer that goes away are lost with it, as in libzmq.
+//!
+//! Closing a socket (or dropping it) returns at once; the I/O thread keeps delivering what
+//! was sent for up to the linger time, and dropping the context's last handle waits for
+//! that.
+//!
+//! # Not yet
+//!
+//! - PUB, SUB, XPUB and XSUB ([`Error::Unsupported`]); they slot in as the core gains them.
+//! - Transports other than `tcp://` (`ipc://`, `inproc://`); PLAIN and CURVE security.
+//! - A poller over several sockets, `disconnect`/`unbind`, socket monitors.
+//! - Options after bind/connect; messages larger than `queue_size`.
+//! - Memory is allocated for all `max_peers` connections up front (lazily per connection
+//!   needs a zmtp-core API for adding slots).
+// No panics on I/O errors or bad input: errors are values. (`unsafe` is denied in
+// Cargo.toml and allowed only in `owned.rs`.)
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
+mod context;
+mod endpoint;
+mod error;
+mod io;
+mod options;
+mod owned;
+mod shared;
+mod socket;
+
+pub use context::Context;
+pub use error::{Error, Result};
+pub use options::{
+    SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
+    DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL,
+};
+pub use socket::Socket;
+pub use zmtp_core::SocketType;

@@ -1,0 +1,579 @@
+//! The application's side of a socket.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use zmtp_core::socket::stored_len;
+use zmtp_core::{Config, SocketType, MIN_RX_BUFFER};
+
+use crate::context::{Command, Inner};
+use crate::endpoint;
+use crate::error::{Error, Result};
+use crate::options::SocketOptions;
+use crate::shared::{Msg, Shared, Wait};
+
+/// REQ/REP turn-taking, checked here so the application gets [`Error::State`] at once
+/// (libzmq's `EFSM`). The I/O thread's zmtp-core socket keeps the same state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    /// REQ: may send. REP: may receive.
+    Idle,
+    /// REQ: request sent, may receive the reply. REP: request received, may reply.
+    Busy,
+}
+
+#[derive(Debug)]
+struct State {
+    opts: SocketOptions,
+    /// The I/O thread has built the socket: options are fixed.
+    started: bool,
+    last_endpoint: Option<String>,
+    turn: Turn,
+    /// Frames of the current message not yet returned by [`Socket::recv`].
+    rest: VecDeque<Vec<u8>>,
+    /// Messages queued for the I/O thread so far (see `Shared::deliver`).
+    sent: u64,
+}
+
+/// A ZeroMQ socket, made by [`Context::socket`](crate::Context::socket).
+///
+/// All methods take `&self`; the socket is `Send` and `Sync`, but like a libzmq socket it is
+/// meant to be used by one thread at a time (concurrent callers are serialised, and REQ/REP
+/// turn-taking across threads is theirs to arrange).
+///
+/// Dropping it is [`close`](Self::close).
+pub struct Socket {
+    ctx: Arc<Inner>,
+    id: u64,
+    ty: SocketType,
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("type", &self.ty)
+            .finish_non_exhaustive()
+    }
+}
+
+fn deadline(timeout: Duration) -> Wait {
+    // A timeout too far away to represent is no timeout.
+    Instant::now()
+        .checked_add(timeout)
+        .map_or(Wait::Forever, Wait::Until)
+}
+
+fn invalid(option: &'static str, reason: &'static str) -> Error {
+    Error::InvalidOption { option, reason }
+}
+
+/// Checks a whole set of options for a socket of type `ty`.
+fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
+    let cfg = Config::new(ty).with_identity(&o.routing_id);
+    if o.routing_id.len() > 255 || o.routing_id.first() == Some(&0) {
+        return Err(invalid(
+            "routing_id",
+            "must be 0-255 bytes, not starting with a zero byte",
+        ));
+    }
+    if o.max_peers == 0 || o.max_peers > usize::from(u16::MAX) {
+        return Err(invalid("max_peers", "must be from 1 to 65535"));
+    }
+    if o.buffer_size < MIN_RX_BUFFER || cfg.check_buffers(o.buffer_size, o.buffer_size).is_err() {
+        return Err(invalid(
+            "buffer_size",
+            "too small for the ZMTP handshake (at least 512 bytes)",
+        ));
+    }
+    if o.queue_size <= o.buffer_size {
+        return Err(invalid("queue_size", "must be larger than buffer_size"));
+    }
+    Ok(())
+}
+
+impl Socket {
+    pub(crate) fn new(ctx: Arc<Inner>, id: u64, ty: SocketType) -> Socket {
+        let opts = SocketOptions::default();
+        let shared = Arc::new(Shared::new(ctx.waker(), opts.send_hwm, opts.recv_hwm));
+        Socket {
+            ctx,
+            id,
+            ty,
+            shared,
+            state: Mutex::new(State {
+                opts,
+                started: false,
+                last_endpoint: None,
+                turn: Turn::Idle,
+                rest: VecDeque::new(),
+                sent: 0,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.ty
+    }
+
+    fn can_send(&self) -> bool {
+        !matches!(self.ty, SocketType::Pull | SocketType::Sub)
+    }
+
+    fn can_recv(&self) -> bool {
+        !matches!(self.ty, SocketType::Push | SocketType::Pub)
+    }
+
+    // ------------------------------------------------------------ endpoints
+
+    /// Has the I/O thread build the socket, once.
+    fn start(&self, st: &mut State) -> Result<()> {
+        if st.started {
+            return Ok(());
+        }
+        validate(self.ty, &st.opts)?;
+        self.ctx.command(Command::Open {
+            id: self.id,
+            ty: self.ty,
+            opts: Box::new(st.opts.clone()),
+            shared: Arc::clone(&self.shared),
+        })?;
+        st.started = true;
+        Ok(())
+    }
+
+    /// Listens on `endpoint` (`tcp://127.0.0.1:5555`, `tcp://*:5555`, `tcp://[::1]:5555`;
+    /// port `0` or `*` picks a free port) and returns the endpoint actually bound, which
+    /// [`last_endpoint`](Self::last_endpoint) also returns afterwards. A socket may bind
+    /// and connect several times.
+    pub fn bind(&self, endpoint: &str) -> Result<String> {
+        let addr = endpoint::parse_bind(endpoint)?;
+        let mut st = self.state();
+        self.start(&mut st)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.ctx.command(Command::Bind {
+            id: self.id,
+            addr,
+            reply: tx,
+        })?;
+        let bound = rx.recv().map_err(|_| Error::Terminated)??;
+        let ep = endpoint::format(bound);
+        st.last_endpoint = Some(ep.clone());
+        Ok(ep)
+    }
+
+    /// Connects to `endpoint` (`tcp://host:port`). Returns at once: the connection is made
+    /// in the background, and remade after it drops (see
+    /// [`SocketOptions::reconnect_interval`]). Messages sent before a peer is there wait in
+    /// the socket (see "High-water marks" in the crate docs). A host name is resolved here;
+    /// its addresses are tried in turn.
+    pub fn connect(&self, endpoint: &str) -> Result<()> {
+        let addrs = endpoint::parse_connect(endpoint)?;
+        let mut st = self.state();
+        self.start(&mut st)?;
+        self.ctx.command(Command::Connect { id: self.id, addrs })?;
+        st.last_endpoint = Some(endpoint.to_owned());
+        Ok(())
+    }
+
+    /// The endpoint of the last [`bind`](Self::bind) (with the port actually bound) or
+    /// [`connect`](Self::connect) (`ZMQ_LAST_ENDPOINT`).
+    pub fn last_endpoint(&self) -> Option<String> {
+        self.state().last_endpoint.clone()
+    }
+
+    /// Peers whose ZMTP handshake is done (connections that can carry messages now).
+    pub fn connected_peers(&self) -> usize {
+        self.shared.ready_peers()
+    }
+
+    /// Closes the socket: same as dropping it. Messages already sent are still delivered for
+    /// up to [`SocketOptions::linger`] in the background; the context's last handle waits
+    /// for that when it is dropped.
+    pub fn close(self) {
+        drop(self);
+    }
+
+    // ------------------------------------------------------------ send
+
+    /// Checks and queues one message.
+    fn send_msg(&self, msg: Msg, wait: Wait) -> Result<()> {
+        if !self.can_send() {
+            return Err(Error::State);
+        }
+        let min_frames = if self.ty == SocketType::Router { 2 } else { 1 };
+        if msg.len() < min_frames {
+            return Err(Error::EmptyMessage);
+        }
+        let (turn, relaxed, mandatory) = {
+            let st = self.state();
+            check_size(self.ty, &st.opts, &msg)?;
+            (st.turn, st.opts.req_relaxed, st.opts.router_mandatory)
+        };
+        match (self.ty, turn) {
+            (SocketType::Req, Turn::Busy) if !relaxed => return Err(Error::State),
+            (SocketType::Rep, Turn::Idle) => return Err(Error::State),
+            _ => {}
+        }
+        if self.ty == SocketType::Router && mandatory {
+            let known = msg
+                .first()
+                .is_some_and(|id| self.shared.knows_routing_id(id));
+            if !known {
+                return Err(Error::HostUnreachable);
+            }
+        }
+        self.shared.send(msg, wait)?;
+        let mut st = self.state();
+        st.sent = st.sent.wrapping_add(1);
+        match self.ty {
+            SocketType::Req => st.turn = Turn::Busy,
+            SocketType::Rep => {
+                st.turn = Turn::Idle;
+                st.rest.clear();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sends a multipart message, waiting while the socket is at its high-water mark or
+    /// (PUSH, DEALER, REQ, PAIR) no peer has connected yet.
+    ///
+    /// Frames are anything byte-like: `&[b"key".as_slice(), b"", b"value"]`, `vec![v1, v2]`,
+    /// `["a", "b"]`. A ROUTER's first frame is the routing id of the peer to send to.
+    pub fn send_multipart<I>(&self, frames: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.send_msg(to_msg(frames), Wait::Forever)
+    }
+
+    /// [`send_multipart`](Self::send_multipart) without waiting: [`Error::WouldBlock`] if
+    /// the message cannot be queued now (`ZMQ_DONTWAIT`).
+    pub fn try_send_multipart<I>(&self, frames: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.send_msg(to_msg(frames), Wait::No)
+    }
+
+    /// [`send_multipart`](Self::send_multipart) waiting at most `timeout`:
+    /// [`Error::Timeout`] after that (`ZMQ_SNDTIMEO`).
+    pub fn send_multipart_timeout<I>(&self, frames: I, timeout: Duration) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.send_msg(to_msg(frames), deadline(timeout))
+    }
+
+    /// Sends a one-frame message (see [`send_multipart`](Self::send_multipart)).
+    pub fn send(&self, data: impl AsRef<[u8]>) -> Result<()> {
+        self.send_msg(vec![data.as_ref().to_vec()], Wait::Forever)
+    }
+
+    /// Sends a one-frame message without waiting ([`Error::WouldBlock`]).
+    pub fn try_send(&self, data: impl AsRef<[u8]>) -> Result<()> {
+        self.send_msg(vec![data.as_ref().to_vec()], Wait::No)
+    }
+
+    /// Sends a one-frame message, waiting at most `timeout` ([`Error::Timeout`]).
+    pub fn send_timeout(&self, data: impl AsRef<[u8]>, timeout: Duration) -> Result<()> {
+        self.send_msg(vec![data.as_ref().to_vec()], deadline(timeout))
+    }
+
+    // ------------------------------------------------------------ receive
+
+    /// Takes one whole message (or the rest of one partly read with [`recv`](Self::recv)).
+    fn recv_msg(&self, wait: Wait) -> Result<Msg> {
+        {
+            let mut st = self.state();
+            if !st.rest.is_empty() {
+                return Ok(st.rest.drain(..).collect());
+            }
+            if !self.can_recv() {
+                return Err(Error::State);
+            }
+            match (self.ty, st.turn) {
+                (SocketType::Req, Turn::Idle) | (SocketType::Rep, Turn::Busy) => {
+                    return Err(Error::State)
+                }
+                _ => {}
+            }
+        }
+        let msg = loop {
+            let (msg, sent_before) = self.shared.recv(wait)?;
+            let st = self.state();
+            // A correlating REQ wants the reply to its latest request only. The I/O thread's
+            // core drops older replies once it has that request, but one may have come in
+            // while the request was still on its way to the I/O thread: drop it here.
+            if self.ty == SocketType::Req && st.opts.req_correlate && sent_before != st.sent {
+                continue;
+            }
+            break msg;
+        };
+        let mut st = self.state();
+        match self.ty {
+            SocketType::Req => st.turn = Turn::Idle,
+            SocketType::Rep => st.turn = Turn::Busy,
+            _ => {}
+        }
+        Ok(msg)
+    }
+
+    /// Receives a whole multipart message, waiting for one. A ROUTER gets the sender's
+    /// routing id as the first frame; REQ and REP get the message without its envelope.
+    pub fn recv_multipart(&self) -> Result<Vec<Vec<u8>>> {
+        self.recv_msg(Wait::Forever)
+    }
+
+    /// [`recv_multipart`](Self::recv_multipart) without waiting: [`Error::WouldBlock`] if
+    /// nothing has arrived (`ZMQ_DONTWAIT`).
+    pub fn try_recv_multipart(&self) -> Result<Vec<Vec<u8>>> {
+        self.recv_msg(Wait::No)
+    }
+
+    /// [`recv_multipart`](Self::recv_multipart) waiting at most `timeout`:
+    /// [`Error::Timeout`] after that (`ZMQ_RCVTIMEO`).
+    pub fn recv_multipart_timeout(&self, timeout: Duration) -> Result<Vec<Vec<u8>>> {
+        self.recv_msg(deadline(timeout))
+    }
+
+    fn recv_frame(&self, wait: Wait) -> Result<Vec<u8>> {
+        {
+            let mut st = self.state();
+            if let Some(f) = st.rest.pop_front() {
+                return Ok(f);
+            }
+        }
+        let mut msg = VecDeque::from(self.recv_msg(wait)?);
+        let first = msg.pop_front().unwrap_or_default();
+        self.state().rest = msg;
+        Ok(first)
+    }
+
+    /// Receives one frame, like pyzmq's `recv()`: the first frame of the next message, or
+    /// the next frame of the message being read; [`has_more`](Self::has_more) tells whether
+    /// more frames of it follow.
+    pub fn recv(&self) -> Result<Vec<u8>> {
+        self.recv_frame(Wait::Forever)
+    }
+
+    /// [`recv`](Self::recv) without waiting ([`Error::WouldBlock`]).
+    pub fn try_recv(&self) -> Result<Vec<u8>> {
+        self.recv_frame(Wait::No)
+    }
+
+    /// [`recv`](Self::recv) waiting at most `timeout` ([`Error::Timeout`]).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        self.recv_frame(deadline(timeout))
+    }
+
+    /// Whether the message last read with [`recv`](Self::recv) has more frames
+    /// (`ZMQ_RCVMORE`).
+    pub fn has_more(&self) -> bool {
+        !self.state().rest.is_empty()
+    }
+
+    // ------------------------------------------------------------ options
+
+    /// A copy of the socket's options.
+    pub fn options(&self) -> SocketOptions {
+        self.state().opts.clone()
+    }
+
+    /// Changes options that are fixed once the socket has bound or connected.
+    fn set(&self, option: &'static str, f: impl FnOnce(&mut SocketOptions)) -> Result<()> {
+        let mut st = self.state();
+        if st.started {
+            return Err(invalid(option, "cannot be changed after bind or connect"));
+        }
+        f(&mut st.opts);
+        self.shared.set_caps(st.opts.send_hwm, st.opts.recv_hwm);
+        Ok(())
+    }
+
+    /// Sets every option at once, before bind and connect. The values are checked when the
+    /// socket first binds or connects.
+    pub fn set_options(&self, options: SocketOptions) -> Result<()> {
+        let mut st = self.state();
+        if st.started {
+            return Err(invalid(
+                "options",
+                "cannot be changed after bind or connect",
+            ));
+        }
+        self.shared.set_caps(options.send_hwm, options.recv_hwm);
+        st.opts = options;
+        Ok(())
+    }
+
+    /// Our identity, sent to peers (`ZMQ_ROUTING_ID`; a ROUTER peer addresses us by it):
+    /// 0-255 bytes, not starting with a zero byte.
+    pub fn set_routing_id(&self, id: &[u8]) -> Result<()> {
+        if id.len() > 255 || id.first() == Some(&0) {
+            return Err(invalid(
+                "routing_id",
+                "must be 0-255 bytes, not starting with a zero byte",
+            ));
+        }
+        self.set("routing_id", |o| o.routing_id = id.to_vec())
+    }
+
+    /// Same as [`set_routing_id`](Self::set_routing_id) (libzmq's older name, `ZMQ_IDENTITY`).
+    pub fn set_identity(&self, id: &[u8]) -> Result<()> {
+        self.set_routing_id(id)
+    }
+
+    /// Send high-water mark in messages (`ZMQ_SNDHWM`; 0: no limit).
+    pub fn set_send_hwm(&self, hwm: usize) -> Result<()> {
+        self.set("send_hwm", |o| o.send_hwm = hwm)
+    }
+
+    /// Receive high-water mark in messages (`ZMQ_RCVHWM`; 0: no limit).
+    pub fn set_recv_hwm(&self, hwm: usize) -> Result<()> {
+        self.set("recv_hwm", |o| o.recv_hwm = hwm)
+    }
+
+    /// How long closing keeps delivering queued messages (`ZMQ_LINGER`; `None`: until
+    /// delivered). May be changed at any time.
+    pub fn set_linger(&self, linger: Option<Duration>) {
+        self.state().opts.linger = linger;
+    }
+
+    /// Wait before reconnecting (`ZMQ_RECONNECT_IVL`; `None`: never reconnect).
+    pub fn set_reconnect_interval(&self, ivl: Option<Duration>) -> Result<()> {
+        self.set("reconnect_interval", |o| o.reconnect_interval = ivl)
+    }
+
+    /// Cap of the exponential reconnect backoff (`ZMQ_RECONNECT_IVL_MAX`; `None`: no
+    /// backoff).
+    pub fn set_reconnect_interval_max(&self, max: Option<Duration>) -> Result<()> {
+        self.set("reconnect_interval_max", |o| o.reconnect_interval_max = max)
+    }
+
+    /// Limit for the ZMTP handshake (`ZMQ_HANDSHAKE_IVL`; `None`: none).
+    pub fn set_handshake_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.set("handshake_timeout", |o| o.handshake_timeout = timeout)
+    }
+
+    /// PING interval (`ZMQ_HEARTBEAT_IVL`; `None`: no heartbeats).
+    pub fn set_heartbeat_interval(&self, ivl: Option<Duration>) -> Result<()> {
+        self.set("heartbeat_interval", |o| o.heartbeat_interval = ivl)
+    }
+
+    /// Silence after a PING that closes the connection (`ZMQ_HEARTBEAT_TIMEOUT`; `None`: the
+    /// interval).
+    pub fn set_heartbeat_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.set("heartbeat_timeout", |o| o.heartbeat_timeout = timeout)
+    }
+
+    /// TTL the peer is asked to enforce (`ZMQ_HEARTBEAT_TTL`).
+    pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
+        self.set("heartbeat_ttl", |o| o.heartbeat_ttl = ttl)
+    }
+
+    /// Largest message accepted from a peer (`ZMQ_MAXMSGSIZE`; `None`: the queue size).
+    pub fn set_max_message_size(&self, max: Option<u64>) -> Result<()> {
+        self.set("max_message_size", |o| o.max_message_size = max)
+    }
+
+    /// ROUTER: unknown routing ids are an error (`ZMQ_ROUTER_MANDATORY`).
+    pub fn set_router_mandatory(&self, on: bool) -> Result<()> {
+        self.set("router_mandatory", |o| o.router_mandatory = on)
+    }
+
+    /// ROUTER: a newcomer takes over a routing id in use (`ZMQ_ROUTER_HANDOVER`).
+    pub fn set_router_handover(&self, on: bool) -> Result<()> {
+        self.set("router_handover", |o| o.router_handover = on)
+    }
+
+    /// REQ: requests may be sent without waiting for the reply (`ZMQ_REQ_RELAXED`).
+    pub fn set_req_relaxed(&self, on: bool) -> Result<()> {
+        self.set("req_relaxed", |o| o.req_relaxed = on)
+    }
+
+    /// REQ: replies are matched to requests by id (`ZMQ_REQ_CORRELATE`).
+    pub fn set_req_correlate(&self, on: bool) -> Result<()> {
+        self.set("req_correlate", |o| o.req_correlate = on)
+    }
+
+    /// Most connections at once (see [`SocketOptions::max_peers`]).
+    pub fn set_max_peers(&self, n: usize) -> Result<()> {
+        self.set("max_peers", |o| o.max_peers = n)
+    }
+
+    /// Size of each connection's receive and transmit buffer (see
+    /// [`SocketOptions::buffer_size`]).
+    pub fn set_buffer_size(&self, bytes: usize) -> Result<()> {
+        self.set("buffer_size", |o| o.buffer_size = bytes)
+    }
+
+    /// Size of each connection's two message queues, the largest message (see
+    /// [`SocketOptions::queue_size`]).
+    pub fn set_queue_size(&self, bytes: usize) -> Result<()> {
+        self.set("queue_size", |o| o.queue_size = bytes)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let st = self.state();
+        if !st.started {
+            return;
+        }
+        let linger = st.opts.linger;
+        drop(st);
+        // Fails only if the I/O thread is gone, and then there is nothing left to close.
+        let _ = self.ctx.command(Command::Close {
+            id: self.id,
+            linger,
+        });
+    }
+}
+
+fn to_msg<I>(frames: I) -> Msg
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    frames.into_iter().map(|f| f.as_ref().to_vec()).collect()
+}
+
+/// Whether the message could ever be queued for a peer: into an empty send queue, or whole
+/// into an empty transmit buffer (zmtp-core's rule), envelope included.
+fn check_size(ty: SocketType, o: &SocketOptions, msg: &[Vec<u8>]) -> Result<()> {
+    let body = if ty == SocketType::Router {
+        msg.get(1..).unwrap_or(&[])
+    } else {
+        msg
+    };
+    // Envelope frames and bytes the socket adds (REP: usually one empty delimiter).
+    let (env_frames, env_bytes) = match ty {
+        SocketType::Req if o.req_correlate => (2, 4),
+        SocketType::Req | SocketType::Rep => (1, 0),
+        _ => (0, 0),
+    };
+    let frames = body.len().saturating_add(env_frames);
+    let bytes = body
+        .iter()
+        .map(Vec::len)
+        .fold(env_bytes, usize::saturating_add);
+    let wire = bytes.saturating_add(frames.saturating_mul(9));
+    if stored_len(frames, bytes) <= o.queue_size || wire.saturating_add(40) <= o.buffer_size {
+        Ok(())
+    } else {
+        Err(Error::MessageTooLarge)
+    }
+}

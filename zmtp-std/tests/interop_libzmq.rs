@@ -1,0 +1,578 @@
+//! zmtp-std against real libzmq (the `zmq` crate): every supported pattern with our socket on
+//! either side, binding and connecting; message sizes across the frame-length boundaries up
+//! to 1 MiB; long ordered streams; a peer restarted mid-stream; heartbeats while the
+//! application is busy.
+//!
+//! Everything runs on 127.0.0.1 with ports chosen by the system. Waits are polling loops
+//! with deadlines, never sleeps standing in for a condition.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use zmtp_std::{Context, Socket, SocketType};
+
+/// Deadline for any single expected step.
+const STEP: Duration = Duration::from_secs(5);
+
+// ================================================================================ helpers
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STEP;
+    while !f() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A libzmq socket that gives up after `STEP` and drops everything on close.
+fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
+    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
+    s
+}
+
+/// Binds a libzmq socket to a free port on 127.0.0.1; returns its endpoint.
+fn zbind(s: &zmq::Socket) -> String {
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    s.get_last_endpoint().unwrap().unwrap()
+}
+
+fn zmq_type(t: SocketType) -> zmq::SocketType {
+    match t {
+        SocketType::Pair => zmq::PAIR,
+        SocketType::Req => zmq::REQ,
+        SocketType::Rep => zmq::REP,
+        SocketType::Dealer => zmq::DEALER,
+        SocketType::Router => zmq::ROUTER,
+        SocketType::Push => zmq::PUSH,
+        SocketType::Pull => zmq::PULL,
+        other => panic!("no test for {other}"),
+    }
+}
+
+/// One end of a connection: ours or libzmq's.
+trait End {
+    fn send(&self, msg: &[Vec<u8>]);
+    fn recv(&self) -> Vec<Vec<u8>>;
+}
+
+impl End for Socket {
+    fn send(&self, msg: &[Vec<u8>]) {
+        self.send_multipart_timeout(msg, STEP).unwrap();
+    }
+    fn recv(&self) -> Vec<Vec<u8>> {
+        self.recv_multipart_timeout(STEP).unwrap()
+    }
+}
+
+impl End for zmq::Socket {
+    fn send(&self, msg: &[Vec<u8>]) {
+        self.send_multipart(msg.iter().map(Vec::as_slice), 0)
+            .unwrap();
+    }
+    fn recv(&self) -> Vec<Vec<u8>> {
+        self.recv_multipart(0).unwrap()
+    }
+}
+
+/// `len` bytes that differ with `len` and `seed`, so a misplaced byte shows.
+fn payload(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(len as u32) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// The messages every pattern test exchanges: one frame of each boundary size (a frame's
+/// length switches from one byte to eight at 256), then multipart messages with empty
+/// frames.
+fn messages() -> Vec<Vec<Vec<u8>>> {
+    let mut m: Vec<Vec<Vec<u8>>> = [0usize, 1, 255, 256, 65_536, 1_048_576]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| vec![payload(n, k as u32)])
+        .collect();
+    m.push(vec![vec![], b"a".to_vec(), vec![], payload(300, 9), vec![]]);
+    m.push(vec![b"x".to_vec(), vec![], vec![]]);
+    m.push(vec![vec![]; 5]);
+    m
+}
+
+/// The answer to `msg`: every byte plus one, so an echo is told from a reply.
+fn reply_to(msg: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    msg.iter()
+        .map(|f| f.iter().map(|b| b.wrapping_add(1)).collect())
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pattern {
+    ReqRep,
+    DealerRouter,
+    PushPull,
+    PairPair,
+}
+
+impl Pattern {
+    /// (client, server): the client speaks first.
+    fn types(self) -> (SocketType, SocketType) {
+        match self {
+            Pattern::ReqRep => (SocketType::Req, SocketType::Rep),
+            Pattern::DealerRouter => (SocketType::Dealer, SocketType::Router),
+            Pattern::PushPull => (SocketType::Push, SocketType::Pull),
+            Pattern::PairPair => (SocketType::Pair, SocketType::Pair),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ours {
+    Client,
+    Server,
+}
+
+/// Our socket on the side `ours`, libzmq's on the other; the side `we_bind` says binds.
+fn run_pattern(pattern: Pattern, ours: Ours, we_bind: bool) {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let (client_ty, server_ty) = pattern.types();
+    let (our_ty, their_ty) = match ours {
+        Ours::Client => (client_ty, server_ty),
+        Ours::Server => (server_ty, client_ty),
+    };
+    let us = ctx.socket(our_ty).unwrap();
+    us.set_linger(Some(Duration::ZERO));
+    let them = zsocket(&zctx, zmq_type(their_ty));
+    if we_bind {
+        let ep = us.bind("tcp://127.0.0.1:0").unwrap();
+        them.connect(&ep).unwrap();
+    } else {
+        us.connect(&zbind(&them)).unwrap();
+    }
+    wait_until("the handshake", || us.connected_peers() == 1);
+
+    let (client, server): (&dyn End, &dyn End) = match ours {
+        Ours::Client => (&us, &them),
+        Ours::Server => (&them, &us),
+    };
+    for msg in messages() {
+        let sizes: Vec<usize> = msg.iter().map(Vec::len).collect();
+        client.send(&msg);
+        let got = server.recv();
+        let reply = reply_to(&msg);
+        match pattern {
+            Pattern::ReqRep | Pattern::PairPair => {
+                assert!(got == msg, "request of sizes {sizes:?}");
+                server.send(&reply);
+            }
+            Pattern::DealerRouter => {
+                // The ROUTER sees the DEALER's routing id first and addresses it with it.
+                assert!(got[1..] == msg[..], "request of sizes {sizes:?}");
+                let mut addressed = vec![got[0].clone()];
+                addressed.extend(reply.iter().cloned());
+                server.send(&addressed);
+            }
+            Pattern::PushPull => {
+                assert!(got == msg, "message of sizes {sizes:?}");
+                continue;
+            }
+        }
+        assert!(client.recv() == reply, "reply of sizes {sizes:?}");
+    }
+}
+
+macro_rules! pattern_tests {
+    ($($name:ident: $pattern:ident, $ours:ident, we_bind = $bind:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            run_pattern(Pattern::$pattern, Ours::$ours, $bind);
+        }
+    )*};
+}
+
+pattern_tests! {
+    req_ours_rep_libzmq_we_bind: ReqRep, Client, we_bind = true;
+    req_ours_rep_libzmq_we_connect: ReqRep, Client, we_bind = false;
+    rep_ours_req_libzmq_we_bind: ReqRep, Server, we_bind = true;
+    rep_ours_req_libzmq_we_connect: ReqRep, Server, we_bind = false;
+    dealer_ours_router_libzmq_we_bind: DealerRouter, Client, we_bind = true;
+    dealer_ours_router_libzmq_we_connect: DealerRouter, Client, we_bind = false;
+    router_ours_dealer_libzmq_we_bind: DealerRouter, Server, we_bind = true;
+    router_ours_dealer_libzmq_we_connect: DealerRouter, Server, we_bind = false;
+    push_ours_pull_libzmq_we_bind: PushPull, Client, we_bind = true;
+    push_ours_pull_libzmq_we_connect: PushPull, Client, we_bind = false;
+    pull_ours_push_libzmq_we_bind: PushPull, Server, we_bind = true;
+    pull_ours_push_libzmq_we_connect: PushPull, Server, we_bind = false;
+    pair_ours_connects_to_libzmq_pair: PairPair, Client, we_bind = false;
+    pair_ours_binds_for_libzmq_pair: PairPair, Client, we_bind = true;
+    pair_ours_answers_libzmq_pair_we_bind: PairPair, Server, we_bind = true;
+    pair_ours_answers_libzmq_pair_we_connect: PairPair, Server, we_bind = false;
+}
+
+// ================================================================================ streams
+
+/// Message `seq` of a stream: the sequence number, then a body derived from it.
+fn numbered(seq: u64, body: usize) -> Vec<Vec<u8>> {
+    vec![seq.to_be_bytes().to_vec(), payload(body, seq as u32)]
+}
+
+/// The sequence number of a message made by [`numbered`], after checking it is whole.
+fn check_numbered(msg: &[Vec<u8>], body: usize) -> u64 {
+    assert_eq!(msg.len(), 2, "a message has two frames");
+    let seq = u64::from_be_bytes(msg[0].as_slice().try_into().expect("8-byte number"));
+    assert!(
+        msg[1] == payload(body, seq as u32),
+        "body of message {seq} intact"
+    );
+    seq
+}
+
+const STREAM: u64 = 10_000;
+
+#[test]
+fn ten_thousand_messages_in_order_from_our_push_to_libzmq_pull() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let pull = zsocket(&zctx, zmq::PULL);
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&zbind(&pull)).unwrap();
+    // Sent from another thread: the sender blocks whenever the high-water marks are hit.
+    let sender = thread::spawn(move || {
+        for seq in 0..STREAM {
+            push.send_multipart(numbered(seq, 64)).unwrap();
+        }
+        push // closing it here could drop the tail: linger is the default, but be plain
+    });
+    for want in 0..STREAM {
+        assert_eq!(check_numbered(&pull.recv_multipart(0).unwrap(), 64), want);
+    }
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn ten_thousand_messages_in_order_from_libzmq_push_to_our_pull() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = zsocket(&zctx, zmq::PUSH);
+    push.connect(&ep).unwrap();
+    let sender = thread::spawn(move || {
+        for seq in 0..STREAM {
+            push.send_multipart(numbered(seq, 64), 0).unwrap();
+        }
+        push
+    });
+    for want in 0..STREAM {
+        let msg = pull.recv_multipart_timeout(STEP).unwrap();
+        assert_eq!(check_numbered(&msg, 64), want);
+    }
+    drop(sender.join().unwrap());
+}
+
+// ================================================================================ restarts
+
+/// Binds `s` to `ep` again, retrying while the previous owner's port is being released.
+fn zrebind(s: &zmq::Socket, ep: &str) {
+    let deadline = Instant::now() + STEP;
+    while let Err(e) = s.bind(ep) {
+        assert!(Instant::now() < deadline, "rebinding {ep}: {e}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Big messages, so that the peer's death almost surely cuts one in half on the wire.
+const BIG: usize = 100_000;
+
+#[test]
+fn our_pull_reconnects_when_libzmq_push_restarts_and_never_sees_half_a_message() {
+    let ctx = Context::new().unwrap();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_recv_hwm(2).unwrap(); // keep libzmq's side full, so the cut is mid-stream
+    pull.set_reconnect_interval(Some(Duration::from_millis(20)))
+        .unwrap();
+
+    // First life: sends far more than can be in flight, and dies while sending.
+    let zctx = zmq::Context::new();
+    let push = zsocket(&zctx, zmq::PUSH);
+    push.set_sndhwm(10_000).unwrap();
+    let ep = zbind(&push);
+    pull.connect(&ep).unwrap();
+    for seq in 0..200 {
+        push.send_multipart(numbered(seq, BIG), 0).unwrap();
+    }
+    let mut next = 0;
+    for _ in 0..5 {
+        assert_eq!(
+            check_numbered(&pull.recv_multipart_timeout(STEP).unwrap(), BIG),
+            next
+        );
+        next += 1;
+    }
+    drop(push);
+    drop(zctx); // closes the connection at once (linger 0), mid-message
+                // We only notice once we read on: our side is full (receive HWM 2), so the stream is
+                // not being read, as libzmq would not read it either.
+
+    // Second life on the same port, numbered from 1000. Its sends wait until we have read
+    // what is left of the first life and reconnected.
+    let second = thread::spawn(move || {
+        let zctx = zmq::Context::new();
+        let push = zsocket(&zctx, zmq::PUSH);
+        zrebind(&push, &ep);
+        for seq in 1000..1010 {
+            push.send_multipart(numbered(seq, BIG), 0).unwrap();
+        }
+        (zctx, push)
+    });
+    // What arrives: whole messages of the first life in order, then all of the second.
+    loop {
+        let seq = check_numbered(&pull.recv_multipart_timeout(STEP).unwrap(), BIG);
+        if seq >= 1000 {
+            assert_eq!(seq, 1000, "the second life starts at its beginning");
+            break;
+        }
+        assert_eq!(seq, next, "first life in order");
+        next += 1;
+    }
+    assert!(next < 200, "the first life was cut short");
+    for want in 1001..1010 {
+        assert_eq!(
+            check_numbered(&pull.recv_multipart_timeout(STEP).unwrap(), BIG),
+            want
+        );
+    }
+    drop(second.join().unwrap());
+}
+
+#[test]
+fn our_push_reconnects_when_libzmq_pull_restarts_and_it_never_sees_half_a_message() {
+    const TOTAL: u64 = 400;
+    let ctx = Context::new().unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_send_hwm(4).unwrap();
+    push.set_reconnect_interval(Some(Duration::from_millis(20)))
+        .unwrap();
+
+    let zctx = zmq::Context::new();
+    let pull = zsocket(&zctx, zmq::PULL);
+    pull.set_rcvhwm(4).unwrap();
+    let ep = zbind(&pull);
+    push.connect(&ep).unwrap();
+    let sender = thread::spawn(move || {
+        for seq in 0..TOTAL {
+            push.send_multipart(numbered(seq, BIG)).unwrap();
+        }
+        push
+    });
+    let mut last = None;
+    for _ in 0..10 {
+        let seq = check_numbered(&pull.recv_multipart(0).unwrap(), BIG);
+        assert!(last < Some(seq));
+        last = Some(seq);
+    }
+    drop(pull);
+    drop(zctx);
+
+    let zctx = zmq::Context::new();
+    let pull = zsocket(&zctx, zmq::PULL);
+    zrebind(&pull, &ep);
+    // Messages in flight when the first peer died are lost (as with libzmq); the rest
+    // arrive whole and in order, up to the last.
+    while last != Some(TOTAL - 1) {
+        let seq = check_numbered(&pull.recv_multipart(0).unwrap(), BIG);
+        assert!(last < Some(seq), "in order: {seq} after {last:?}");
+        last = Some(seq);
+    }
+    drop(sender.join().unwrap());
+}
+
+// ================================================================================ heartbeats
+
+/// libzmq's monitor events for `s`, read from the PAIR socket `mon` without waiting.
+fn monitor_events(mon: &zmq::Socket) -> Vec<zmq::SocketEvent> {
+    let mut evs = Vec::new();
+    while let Ok(m) = mon.recv_multipart(zmq::DONTWAIT) {
+        let code = u16::from_le_bytes([m[0][0], m[0][1]]);
+        evs.push(zmq::SocketEvent::from_raw(code));
+    }
+    evs
+}
+
+fn monitor(zctx: &zmq::Context, s: &zmq::Socket, name: &str) -> zmq::Socket {
+    let ep = format!("inproc://{name}");
+    s.monitor(&ep, zmq::SocketEvent::ALL as i32).unwrap();
+    let mon = zctx.socket(zmq::PAIR).unwrap();
+    mon.connect(&ep).unwrap();
+    mon
+}
+
+/// libzmq pings every 100 ms and drops a peer silent for 300 ms; our application does not
+/// touch its socket for 2 s. The I/O thread answers the pings, so the connection survives.
+fn heartbeats_while_the_application_sleeps(we_bind: bool) {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let router = zsocket(&zctx, zmq::ROUTER);
+    router.set_heartbeat_ivl(100).unwrap();
+    router.set_heartbeat_timeout(300).unwrap();
+    router.set_heartbeat_ttl(300).unwrap();
+    let mon = monitor(&zctx, &router, &format!("hb-{we_bind}"));
+    let dealer = ctx.socket(SocketType::Dealer).unwrap();
+    dealer.set_routing_id(b"sleepy").unwrap();
+    dealer.set_linger(Some(Duration::ZERO));
+    if we_bind {
+        router
+            .connect(&dealer.bind("tcp://127.0.0.1:0").unwrap())
+            .unwrap();
+    } else {
+        dealer.connect(&zbind(&router)).unwrap();
+    }
+    wait_until("the handshake", || dealer.connected_peers() == 1);
+    dealer.send("hello").unwrap();
+    assert_eq!(
+        router.recv_multipart(0).unwrap(),
+        [b"sleepy".to_vec(), b"hello".to_vec()]
+    );
+
+    // The application is busy; the I/O thread is not.
+    thread::sleep(Duration::from_secs(2));
+
+    let evs = monitor_events(&mon);
+    assert!(
+        !evs.iter().any(|e| matches!(
+            e,
+            zmq::SocketEvent::DISCONNECTED | zmq::SocketEvent::CONNECT_RETRIED
+        )),
+        "libzmq never lost us: {evs:?}"
+    );
+    assert_eq!(dealer.connected_peers(), 1);
+    router
+        .send_multipart([&b"sleepy"[..], b"still there?"], 0)
+        .unwrap();
+    assert_eq!(dealer.recv_timeout(STEP).unwrap(), b"still there?");
+}
+
+#[test]
+fn libzmq_heartbeats_keep_a_connection_it_made_while_we_sleep() {
+    heartbeats_while_the_application_sleeps(true);
+}
+
+#[test]
+fn libzmq_heartbeats_keep_a_connection_we_made_while_we_sleep() {
+    heartbeats_while_the_application_sleeps(false);
+}
+
+#[test]
+fn our_heartbeats_with_libzmq() {
+    // Our side pings too (and asks libzmq for a TTL); libzmq answers; nothing drops.
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let rep = zsocket(&zctx, zmq::REP);
+    let mon = monitor(&zctx, &rep, "hb-ours");
+    let req = ctx.socket(SocketType::Req).unwrap();
+    req.set_heartbeat_interval(Some(Duration::from_millis(50)))
+        .unwrap();
+    req.set_heartbeat_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    req.set_heartbeat_ttl(Some(Duration::from_millis(500)))
+        .unwrap();
+    req.set_linger(Some(Duration::ZERO));
+    req.connect(&zbind(&rep)).unwrap();
+    wait_until("the handshake", || req.connected_peers() == 1);
+    thread::sleep(Duration::from_millis(600));
+    assert_eq!(req.connected_peers(), 1);
+    let evs = monitor_events(&mon);
+    assert!(
+        !evs.contains(&zmq::SocketEvent::DISCONNECTED),
+        "libzmq kept us: {evs:?}"
+    );
+    req.send("ping?").unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"ping?");
+    rep.send("pong", 0).unwrap();
+    assert_eq!(req.recv_timeout(STEP).unwrap(), b"pong");
+}
+
+// ================================================================================ options
+
+#[test]
+fn our_max_message_size_drops_the_peer_and_we_reconnect() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let push = zsocket(&zctx, zmq::PUSH);
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_max_message_size(Some(1000)).unwrap();
+    pull.set_reconnect_interval(Some(Duration::from_millis(10)))
+        .unwrap();
+    pull.connect(&zbind(&push)).unwrap();
+    push.send(vec![7u8; 2000], 0).unwrap();
+    // The big one costs the connection; small ones sent after we are back get through.
+    let deadline = Instant::now() + STEP;
+    let got = loop {
+        assert!(Instant::now() < deadline, "no small message arrived");
+        let _ = push.send("small", zmq::DONTWAIT);
+        if let Ok(m) = pull.recv_multipart_timeout(Duration::from_millis(10)) {
+            break m;
+        }
+    };
+    assert_eq!(got, [b"small".to_vec()]);
+}
+
+#[test]
+fn our_req_relaxed_and_correlated_takes_only_the_latest_reply_from_libzmq_rep() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let rep = zsocket(&zctx, zmq::REP);
+    let req = ctx.socket(SocketType::Req).unwrap();
+    req.set_req_relaxed(true).unwrap();
+    req.set_req_correlate(true).unwrap();
+    req.set_linger(Some(Duration::ZERO));
+    req.connect(&zbind(&rep)).unwrap();
+    req.send("first").unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"first");
+    req.send("second").unwrap(); // relaxed: no reply needed first
+    rep.send("to first", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"second");
+    rep.send("to second", 0).unwrap();
+    // Correlated: the stale reply is dropped, and the exchange is over.
+    assert_eq!(req.recv_timeout(STEP).unwrap(), b"to second");
+    assert!(matches!(req.try_recv(), Err(zmtp_std::Error::State)));
+    req.send("third").unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"third");
+    rep.send("to third", 0).unwrap();
+    assert_eq!(req.recv_timeout(STEP).unwrap(), b"to third");
+}
+
+#[test]
+fn our_router_handover_gives_the_id_to_the_newcomer() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let router = ctx.socket(SocketType::Router).unwrap();
+    router.set_router_handover(true).unwrap();
+    router.set_linger(Some(Duration::ZERO));
+    let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+    let old = zsocket(&zctx, zmq::DEALER);
+    old.set_identity(b"worker").unwrap();
+    old.connect(&ep).unwrap();
+    old.send("old", 0).unwrap();
+    assert_eq!(
+        router.recv_multipart_timeout(STEP).unwrap(),
+        [b"worker".to_vec(), b"old".to_vec()]
+    );
+    let new = zsocket(&zctx, zmq::DEALER);
+    new.set_identity(b"worker").unwrap();
+    new.connect(&ep).unwrap();
+    new.send("new", 0).unwrap();
+    assert_eq!(
+        router.recv_multipart_timeout(STEP).unwrap(),
+        [b"worker".to_vec(), b"new".to_vec()]
+    );
+    router.send_multipart(["worker", "hi"]).unwrap();
+    assert_eq!(new.recv_bytes(0).unwrap(), b"hi");
+}
