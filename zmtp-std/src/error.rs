@@ -19,7 +19,8 @@ pub enum Error {
     /// (unless `req_relaxed`), a REQ that receives before sending, a REP that sends before
     /// receiving or receives twice, a PUSH that receives, a PULL that sends.
     State,
-    /// This socket type is not supported yet (`EINVAL` in spirit): PUB, SUB, XPUB, XSUB.
+    /// This socket type is not supported (`EINVAL` in spirit). No type of zmtp-core's is
+    /// refused any more; kept so a future type can be.
     Unsupported(SocketType),
     /// The endpoint cannot be parsed, or names a transport other than `tcp://` (`EINVAL`,
     /// `EPROTONOSUPPORT`).
@@ -45,6 +46,10 @@ pub enum Error {
     /// ROUTER with `router_mandatory`: no connected peer has this routing id
     /// (`EHOSTUNREACH`).
     HostUnreachable,
+    /// SUB, XSUB: the subscription memory has no room for another topic
+    /// ([`SocketOptions::subscription_nodes`](crate::SocketOptions::subscription_nodes));
+    /// nothing changed (`ENOMEM`).
+    SubscriptionsFull,
     /// The context's I/O thread is gone (`ETERM`): it failed, or could not be reached.
     Terminated,
     /// An operating-system error (binding a port in use, resolving a host name, starting
@@ -66,6 +71,7 @@ impl fmt::Display for Error {
             Error::EmptyMessage => f.write_str("message has no frames"),
             Error::MessageTooLarge => f.write_str("message larger than the socket's queues"),
             Error::HostUnreachable => f.write_str("no peer with this routing id"),
+            Error::SubscriptionsFull => f.write_str("no room for another subscription"),
             Error::Terminated => f.write_str("the context's I/O thread is gone"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }

@@ -194,6 +194,28 @@ impl IoThread {
                     // The application may have given up waiting: nothing to do then.
                     let _ = reply.send(r);
                 }
+                Command::Subscribe {
+                    id,
+                    subscribe,
+                    topic,
+                    reply,
+                } => {
+                    let r = match self.sockets.get_mut(&id) {
+                        Some(s) => s.change_subscription(subscribe, &topic),
+                        None => Err(Error::Terminated),
+                    };
+                    match reply {
+                        // The application may have given up waiting: nothing to do then.
+                        Some(reply) => {
+                            let _ = reply.send(r);
+                        }
+                        None => {
+                            if let Err(e) = r {
+                                log::warn!("zmtp-std: subscription {topic:?} failed: {e}");
+                            }
+                        }
+                    }
+                }
                 Command::Connect { id, addrs } => {
                     if let Some(s) = self.sockets.get_mut(&id) {
                         s.add_connect(addrs, env.now);
@@ -356,10 +378,19 @@ impl IoSocket {
         cfg.req_correlate = opts.req_correlate;
         cfg.router_first_id = random_u32(id);
         cfg.req_first_id = random_u32(id.wrapping_add(1));
+        cfg.xpub_verbose = opts.xpub_verbose || opts.xpub_verboser;
+        cfg.xpub_verboser = opts.xpub_verboser;
+        let notifications = if ty == SocketType::XPub {
+            opts.queue_size
+        } else {
+            0
+        };
         let layout = Layout {
             peers: opts.max_peers,
             buffer: opts.buffer_size,
             queue: opts.queue_size,
+            trie: opts.subscription_memory(ty).saturating_sub(notifications),
+            notifications,
         };
         IoSocket {
             id,
@@ -390,6 +421,22 @@ impl IoSocket {
         self.listeners.insert(t, l);
         self.accept_ready = true;
         Ok(local)
+    }
+
+    /// SUB, XSUB: the core sends the (un)subscription to the ready peers (the next
+    /// `service` writes it out) and keeps it for peers to come.
+    fn change_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<()> {
+        let core = self.core.core();
+        let r = if subscribe {
+            core.subscribe(topic)
+        } else {
+            core.unsubscribe(topic)
+        };
+        r.map_err(|e| match e {
+            SocketSendError::SubscriptionsFull => Error::SubscriptionsFull,
+            SocketSendError::TooLarge => Error::MessageTooLarge,
+            _ => Error::State,
+        })
     }
 
     fn add_connect(&mut self, addrs: Vec<SocketAddr>, now: Instant) {

@@ -44,6 +44,33 @@
 //! # }
 //! ```
 //!
+//! Every ZMTP socket type is supported: PAIR, REQ, REP, DEALER, ROUTER, PUSH, PULL, and
+//! publish-subscribe's PUB, SUB, XPUB and XSUB:
+//!
+//! ```
+//! use std::time::Duration;
+//! use zmtp_std::{Context, SocketType};
+//!
+//! # fn main() -> Result<(), zmtp_std::Error> {
+//! let ctx = Context::new()?;
+//! let publisher = ctx.socket(SocketType::Pub)?;
+//! let subscriber = ctx.socket(SocketType::Sub)?;
+//! subscriber.subscribe("weather.")?; // any time, before or after connect
+//! subscriber.connect(&publisher.bind("tcp://127.0.0.1:0")?)?;
+//! // A subscription takes a moment to reach the publisher, and what is published before
+//! // that is lost to this subscriber (the "slow joiner"): publish until it arrives.
+//! let msg = loop {
+//!     publisher.send_multipart(["sports.", "0:0"])?; // filtered out by the publisher
+//!     publisher.send_multipart(["weather.", "sunny"])?;
+//!     if let Ok(m) = subscriber.recv_multipart_timeout(Duration::from_millis(10)) {
+//!         break m;
+//!     }
+//! };
+//! assert_eq!(msg, [b"weather.".to_vec(), b"sunny".to_vec()]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # From pyzmq
 //!
 //! | pyzmq | zmtp-std |
@@ -70,13 +97,18 @@
 //! | `s.MAXMSGSIZE` | `set_max_message_size` |
 //! | `s.ROUTER_MANDATORY`, `ROUTER_HANDOVER` | `set_router_mandatory`, `set_router_handover` |
 //! | `s.REQ_RELAXED`, `REQ_CORRELATE` | `set_req_relaxed`, `set_req_correlate` |
+//! | `s.setsockopt(zmq.SUBSCRIBE, b"t")` / `s.subscribe(b"t")` | `s.subscribe(b"t")?;` (SUB, XSUB; any time) |
+//! | `s.setsockopt(zmq.UNSUBSCRIBE, b"t")` / `s.unsubscribe(b"t")` | `s.unsubscribe(b"t")?;` |
+//! | XSUB `s.send(b"\x01t")` / XPUB `s.recv()` → `b"\x01t"` | the same: `send`, `recv` |
+//! | `s.XPUB_VERBOSE`, `XPUB_VERBOSER` | `set_xpub_verbose`, `set_xpub_verboser` |
 //! | `s.close(linger=0)` | `s.set_linger(Some(Duration::ZERO)); s.close();` (or drop) |
 //! | `ctx.term()` | drop the last `Context` clone and socket |
 //! | `zmq.Again`, `zmq.ZMQError(EFSM)`, `EHOSTUNREACH` | [`Error::WouldBlock`]/[`Error::Timeout`], [`Error::State`], [`Error::HostUnreachable`] |
 //!
 //! Durations are [`Duration`](std::time::Duration)s, and "off" or "no limit" is `None`
 //! where libzmq uses `-1` or `0`. Options are fixed once a socket binds or connects
-//! (except linger): set them first.
+//! (except linger): set them first. Subscriptions are not options: `subscribe` and
+//! `unsubscribe` work at any time.
 //!
 //! # Defaults
 //!
@@ -91,6 +123,8 @@
 //! | ROUTER mandatory / handover, REQ relaxed / correlate | off | same |
 //! | connections per socket ([`max_peers`](SocketOptions::max_peers)) | 64 | unlimited |
 //! | buffers per connection | 64 KiB receive + 64 KiB transmit | 8 KiB batches |
+//! | subscriptions ([`subscription_nodes`](SocketOptions::subscription_nodes)) | 16384 tree nodes (≥ 8191 topics) | unlimited |
+//! | XPUB verbose / verboser | off | same |
 //!
 //! A finite linger keeps a program whose peer has gone from hanging at exit; set `None` for
 //! libzmq's behaviour.
@@ -140,7 +174,10 @@
 //! ([`memory_per_peer`](SocketOptions::memory_per_peer)). That is address space: the
 //! allocation is zeroed, so the system maps pages only as connections use them, and
 //! a socket with few, small messages costs little RAM. Lower `max_peers` or `queue_size`
-//! for many sockets; raise `queue_size` for messages over 1 MiB. The one `unsafe` module of
+//! for many sockets; raise `queue_size` for messages over 1 MiB. PUB, SUB, XPUB and XSUB
+//! also allocate their subscription tree then
+//! ([`subscription_memory`](SocketOptions::subscription_memory): 448-512 KiB with the
+//! defaults), and an XPUB a `queue_size` queue for subscription notifications. The one `unsafe` module of
 //! the crate gives the core `'static` references to this memory and frees it after the
 //! core socket is gone.
 //!
@@ -161,6 +198,9 @@
 //! the core's per-peer queue (`recv_hwm`); when both are full the I/O thread stops reading
 //! that peer and TCP pushes back on it. A ROUTER drops messages for a peer at its
 //! high-water mark, as libzmq does, unless `router_mandatory` is set: then they wait.
+//! PUB, XPUB and XSUB never wait for a subscriber either: a message is dropped for each
+//! one at its high-water mark (RFC 29, as libzmq), so their outbox drains as fast as the
+//! I/O thread runs.
 //!
 //! # Connections
 //!
@@ -178,7 +218,9 @@
 //!
 //! # Not yet
 //!
-//! - PUB, SUB, XPUB and XSUB ([`Error::Unsupported`]); they slot in as the core gains them.
+//! - Publish-subscribe: `ZMQ_XPUB_MANUAL`, `XPUB_WELCOME_MSG`, `XPUB_NODROP`, `CONFLATE`,
+//!   `INVERT_MATCHING`. A SUB's messages already received into the socket when it
+//!   unsubscribes are still delivered (libzmq filters them again on `recv`).
 //! - Transports other than `tcp://` (`ipc://`, `inproc://`); PLAIN and CURVE security.
 //! - A poller over several sockets, `disconnect`/`unbind`, socket monitors.
 //! - Options after bind/connect; messages larger than `queue_size`.
@@ -210,7 +252,7 @@ pub use context::Context;
 pub use error::{Error, Result};
 pub use options::{
     SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
-    DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL,
+    DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
 pub use socket::Socket;
 pub use zmtp_core::SocketType;

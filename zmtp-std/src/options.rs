@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use zmtp_core::socket::DEFAULT_HWM;
+use zmtp_core::socket::{subscription_memory, DEFAULT_HWM};
+use zmtp_core::SocketType;
 
 /// Default [`SocketOptions::max_peers`].
 pub const DEFAULT_MAX_PEERS: usize = 64;
@@ -17,6 +18,9 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(30);
 pub const DEFAULT_RECONNECT_INTERVAL: Duration = Duration::from_millis(100);
 /// Default [`SocketOptions::handshake_timeout`]: 30 s, as libzmq.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`SocketOptions::subscription_nodes`]: 16384 (at least 8191 topics of up to 11
+/// bytes; 512 KiB for a PUB with 64 peer slots, 448 KiB for a SUB).
+pub const DEFAULT_SUBSCRIPTION_NODES: usize = 16 * 1024;
 
 /// The options of a socket, read with [`Socket::options`](crate::Socket::options) and set
 /// with the socket's `set_*` methods.
@@ -80,6 +84,20 @@ pub struct SocketOptions {
     /// 1 MiB + 64 KiB each). A message, plus 5 bytes per frame, must fit in one: this is
     /// the largest message the socket can send or receive.
     pub queue_size: usize,
+    /// PUB, XPUB, SUB, XSUB: room for subscriptions, in nodes of the subscription tree
+    /// (default [`DEFAULT_SUBSCRIPTION_NODES`]). A topic of `n` bytes takes at most
+    /// `1 + ceil(n / 11)` nodes, fewer when it shares a prefix with another topic; a
+    /// publisher stores each distinct topic once, whatever the number of subscribers. A
+    /// node takes 24 bytes plus 4 (SUB, XSUB) or `ceil(max_peers / 8)` (PUB, XPUB); see
+    /// [`subscription_memory`](Self::subscription_memory). When it is full a SUB's
+    /// [`subscribe`](crate::Socket::subscribe) fails and a PUB ignores new topics (logged).
+    pub subscription_nodes: usize,
+    /// XPUB: every subscription reaches the application through `recv`, not only a topic's
+    /// first (`ZMQ_XPUB_VERBOSE`, default off).
+    pub xpub_verbose: bool,
+    /// XPUB: every unsubscription too, not only the one that leaves a topic without
+    /// subscribers (`ZMQ_XPUB_VERBOSER`, default off; implies `xpub_verbose`).
+    pub xpub_verboser: bool,
 }
 
 impl Default for SocketOptions {
@@ -103,6 +121,9 @@ impl Default for SocketOptions {
             max_peers: DEFAULT_MAX_PEERS,
             buffer_size: DEFAULT_BUFFER_SIZE,
             queue_size: DEFAULT_QUEUE_SIZE,
+            subscription_nodes: DEFAULT_SUBSCRIPTION_NODES,
+            xpub_verbose: false,
+            xpub_verboser: false,
         }
     }
 }
@@ -114,5 +135,20 @@ impl SocketOptions {
         self.buffer_size
             .saturating_mul(2)
             .saturating_add(self.queue_size.saturating_mul(2))
+    }
+
+    /// Bytes of subscription memory a socket of type `ty` allocates when it first binds or
+    /// connects: the subscription tree ([`subscription_nodes`](Self::subscription_nodes)),
+    /// plus for an XPUB a notification queue of [`queue_size`](Self::queue_size) bytes.
+    /// 0 for types without subscriptions.
+    pub fn subscription_memory(&self, ty: SocketType) -> usize {
+        match ty {
+            SocketType::Pub | SocketType::Sub | SocketType::XSub => {
+                subscription_memory(ty, self.max_peers, self.subscription_nodes)
+            }
+            SocketType::XPub => subscription_memory(ty, self.max_peers, self.subscription_nodes)
+                .saturating_add(self.queue_size),
+            _ => 0,
+        }
     }
 }

@@ -19,7 +19,7 @@
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use zmtp_core::socket::{PeerMemory, PeerSlot, Socket, SocketConfig};
+use zmtp_core::socket::{PeerMemory, PeerSlot, Socket, SocketConfig, SubscriptionMemory};
 
 /// Sizes of the memory of one socket.
 #[derive(Clone, Copy, Debug)]
@@ -30,9 +30,14 @@ pub(crate) struct Layout {
     pub buffer: usize,
     /// Each peer's receive and send queue.
     pub queue: usize,
+    /// PUB, XPUB, SUB, XSUB: the subscription tree's bytes (0: none, other types).
+    pub trie: usize,
+    /// XPUB: the notification queue's bytes (0 otherwise).
+    pub notifications: usize,
 }
 
-/// A zmtp-core socket that owns its peer slots, their buffers and its identity.
+/// A zmtp-core socket that owns its peer slots, their buffers, its subscription memory and
+/// its identity.
 pub(crate) struct OwnedSocket {
     /// Borrows everything below: dropped first, by hand.
     socket: ManuallyDrop<Socket<'static, 'static>>,
@@ -63,7 +68,7 @@ impl OwnedSocket {
         let identity_ref: &'static [u8] = unsafe { &*identity.as_ptr() };
         cfg.session = cfg.session.with_identity(identity_ref);
 
-        let mut buffers = Vec::with_capacity(layout.peers.saturating_mul(4));
+        let mut buffers = Vec::with_capacity(layout.peers.saturating_mul(4).saturating_add(2));
         let slots: Vec<PeerSlot<'static>> = (0..layout.peers)
             .map(|_| {
                 PeerSlot::new(PeerMemory {
@@ -78,8 +83,15 @@ impl OwnedSocket {
         // SAFETY: a fresh allocation, referenced only by the socket built here, which is
         // dropped before the slots are freed.
         let slots_ref: &'static mut [PeerSlot<'static>] = unsafe { &mut *slots.as_ptr() };
+        let socket = if layout.trie > 0 {
+            let memory = SubscriptionMemory::new(leak_bytes(layout.trie, &mut buffers))
+                .with_notifications(leak_bytes(layout.notifications, &mut buffers));
+            Socket::with_subscriptions(cfg, slots_ref, memory)
+        } else {
+            Socket::new(cfg, slots_ref)
+        };
         OwnedSocket {
-            socket: ManuallyDrop::new(Socket::new(cfg, slots_ref)),
+            socket: ManuallyDrop::new(socket),
             slots,
             buffers,
             identity,
@@ -124,8 +136,32 @@ mod tests {
                 peers: 2,
                 buffer: 1024,
                 queue: 4096,
+                trie: 0,
+                notifications: 0,
             };
             let mut s = OwnedSocket::new(cfg, b"me", layout);
+            let h = s.core().add_peer(Role::Connected, Instant::ZERO).unwrap();
+            assert!(!s.core().poll_transmit(h).is_empty(), "greeting queued");
+            drop(s);
+        }
+    }
+
+    #[test]
+    fn builds_pubsub_with_subscription_memory() {
+        for ty in [SocketType::Sub, SocketType::XPub] {
+            let cfg = SocketConfig::new(Config::new(ty));
+            let layout = Layout {
+                peers: 2,
+                buffer: 1024,
+                queue: 4096,
+                trie: zmtp_core::socket::subscription_memory(ty, 2, 16),
+                notifications: if ty == SocketType::XPub { 4096 } else { 0 },
+            };
+            let mut s = OwnedSocket::new(cfg, b"", layout);
+            if ty == SocketType::Sub {
+                s.core().subscribe(b"topic").unwrap();
+                assert_eq!(s.core().subscription_stats().topics, 1);
+            }
             let h = s.core().add_peer(Role::Connected, Instant::ZERO).unwrap();
             assert!(!s.core().poll_transmit(h).is_empty(), "greeting queued");
             drop(s);

@@ -34,6 +34,9 @@ struct State {
     rest: VecDeque<Vec<u8>>,
     /// Messages queued for the I/O thread so far (see `Shared::deliver`).
     sent: u64,
+    /// SUB, XSUB: subscriptions (`true`) and unsubscriptions made before the socket
+    /// started, in order; handed to the I/O thread when it does.
+    early_subscriptions: Vec<(bool, Vec<u8>)>,
 }
 
 /// A ZeroMQ socket, made by [`Context::socket`](crate::Context::socket).
@@ -92,6 +95,16 @@ fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
     if o.queue_size <= o.buffer_size {
         return Err(invalid("queue_size", "must be larger than buffer_size"));
     }
+    let pubsub = matches!(
+        ty,
+        SocketType::Pub | SocketType::Sub | SocketType::XPub | SocketType::XSub
+    );
+    if pubsub && (o.subscription_nodes < 2 || o.subscription_nodes > u32::MAX as usize) {
+        return Err(invalid(
+            "subscription_nodes",
+            "must be from 2 to 4294967295",
+        ));
+    }
     Ok(())
 }
 
@@ -111,6 +124,7 @@ impl Socket {
                 turn: Turn::Idle,
                 rest: VecDeque::new(),
                 sent: 0,
+                early_subscriptions: Vec::new(),
             }),
         }
     }
@@ -147,6 +161,16 @@ impl Socket {
             shared: Arc::clone(&self.shared),
         })?;
         st.started = true;
+        // Errors (a full subscription tree) are logged by the I/O thread: these calls
+        // returned long ago.
+        for (subscribe, topic) in std::mem::take(&mut st.early_subscriptions) {
+            self.ctx.command(Command::Subscribe {
+                id: self.id,
+                subscribe,
+                topic,
+                reply: None,
+            })?;
+        }
         Ok(())
     }
 
@@ -202,6 +226,69 @@ impl Socket {
         drop(self);
     }
 
+    // ------------------------------------------------------------ subscriptions
+
+    fn change_subscription(&self, subscribe: bool, topic: &[u8]) -> Result<()> {
+        if !matches!(self.ty, SocketType::Sub | SocketType::XSub) {
+            return Err(invalid(
+                if subscribe {
+                    "subscribe"
+                } else {
+                    "unsubscribe"
+                },
+                "only SUB and XSUB sockets subscribe",
+            ));
+        }
+        let mut st = self.state();
+        // Resends to a new peer go through its send queue: the topic must fit one.
+        if stored_len(1, topic.len().saturating_add(1)) > st.opts.queue_size {
+            return Err(Error::MessageTooLarge);
+        }
+        if !st.started {
+            st.early_subscriptions.push((subscribe, topic.to_vec()));
+            return Ok(());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.ctx.command(Command::Subscribe {
+            id: self.id,
+            subscribe,
+            topic: topic.to_vec(),
+            reply: Some(tx),
+        })?;
+        drop(st);
+        rx.recv().map_err(|_| Error::Terminated)?
+    }
+
+    /// SUB, XSUB: receive messages whose first frame starts with `topic` (the empty topic:
+    /// every message), like pyzmq's `s.setsockopt(zmq.SUBSCRIBE, topic)` or
+    /// `s.subscribe(topic)`. May be called at any time, before or after bind and connect,
+    /// unlike the options. Subscriptions are counted: each call needs its own
+    /// [`unsubscribe`](Self::unsubscribe). Peers connected now are told at once, peers that
+    /// connect later (or reconnect) when their handshake completes.
+    ///
+    /// A SUB starts with no subscription and receives nothing. As with libzmq, messages
+    /// published before the publisher has the subscription are lost to this subscriber
+    /// ("slow joiner"). An XSUB's subscriptions are not a filter: it receives everything
+    /// its publishers send it; it may also subscribe by [`send`](Self::send)ing
+    /// `\x01topic`.
+    ///
+    /// Errors: [`Error::InvalidOption`] for other socket types;
+    /// [`Error::SubscriptionsFull`] when
+    /// [`subscription_nodes`](SocketOptions::subscription_nodes) has no room (before the
+    /// first bind or connect this is only logged, when the socket starts);
+    /// [`Error::MessageTooLarge`] for a topic that cannot fit
+    /// [`queue_size`](SocketOptions::queue_size).
+    pub fn subscribe(&self, topic: impl AsRef<[u8]>) -> Result<()> {
+        self.change_subscription(true, topic.as_ref())
+    }
+
+    /// SUB, XSUB: drop one use of `topic` (pyzmq's `setsockopt(zmq.UNSUBSCRIBE, topic)`);
+    /// the last one tells the peers. Unsubscribing a topic not subscribed does nothing.
+    /// Messages already received into the socket are still delivered.
+    pub fn unsubscribe(&self, topic: impl AsRef<[u8]>) -> Result<()> {
+        self.change_subscription(false, topic.as_ref())
+    }
+
     // ------------------------------------------------------------ send
 
     /// Checks and queues one message.
@@ -250,6 +337,9 @@ impl Socket {
     ///
     /// Frames are anything byte-like: `&[b"key".as_slice(), b"", b"value"]`, `vec![v1, v2]`,
     /// `["a", "b"]`. A ROUTER's first frame is the routing id of the peer to send to.
+    /// PUB and XPUB send to each subscriber whose subscriptions match the first frame and
+    /// never wait for one (a subscriber at its high-water mark loses the message). An
+    /// XSUB's one-frame `\x01topic` / `\x00topic` subscribes / unsubscribes.
     pub fn send_multipart<I>(&self, frames: I) -> Result<()>
     where
         I: IntoIterator,
@@ -334,6 +424,9 @@ impl Socket {
 
     /// Receives a whole multipart message, waiting for one. A ROUTER gets the sender's
     /// routing id as the first frame; REQ and REP get the message without its envelope.
+    /// An XPUB gets its subscribers' subscriptions as one-frame messages `\x01topic` and
+    /// `\x00topic` (a topic's first subscription and last cancel, or every one with
+    /// [`set_xpub_verbose`](Self::set_xpub_verbose)), before other messages.
     pub fn recv_multipart(&self) -> Result<Vec<Vec<u8>>> {
         self.recv_msg(Wait::Forever)
     }
@@ -502,6 +595,23 @@ impl Socket {
     /// REQ: requests may be sent without waiting for the reply (`ZMQ_REQ_RELAXED`).
     pub fn set_req_relaxed(&self, on: bool) -> Result<()> {
         self.set("req_relaxed", |o| o.req_relaxed = on)
+    }
+
+    /// XPUB: every subscription reaches the application, not only a topic's first
+    /// (`ZMQ_XPUB_VERBOSE`).
+    pub fn set_xpub_verbose(&self, on: bool) -> Result<()> {
+        self.set("xpub_verbose", |o| o.xpub_verbose = on)
+    }
+
+    /// XPUB: every unsubscription too (`ZMQ_XPUB_VERBOSER`; implies `xpub_verbose`).
+    pub fn set_xpub_verboser(&self, on: bool) -> Result<()> {
+        self.set("xpub_verboser", |o| o.xpub_verboser = on)
+    }
+
+    /// Room for subscriptions, in subscription-tree nodes (see
+    /// [`SocketOptions::subscription_nodes`]).
+    pub fn set_subscription_nodes(&self, nodes: usize) -> Result<()> {
+        self.set("subscription_nodes", |o| o.subscription_nodes = nodes)
     }
 
     /// REQ: replies are matched to requests by id (`ZMQ_REQ_CORRELATE`).

@@ -43,7 +43,7 @@ fn req_rep_round_trip_and_state_errors() {
 }
 
 #[test]
-fn unsupported_types_and_bad_endpoints() {
+fn pubsub_types_and_bad_endpoints() {
     let ctx = Context::new().unwrap();
     for ty in [
         SocketType::Pub,
@@ -51,8 +51,41 @@ fn unsupported_types_and_bad_endpoints() {
         SocketType::XPub,
         SocketType::XSub,
     ] {
-        assert!(matches!(ctx.socket(ty), Err(Error::Unsupported(t)) if t == ty));
+        let s = ctx.socket(ty).unwrap();
+        let subscribes = matches!(ty, SocketType::Sub | SocketType::XSub);
+        // Before start (kept for later), and after.
+        assert_eq!(s.subscribe(b"a").is_ok(), subscribes, "{ty}");
+        s.bind("tcp://127.0.0.1:0").unwrap();
+        assert_eq!(s.subscribe(b"b").is_ok(), subscribes, "{ty}");
+        assert_eq!(s.unsubscribe(b"b").is_ok(), subscribes, "{ty}");
+        assert!(matches!(
+            s.set_xpub_verbose(true),
+            Err(Error::InvalidOption { .. })
+        ));
     }
+    // A full subscription tree refuses the next topic; unsubscribing makes room.
+    let sub = ctx.socket(SocketType::Sub).unwrap();
+    sub.set_subscription_nodes(1).unwrap();
+    assert!(matches!(
+        sub.bind("tcp://127.0.0.1:0"),
+        Err(Error::InvalidOption {
+            option: "subscription_nodes",
+            ..
+        })
+    ));
+    sub.set_subscription_nodes(2).unwrap();
+    sub.bind("tcp://127.0.0.1:0").unwrap();
+    sub.subscribe("a").unwrap();
+    sub.subscribe("a").unwrap();
+    assert!(matches!(sub.subscribe("b"), Err(Error::SubscriptionsFull)));
+    sub.unsubscribe("a").unwrap();
+    assert!(matches!(sub.subscribe("b"), Err(Error::SubscriptionsFull)));
+    sub.unsubscribe("a").unwrap();
+    sub.subscribe("b").unwrap();
+    assert!(matches!(
+        sub.subscribe(vec![0u8; 2 << 20]),
+        Err(Error::MessageTooLarge)
+    ));
     let s = ctx.socket(SocketType::Pair).unwrap();
     for bad in [
         "ipc:///tmp/x",
