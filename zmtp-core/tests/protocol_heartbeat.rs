@@ -73,52 +73,6 @@ fn our_ping(ttl_ds: u16) -> Vec<u8> {
     v
 }
 
-/// `feed_all_ways`, also checking that what the session writes (taken after every piece) is
-/// the same whole, one byte at a time and in random splits. Returns events and output.
-fn feed_all_ways_out(
-    make: &dyn Fn() -> Session<'static>,
-    bytes: &[u8],
-    seed: u64,
-) -> (Vec<Ev>, Vec<u8>) {
-    let evs = feed_all_ways(make, bytes, seed);
-    let mut splits: Vec<Vec<usize>> = vec![vec![usize::MAX], vec![1]];
-    let mut rng = seed | 1;
-    for _ in 0..20 {
-        splits.push(
-            (0..16)
-                .map(|_| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    (rng % 97) as usize + 1
-                })
-                .collect(),
-        );
-    }
-    let mut first: Option<Vec<u8>> = None;
-    for sizes in &splits {
-        let mut s = make();
-        let mut out = Vec::new();
-        let (mut i, mut k) = (0, 0);
-        while i < bytes.len() && !s.is_closed() {
-            let want = sizes[k % sizes.len()].min(bytes.len() - i);
-            k += 1;
-            let n = s.feed(&bytes[i..i + want], Instant::ZERO);
-            assert!(n > 0, "receive window full");
-            i += n;
-            drain(&mut s);
-            out.extend(take_output(&mut s));
-        }
-        drain(&mut s);
-        out.extend(take_output(&mut s));
-        match &first {
-            None => first = Some(out),
-            Some(f) => assert_eq!(f, &out, "output for split {sizes:?} differs from whole"),
-        }
-    }
-    (evs, first.unwrap())
-}
-
 fn dealer_router() -> Session<'static> {
     ready_session(SocketType::Dealer, "ROUTER")
 }

@@ -119,23 +119,7 @@ impl Shared {
             if g.terminated {
                 return Err(Error::Terminated);
             }
-            g = match wait {
-                Wait::No => return Err(Error::WouldBlock),
-                Wait::Forever => self
-                    .inbox_cv
-                    .wait(g)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Wait::Until(t) => {
-                    let left = t.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::Timeout);
-                    }
-                    self.inbox_cv
-                        .wait_timeout(g, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
+            g = wait_on(&self.inbox_cv, g, wait)?;
         }
     }
 
@@ -155,23 +139,7 @@ impl Shared {
                 }
                 return Ok(());
             }
-            g = match wait {
-                Wait::No => return Err(Error::WouldBlock),
-                Wait::Forever => self
-                    .outbox_cv
-                    .wait(g)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Wait::Until(t) => {
-                    let left = t.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::Timeout);
-                    }
-                    self.outbox_cv
-                        .wait_timeout(g, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
+            g = wait_on(&self.outbox_cv, g, wait)?;
         }
     }
 
@@ -284,5 +252,24 @@ impl Shared {
         self.ready_peers.store(0, Ordering::Relaxed);
         self.inbox_cv.notify_all();
         self.outbox_cv.notify_all();
+    }
+}
+
+/// Waits on `cv` as `wait` says: not at all (`WouldBlock`), until woken, or until a deadline
+/// (`Timeout` once it has passed). A poisoned lock is taken over: the queues stay consistent.
+fn wait_on<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>, wait: Wait) -> Result<MutexGuard<'a, T>> {
+    match wait {
+        Wait::No => Err(Error::WouldBlock),
+        Wait::Forever => Ok(cv.wait(g).unwrap_or_else(PoisonError::into_inner)),
+        Wait::Until(t) => {
+            let left = t.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            Ok(cv
+                .wait_timeout(g, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0)
+        }
     }
 }

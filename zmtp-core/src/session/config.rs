@@ -123,17 +123,9 @@ impl<'a> Config<'a> {
     where
         'a: 'b,
     {
-        Config {
-            socket_type: self.socket_type,
-            identity,
-            security: self.security,
-            max_frame_size: self.max_frame_size,
-            max_message_size: self.max_message_size,
-            heartbeat_interval: self.heartbeat_interval,
-            heartbeat_timeout: self.heartbeat_timeout,
-            heartbeat_ttl: self.heartbeat_ttl,
-            handshake_timeout: self.handshake_timeout,
-        }
+        // Config is covariant: the shorter lifetime takes the rest of `self` as it is.
+        let this: Config<'b> = self;
+        Config { identity, ..this }
     }
 
     /// The same configuration with another security mechanism.
@@ -141,16 +133,8 @@ impl<'a> Config<'a> {
     where
         'a: 'b,
     {
-        Config {
-            socket_type: self.socket_type,
-            identity: self.identity,
-            security,
-            max_frame_size: self.max_frame_size,
-            max_message_size: self.max_message_size,
-            heartbeat_interval: self.heartbeat_interval,
-            heartbeat_timeout: self.heartbeat_timeout,
-            heartbeat_ttl: self.heartbeat_ttl,
-            handshake_timeout: self.handshake_timeout,
-        }
+        // Config is covariant: the shorter lifetime takes the rest of `self` as it is.
+        let this: Config<'b> = self;
+        Config { security, ..this }
     }
 }

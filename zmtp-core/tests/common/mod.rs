@@ -152,20 +152,63 @@ pub fn feed_all_ways(make: &dyn Fn() -> Session<'static>, bytes: &[u8], seed: u6
     ));
     let ones = normalize(&feed_split(&mut make(), bytes, &[1], Instant::ZERO));
     assert_eq!(whole, ones, "one byte at a time differs from whole");
-    let mut rng = seed | 1;
-    for _ in 0..20 {
-        let sizes: Vec<usize> = (0..16)
-            .map(|_| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                (rng % 97) as usize + 1
-            })
-            .collect();
+    for sizes in random_splits(seed) {
         let split = normalize(&feed_split(&mut make(), bytes, &sizes, Instant::ZERO));
         assert_eq!(whole, split, "split {sizes:?} differs from whole");
     }
     whole
+}
+
+/// 20 reproducible lists of 16 piece sizes (1-97 bytes) for splitting a transcript.
+pub fn random_splits(seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = seed | 1;
+    (0..20)
+        .map(|_| {
+            (0..16)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng % 97) as usize + 1
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `feed_all_ways` for rules about bytes on the wire: also collects what the session writes
+/// (output taken after every piece) and checks it is identical whole, one byte at a time and
+/// in random splits. Returns the (normalized) events and the output.
+pub fn feed_all_ways_out(
+    make: &dyn Fn() -> Session<'static>,
+    bytes: &[u8],
+    seed: u64,
+) -> (Vec<Ev>, Vec<u8>) {
+    let evs = feed_all_ways(make, bytes, seed);
+    let mut splits: Vec<Vec<usize>> = vec![vec![usize::MAX], vec![1]];
+    splits.extend(random_splits(seed));
+    let mut first: Option<Vec<u8>> = None;
+    for sizes in &splits {
+        let mut s = make();
+        let mut out = Vec::new();
+        let (mut i, mut k) = (0, 0);
+        while i < bytes.len() && !s.is_closed() {
+            let want = sizes[k % sizes.len()].min(bytes.len() - i);
+            k += 1;
+            let n = s.feed(&bytes[i..i + want], Instant::ZERO);
+            assert!(n > 0, "receive window full");
+            i += n;
+            drain(&mut s);
+            out.extend(take_output(&mut s));
+        }
+        drain(&mut s);
+        out.extend(take_output(&mut s));
+        match &first {
+            None => first = Some(out),
+            Some(f) => assert_eq!(f, &out, "output for split {sizes:?} differs from whole"),
+        }
+    }
+    (evs, first.unwrap())
 }
 
 /// Hook to alter bytes in flight: (direction: true = client to server, bytes) -> bytes.
