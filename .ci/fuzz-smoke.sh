@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SMOKE_SECONDS:-15}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(greeting frame_header command metadata session session_pair)
+  targets=(greeting frame_header command metadata session session_pair socket session_security)
 fi
 # Open findings the oracle looks past, by id (FUZZING.md, "Open findings"); each also has an
 # input in zmtp-core/tests/fuzz_regressions/open/. None is open now.

@@ -13,6 +13,10 @@
 //!   application's sends and partial transmits interleaved.
 //! - [`session_pair`]: two sessions talking, with the fuzzer choosing the traffic, how bytes
 //!   move, time, and (in tamper mode) bit flips in flight.
+//! - [`socket()`] (in `fuzzing/socket.rs`): a [`crate::socket::Socket`] of any type over four
+//!   peer slots, with remote NULL sessions and raw peers coming and going.
+//! - `session_security` (in `fuzzing/security.rs`, with the `plain` and `curve` features):
+//!   sessions under PLAIN and CURVE, alone on arbitrary bytes or in pairs.
 //!
 //! The session checks (both targets): `poll_event` terminates; nothing follows
 //! [`Event::Closed`]; events come in a legal order (handshake first, chunks of one frame
@@ -117,6 +121,13 @@ pub mod known {
 }
 
 pub use known::tolerate;
+
+mod socket;
+pub use socket::socket;
+#[cfg(all(feature = "plain", feature = "curve"))]
+mod security;
+#[cfg(all(feature = "plain", feature = "curve"))]
+pub use security::session_security;
 
 // ------------------------------------------------------------------------------- helpers
 

@@ -9,7 +9,7 @@
 //! - `../fuzz/seeds/<target>/*`: the fuzzers' seed corpora; each must pass.
 //!
 //! `<target>` is the entry point's name: `greeting`, `frame_header`, `command`, `metadata`,
-//! `session` or `session_pair`. See FUZZING.md at the repository root.
+//! `session`, `session_pair`, `session_security` or `socket`. See FUZZING.md at the repository root.
 
 use std::cell::{Cell, RefCell};
 use std::panic;
@@ -18,17 +18,20 @@ use std::sync::Once;
 
 use zmtp_core::fuzzing;
 
-const TARGETS: [(&str, EntryPoint); 6] = [
+const TARGETS: [(&str, EntryPoint); 8] = [
     ("session_pair", fuzzing::session_pair),
+    ("session_security", fuzzing::session_security),
     ("session", fuzzing::session),
     ("greeting", fuzzing::greeting),
     ("frame_header", fuzzing::frame_header),
     ("command", fuzzing::command),
     ("metadata", fuzzing::metadata),
+    ("socket", fuzzing::socket),
 ];
 
 fn entry_point(file_name: &str) -> Option<EntryPoint> {
-    // `session_pair` is listed before `session`, so the longer prefix wins.
+    // `session_pair` and `session_security` are listed before `session`, so the longer
+    // prefix wins.
     TARGETS
         .iter()
         .find(|(name, _)| file_name.starts_with(&format!("{name}-")))
