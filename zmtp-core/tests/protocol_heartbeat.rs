@@ -659,3 +659,18 @@ fn handshake_timeout_between_two_sessions_when_the_peer_never_answers() {
     assert_eq!(p.client_events, [Ev::Closed(CloseReason::HandshakeTimeout)]);
     assert_eq!(p.server_events, [Ev::Closed(CloseReason::HandshakeTimeout)]);
 }
+
+#[test]
+fn ping_read_after_its_ttl_already_ran_out_closes_at_once() {
+    // Found by the socket fuzz target: bytes committed at t=0 but read much later left a
+    // TTL deadline in the past after handle_timeout.
+    let mut s = ready_session(SocketType::Pull, "PUSH");
+    s.commit_received(0, ms(0)).unwrap();
+    let ping = command(b"PING", &[0, 13]); // TTL 1.3 s
+    let window = s.recv_window();
+    window[..ping.len()].copy_from_slice(&ping);
+    s.commit_received(ping.len(), ms(0)).unwrap();
+    s.handle_timeout(ms(1_340_500)); // nothing read yet: time passes
+    assert_eq!(drain(&mut s), [Ev::Closed(CloseReason::TtlExpired)]);
+    assert_eq!(s.poll_timeout(), None);
+}

@@ -1166,6 +1166,16 @@ impl<'b> Session<'b> {
                     .then(|| Duration::from_millis(u64::from(ttl_deciseconds) * 100));
                 self.flush_control();
                 trace!("zmtp: PING ttl={}", ttl_deciseconds);
+                // A PING read long after its bytes arrived (the caller polled late, or a
+                // socket held input back) may carry a TTL that has already run out: close
+                // now rather than leave a deadline in the past (found by the socket fuzz
+                // target: poll_timeout must be later than the time of the last input).
+                if self
+                    .peer_ttl
+                    .is_some_and(|ttl| self.now >= self.last_rx + ttl)
+                {
+                    self.fail(CloseReason::TtlExpired, None);
+                }
                 Step::Continue
             }
             Ok(Command::Subscribe(t)) => {
