@@ -1628,6 +1628,30 @@ struct End<'b> {
 }
 
 impl<'b> End<'b> {
+    /// One end of a pair: a session on `rx`/`tx` with its checkers; `limits` is the
+    /// (max frame, max message) it was configured with.
+    fn new(
+        cfg: &Config<'static>,
+        role: Role,
+        rx: &'b mut [u8],
+        tx: &'b mut [u8],
+        limits: (u64, u64),
+    ) -> Self {
+        let (rx_len, tx_len) = (rx.len(), tx.len());
+        End {
+            s: new_session(cfg, role, rx, tx),
+            ev: EventCheck::new(cfg, rx_len),
+            tx: TxCheck::new(cfg),
+            recv: Recv::new(),
+            app: App::default(),
+            rx_len,
+            tx_len,
+            max_frame: limits.0,
+            max_message: limits.1,
+            flip: None,
+        }
+    }
+
     fn drain(&mut self) {
         drain(&mut self.s, &mut self.ev, &mut self.recv);
     }
@@ -1805,40 +1829,20 @@ pub fn session_pair(data: &[u8]) {
             &[]
         }
     };
-    let mut c = End {
-        s: new_session(
-            &c_cfg,
-            Role::Connected,
-            prefix_mut(&mut c_rxb, c_rx),
-            prefix_mut(&mut c_txb, c_tx),
-        ),
-        ev: EventCheck::new(&c_cfg, c_rx),
-        tx: TxCheck::new(&c_cfg),
-        recv: Recv::new(),
-        app: App::default(),
-        rx_len: c_rx,
-        tx_len: c_tx,
-        max_frame: cf,
-        max_message: cm,
-        flip: None,
-    };
-    let mut s = End {
-        s: new_session(
-            &s_cfg,
-            Role::Accepted,
-            prefix_mut(&mut s_rxb, s_rx),
-            prefix_mut(&mut s_txb, s_tx),
-        ),
-        ev: EventCheck::new(&s_cfg, s_rx),
-        tx: TxCheck::new(&s_cfg),
-        recv: Recv::new(),
-        app: App::default(),
-        rx_len: s_rx,
-        tx_len: s_tx,
-        max_frame: sf,
-        max_message: sm,
-        flip: None,
-    };
+    let mut c = End::new(
+        &c_cfg,
+        Role::Connected,
+        prefix_mut(&mut c_rxb, c_rx),
+        prefix_mut(&mut c_txb, c_tx),
+        (cf, cm),
+    );
+    let mut s = End::new(
+        &s_cfg,
+        Role::Accepted,
+        prefix_mut(&mut s_rxb, s_rx),
+        prefix_mut(&mut s_txb, s_tx),
+        (sf, sm),
+    );
     c.recv.peer = Some((st, peer_id(&s_cfg)));
     s.recv.peer = Some((ct, peer_id(&c_cfg)));
     // Server ids are distinct from client ids (only for readable failures).
