@@ -180,13 +180,7 @@ impl<'b> MsgQueue<'b> {
 
     /// Removes the oldest complete message.
     pub fn pop(&mut self) {
-        if let Some(len) = self.front().map(|m| m.bytes.len()) {
-            self.head = self.head.saturating_add(len);
-            self.count = self.count.saturating_sub(1);
-            if self.head == self.tail {
-                self.clear();
-            }
-        }
+        let _ = self.pop_front();
     }
 
     /// Removes the oldest complete message and returns it (valid until the queue is next
@@ -197,8 +191,10 @@ impl<'b> MsgQueue<'b> {
         self.head = self.head.saturating_add(len);
         self.count = self.count.saturating_sub(1);
         if self.head == self.tail {
-            // Reset lazily: keep the bytes where they are until the next push.
-            self.complete_end = self.tail;
+            // Empty: start again at the front (only indices move; the bytes lent out stay).
+            self.head = 0;
+            self.tail = 0;
+            self.complete_end = 0;
         }
         let bytes = self.buf.get(start..start.saturating_add(len))?;
         Some(Message { bytes })
