@@ -124,6 +124,21 @@ impl<'b> PeerSlot<'b> {
         }
     }
 
+    /// Empties the queues and forgets everything about the last peer (not the generation).
+    fn reset(&mut self, state: PeerState) {
+        self.recv.clear();
+        self.send.clear();
+        self.state = state;
+        self.routing_id.clear();
+        self.peer_type = None;
+        self.report_ready = false;
+        self.report_closed = None;
+        self.report_auth = false;
+        self.progress = None;
+        self.stalled = false;
+        self.resync = None;
+    }
+
     fn session(&mut self) -> Option<&mut Session<'b>> {
         match &mut self.conn {
             Conn::Live(s) => Some(s),
@@ -436,18 +451,8 @@ impl<'s, 'b> Socket<'s, 'b> {
             Ok(s) => slot.conn = Conn::Live(s),
             Err(e) => return Err(AddPeerError::Config(e)),
         }
-        slot.recv.clear();
-        slot.send.clear();
-        slot.state = PeerState::Handshaking;
+        slot.reset(PeerState::Handshaking);
         slot.generation = slot.generation.wrapping_add(1);
-        slot.routing_id.clear();
-        slot.peer_type = None;
-        slot.report_ready = false;
-        slot.report_closed = None;
-        slot.report_auth = false;
-        slot.progress = None;
-        slot.stalled = false;
-        slot.resync = None;
         Ok(PeerHandle {
             index: index as u16,
             generation: slot.generation,
@@ -495,14 +500,7 @@ impl<'s, 'b> Socket<'s, 'b> {
             Conn::Live(s) => Conn::Idle(s.into_buffers()),
             other => other,
         };
-        slot.recv.clear();
-        slot.send.clear();
-        slot.state = PeerState::Free;
-        slot.report_ready = false;
-        slot.report_closed = None;
-        slot.report_auth = false;
-        slot.stalled = false;
-        slot.resync = None;
+        slot.reset(PeerState::Free);
     }
 
     /// Closes a peer from our side (its queued output is still sent).
