@@ -35,6 +35,7 @@ pub mod hello;
 pub mod identity;
 pub mod lazy_pirate;
 pub mod lbbroker;
+pub mod mdp;
 pub mod pipeline;
 pub mod proxy;
 pub mod rrbroker;
