@@ -37,6 +37,7 @@ pub mod lazy_pirate;
 pub mod lbbroker;
 pub mod mdp;
 pub mod pipeline;
+pub mod pirate;
 pub mod proxy;
 pub mod rrbroker;
 pub mod rtdealer;
