@@ -461,7 +461,8 @@ impl IoSocket {
             env.tokens.free(t);
         }
         self.shared.clear_inbox();
-        self.rep_busy = false;
+        // A REP keeps its turn: a reply the application sent before closing still goes to
+        // the peer that asked, or nowhere if it has gone (never to a newcomer).
     }
 
     /// Whether a closing socket is done: everything queued went out, or linger is over.
@@ -812,6 +813,11 @@ impl IoSocket {
         }
         let core = self.core.core();
         if self.closing.is_some() {
+            if self.ty == SocketType::Rep {
+                // Taking a request would make the core serve that peer, and a reply still
+                // in the outbox would go to it: leave requests where they are.
+                return false;
+            }
             // Nobody will read them: drop them, so the peers are not held back.
             let mut n = 0usize;
             while core.recv().is_ok() {
