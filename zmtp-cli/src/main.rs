@@ -1,0 +1,112 @@
+//! `zmtp`: a ZeroMQ command-line tool built on [`zmtp_std`] (ZMTP 3.1 in Rust). It talks to
+//! libzmq, pyzmq, JeroMQ and every other ZeroMQ 3.x/4.x program.
+//!
+//! ```text
+//! zmtp send   -t TYPE (-b EP | -c EP)... [options] FRAME...   send one message (--count, --interval)
+//! zmtp recv   -t TYPE (-b EP | -c EP)... [options]            print each message received
+//! zmtp echo   -t TYPE (-b EP | -c EP)... [options]            send every message back
+//! zmtp req    -c EP [options] FRAME...                        one REQ round trip, print the reply
+//! zmtp broker --frontend EP --backend EP                      the Guide's load-balancing broker
+//! zmtp proxy  --frontend TYPE,EP --backend TYPE,EP [--capture TYPE,EP]   like zmq_proxy
+//! zmtp bench  thr|lat ...                                     throughput / latency (vs libzmq too)
+//! zmtp decode [--hex]                                         decode a captured ZMTP byte stream
+//! ```
+//!
+//! `TYPE` is one of the eleven socket types in any case (`pair`, `pub`, `sub`, `req`, `rep`,
+//! `dealer`, `router`, `pull`, `push`, `xpub`, `xsub`); `EP` is `tcp://host:port` or
+//! `ipc:///path` where the library supports it. Port 0 binds a free port.
+//!
+//! # Output
+//!
+//! - **stdout**: one line per message, a JSON array of the message's frames as strings,
+//!   flushed after every line: `["hello","world"]`. With `--hex` each frame is lower-case hex
+//!   (`["68656c6c6f"]`), and the `FRAME` arguments are read as hex too.
+//! - **A frame that is not UTF-8** (without `--hex`) is printed with each invalid byte
+//!   sequence replaced by U+FFFD (`"\ufffd"` in JSON, printed as the character), and a
+//!   warning naming the frame goes to stderr; the line is always valid JSON. Use `--hex`
+//!   for binary frames (a ROUTER's routing ids, for instance).
+//! - **stderr**: status lines. Each endpoint bound is announced first, one line each, in the
+//!   order given: `bound tcp://127.0.0.1:41234`, so a script can bind port 0 and read the
+//!   port. Errors are one line starting with `zmtp: error:`.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | done (`--count` reached, reply printed, stream decoded) |
+//! | 1 | an error: socket, network, malformed stream (`decode`) |
+//! | 2 | bad usage: unknown option, bad socket type or endpoint, bad hex, a type that cannot do this |
+//! | 3 | `--timeout` ran out while waiting (for a message, a reply, a peer, room to send) |
+//! | 130 | interrupted (Ctrl-C, SIGINT) |
+//!
+//! # Example
+//!
+//! A PULL socket bound here, fed by pyzmq:
+//!
+//! ```text
+//! $ zmtp recv -t pull -b tcp://127.0.0.1:5555 --count 1 &
+//! bound tcp://127.0.0.1:5555
+//! $ python3 -c 'import zmq; s = zmq.Context().socket(zmq.PUSH); s.connect("tcp://127.0.0.1:5555"); s.send_multipart([b"hello", b"world"])'
+//! ["hello","world"]
+//! ```
+//!
+//! A REQ round trip to a REP server, and the same request seen as bytes:
+//!
+//! ```text
+//! $ zmtp echo -t rep -b tcp://127.0.0.1:5556 &
+//! $ zmtp req -c tcp://127.0.0.1:5556 --timeout 2000 ping
+//! ["ping"]
+//! $ printf 'ff00000000000000017f03004e554c4c00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000004190552454144590b536f636b65742d5479706500000003524551000004706f6e67' | zmtp decode --hex
+//! ```
+
+mod bench;
+mod broker;
+mod cli;
+mod decode;
+mod error;
+mod output;
+mod proxy;
+mod sock;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+/// Set by the Ctrl-C handler; every waiting loop checks it at least every
+/// [`sock::SLICE`].
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C (SIGINT) or SIGTERM has been received.
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed)) {
+        eprintln!("zmtp: warning: cannot catch Ctrl-C: {e}");
+    }
+    let result = match cli.command {
+        Command::Send(a) => sock::send(a),
+        Command::Recv(a) => sock::recv(a),
+        Command::Echo(a) => sock::echo(a),
+        Command::Req(a) => sock::req(a),
+        Command::Broker(a) => broker::run(a),
+        Command::Proxy(a) => proxy::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Decode(a) => decode::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !matches!(e, CliError::Interrupted) {
+                eprintln!("zmtp: error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
