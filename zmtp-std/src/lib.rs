@@ -101,6 +101,9 @@
 //! | `s.setsockopt(zmq.UNSUBSCRIBE, b"t")` / `s.unsubscribe(b"t")` | `s.unsubscribe(b"t")?;` |
 //! | XSUB `s.send(b"\x01t")` / XPUB `s.recv()` → `b"\x01t"` | the same: `send`, `recv` |
 //! | `s.XPUB_VERBOSE`, `XPUB_VERBOSER` | `set_xpub_verbose`, `set_xpub_verboser` |
+//! | `poller = zmq.Poller(); poller.register(s, zmq.POLLIN)` | `let mut items = [s.as_poll_item(PollEvents::IN)];` |
+//! | `poller.poll(timeout_ms)` / `zmq_poll(items, n, timeout)` | [`poll(&mut items, Some(timeout))?`](poll) (`None`: forever) → number ready |
+//! | `dict(poller.poll())[s] & zmq.POLLIN`, `POLLOUT` | `items[0].is_readable()`, `is_writable()`, `revents()` |
 //! | `s.close(linger=0)` | `s.set_linger(Some(Duration::ZERO)); s.close();` (or drop) |
 //! | `ctx.term()` | drop the last `Context` clone and socket |
 //! | `zmq.Again`, `zmq.ZMQError(EFSM)`, `EHOSTUNREACH` | [`Error::WouldBlock`]/[`Error::Timeout`], [`Error::State`], [`Error::HostUnreachable`] |
@@ -222,7 +225,7 @@
 //!   `INVERT_MATCHING`. A SUB's messages already received into the socket when it
 //!   unsubscribes are still delivered (libzmq filters them again on `recv`).
 //! - Transports other than `tcp://` (`ipc://`, `inproc://`); PLAIN and CURVE security.
-//! - A poller over several sockets, `disconnect`/`unbind`, socket monitors.
+//! - `disconnect`/`unbind`, socket monitors.
 //! - Options after bind/connect; messages larger than `queue_size`.
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
 //!   needs a zmtp-core API for adding slots).
@@ -245,6 +248,7 @@ mod error;
 mod io;
 mod options;
 mod owned;
+mod poll;
 mod shared;
 mod socket;
 
@@ -254,5 +258,6 @@ pub use options::{
     SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
     DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
+pub use poll::{poll, PollEvents, PollItem};
 pub use socket::Socket;
 pub use zmtp_core::SocketType;

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use mio::Waker;
@@ -18,6 +18,51 @@ use crate::error::{Error, Result};
 
 /// A multipart message.
 pub(crate) type Msg = Vec<Vec<u8>>;
+
+/// A poller's wake-up flag ([`crate::poll`]): sockets set it when they may have become
+/// ready (a message came in, room appeared in the outbox, a peer became ready, the
+/// socket terminated).
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    fired: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    /// Sets the flag and wakes the poller.
+    pub(crate) fn fire(&self) {
+        *lock(&self.fired) = true;
+        self.cv.notify_all();
+    }
+
+    /// Clears the flag: call before looking at the sockets, so that a change made while
+    /// looking is not missed.
+    pub(crate) fn reset(&self) {
+        *lock(&self.fired) = false;
+    }
+
+    /// Waits until the flag is set (at once if it is) or the deadline passes (`None`:
+    /// no deadline).
+    pub(crate) fn wait(&self, deadline: Option<Instant>) {
+        let mut g = lock(&self.fired);
+        while !*g {
+            match deadline {
+                None => g = self.cv.wait(g).unwrap_or_else(PoisonError::into_inner),
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    g = self
+                        .cv
+                        .wait_timeout(g, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+    }
+}
 
 /// How long an application call may wait.
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +115,10 @@ pub(crate) struct Shared {
     /// ROUTER: routing ids of ready peers (with a count, for a handover's overlap).
     routing_ids: Mutex<HashMap<Vec<u8>, usize>>,
     waker: std::sync::Arc<Waker>,
+    /// Pollers waiting on this socket.
+    waiters: Mutex<Vec<Arc<Signal>>>,
+    /// `waiters.len()`, read without the lock on the I/O thread's hot paths.
+    waiter_count: AtomicUsize,
 }
 
 impl Shared {
@@ -88,7 +137,50 @@ impl Shared {
             ready_peers: AtomicUsize::new(0),
             routing_ids: Mutex::new(HashMap::new()),
             waker,
+            waiters: Mutex::new(Vec::new()),
+            waiter_count: AtomicUsize::new(0),
         }
+    }
+
+    /// Wakes the pollers waiting on this socket (it may have become ready).
+    fn notify_waiters(&self) {
+        if self.waiter_count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        for w in lock(&self.waiters).iter() {
+            w.fire();
+        }
+    }
+
+    /// A poller starts waiting on this socket.
+    pub(crate) fn add_waiter(&self, w: &Arc<Signal>) {
+        let mut g = lock(&self.waiters);
+        g.push(Arc::clone(w));
+        self.waiter_count.store(g.len(), Ordering::SeqCst);
+    }
+
+    /// A poller is done waiting on this socket.
+    pub(crate) fn remove_waiter(&self, w: &Arc<Signal>) {
+        let mut g = lock(&self.waiters);
+        if let Some(i) = g.iter().position(|x| Arc::ptr_eq(x, w)) {
+            g.swap_remove(i);
+        }
+        self.waiter_count.store(g.len(), Ordering::SeqCst);
+    }
+
+    /// Whether a message waits in the inbox for which `accept` (given the message's tag,
+    /// see [`deliver`](Self::deliver)) holds.
+    pub(crate) fn has_incoming(&self, accept: impl Fn(u64) -> bool) -> bool {
+        lock(&self.inbox).queue.iter().any(|(_, tag)| accept(*tag))
+    }
+
+    /// Whether [`send`](Self::send) would queue a message now; `Err` once terminated.
+    pub(crate) fn outbox_has_room(&self) -> Result<bool> {
+        let g = lock(&self.outbox);
+        if g.terminated {
+            return Err(Error::Terminated);
+        }
+        Ok(g.cap == 0 || g.queue.len() < g.cap)
     }
 
     fn wake(&self) -> Result<()> {
@@ -180,6 +272,7 @@ impl Shared {
         if g.queue.len() > before {
             drop(g);
             self.inbox_cv.notify_all();
+            self.notify_waiters();
         }
     }
 
@@ -207,6 +300,7 @@ impl Shared {
         drop(g);
         if taken > 0 {
             self.outbox_cv.notify_all();
+            self.notify_waiters();
         }
         taken
     }
@@ -226,6 +320,7 @@ impl Shared {
         if let Some(id) = routing_id {
             *lock(&self.routing_ids).entry(id.to_vec()).or_insert(0) += 1;
         }
+        self.notify_waiters();
     }
 
     pub(crate) fn peer_gone(&self, routing_id: Option<&[u8]>) {
@@ -252,6 +347,7 @@ impl Shared {
         self.ready_peers.store(0, Ordering::Relaxed);
         self.inbox_cv.notify_all();
         self.outbox_cv.notify_all();
+        self.notify_waiters();
     }
 }
 

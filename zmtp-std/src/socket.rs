@@ -11,6 +11,7 @@ use crate::context::{Command, Inner};
 use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::options::SocketOptions;
+use crate::poll::PollEvents;
 use crate::shared::{Msg, Shared, Wait};
 
 /// REQ/REP turn-taking, checked here so the application gets [`Error::State`] at once
@@ -144,6 +145,56 @@ impl Socket {
 
     fn can_recv(&self) -> bool {
         !matches!(self.ty, SocketType::Push | SocketType::Pub)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Which of `wanted` could be done now without waiting: [`PollEvents::IN`], a whole
+    /// message (or the rest of one) can be received; [`PollEvents::OUT`], a message can be
+    /// sent (the socket's state allows it and the outbox has room). [`Error::Terminated`]
+    /// once the I/O thread is done with the socket.
+    pub(crate) fn readiness(&self, wanted: PollEvents) -> Result<PollEvents> {
+        let (rest, turn, relaxed, correlate, sent) = {
+            let st = self.state();
+            (
+                !st.rest.is_empty(),
+                st.turn,
+                st.opts.req_relaxed,
+                st.opts.req_correlate,
+                st.sent,
+            )
+        };
+        let room = self.shared.outbox_has_room()?;
+        let mut ready = PollEvents::empty();
+        if wanted.contains(PollEvents::IN) && self.can_recv() {
+            let turn_ok = !matches!(
+                (self.ty, turn),
+                (SocketType::Req, Turn::Idle) | (SocketType::Rep, Turn::Busy)
+            );
+            // A correlating REQ skips replies to earlier requests (see `recv_msg`).
+            let stale_skipped = self.ty == SocketType::Req && correlate;
+            if rest
+                || (turn_ok
+                    && self
+                        .shared
+                        .has_incoming(|tag| !stale_skipped || tag == sent))
+            {
+                ready |= PollEvents::IN;
+            }
+        }
+        if wanted.contains(PollEvents::OUT) && self.can_send() {
+            let turn_ok = match (self.ty, turn) {
+                (SocketType::Req, Turn::Busy) => relaxed,
+                (SocketType::Rep, Turn::Idle) => false,
+                _ => true,
+            };
+            if turn_ok && room {
+                ready |= PollEvents::OUT;
+            }
+        }
+        Ok(ready)
     }
 
     // ------------------------------------------------------------ endpoints
