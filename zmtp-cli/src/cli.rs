@@ -291,7 +291,13 @@ pub enum LatRole {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Bind to EP.
-    #[arg(short = 'b', long = "bind", value_name = "EP", conflicts_with = "connect", required_unless_present = "connect")]
+    #[arg(
+        short = 'b',
+        long = "bind",
+        value_name = "EP",
+        conflicts_with = "connect",
+        required_unless_present = "connect"
+    )]
     pub bind: Option<String>,
     /// Connect to EP.
     #[arg(short = 'c', long = "connect", value_name = "EP")]

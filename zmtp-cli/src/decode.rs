@@ -126,16 +126,17 @@ impl<W: Write> Decoder<W> {
                 Ok(Status::Partial) => return Ok(()),
                 Err(e) => return Err(malformed(at, ProtocolError::Frame(e))),
             };
-            let Some(end) = usize::try_from(h.size)
-                .ok()
-                .and_then(|s| s.checked_add(hl))
-            else {
+            let Some(end) = usize::try_from(h.size).ok().and_then(|s| s.checked_add(hl)) else {
                 return Err(malformed(at, ProtocolError::FrameTooLarge));
             };
             let Some(body) = rest.get(hl..end) else {
                 return Ok(()); // the body has not all arrived
             };
-            if h.command {
+            // RFC 26 §"Message" makes CURVE's MESSAGE a command; libzmq sends it in a data
+            // frame. Either way it is a box, not application data.
+            let curve_message =
+                self.mechanism == Some(Mechanism::CURVE) && body.starts_with(b"\x07MESSAGE");
+            if h.command || curve_message {
                 self.command(body, at + hl as u64)?;
             } else {
                 if self.message.is_empty() {
@@ -186,9 +187,7 @@ impl<W: Write> Decoder<W> {
                     value(context)
                 )),
                 Command::Pong { context } => Some(format!(" context={}", value(context))),
-                Command::Subscribe(t) | Command::Cancel(t) => {
-                    Some(format!(" topic={}", value(t)))
-                }
+                Command::Subscribe(t) | Command::Cancel(t) => Some(format!(" topic={}", value(t))),
                 _ => None,
             }
         };

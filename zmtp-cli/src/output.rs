@@ -35,7 +35,10 @@ pub fn from_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
         .enumerate()
         .map(|(i, pair)| match (hex_digit(pair[0]), hex_digit(pair[1])) {
             (Some(h), Some(l)) => Ok(h << 4 | l),
-            _ => Err(format!("{s:?} is not hex: bad digit at character {}", i * 2)),
+            _ => Err(format!(
+                "{s:?} is not hex: bad digit at character {}",
+                i * 2
+            )),
         })
         .collect()
 }
