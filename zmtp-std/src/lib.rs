@@ -1,5 +1,5 @@
 //! ZeroMQ sockets for desktop programs: [`zmtp-core`](zmtp_core)'s ZMTP 3.1 state machine
-//! driven over TCP by a background I/O thread, behind an API shaped like libzmq's and pyzmq's.
+//! driven over TCP or Unix domain sockets by a background I/O thread, behind an API shaped like libzmq's and pyzmq's.
 //! It speaks byte for byte what libzmq speaks, and is tested against it.
 //!
 //! ```
@@ -81,6 +81,8 @@
 //! | `s.bind_to_random_port("tcp://127.0.0.1")` | `s.bind("tcp://127.0.0.1:0")?` |
 //! | `s.getsockopt(zmq.LAST_ENDPOINT)` | `s.last_endpoint()` |
 //! | `s.connect("tcp://host:5555")` | `s.connect("tcp://host:5555")?;` |
+//! | `s.bind("ipc:///tmp/feed")`, `s.connect(..)` | the same (Unix domain sockets) |
+//! | `s.unbind(ep)` / `s.disconnect(ep)` | `s.unbind(&ep)?;` / `s.disconnect(&ep)?;` ([`Error::EndpointNotFound`] for `ENOENT`) |
 //! | `s.send(b"x")` | `s.send(b"x")?;` |
 //! | `s.send_multipart([a, b])` | `s.send_multipart([a, b])?;` |
 //! | `s.send(b"x", zmq.NOBLOCK)` | `s.try_send(b"x")` → `Err(Error::WouldBlock)` |
@@ -224,8 +226,9 @@
 //! - Publish-subscribe: `ZMQ_XPUB_MANUAL`, `XPUB_WELCOME_MSG`, `XPUB_NODROP`, `CONFLATE`,
 //!   `INVERT_MATCHING`. A SUB's messages already received into the socket when it
 //!   unsubscribes are still delivered (libzmq filters them again on `recv`).
-//! - Transports other than `tcp://` (`ipc://`, `inproc://`); PLAIN and CURVE security.
-//! - `disconnect`/`unbind`, socket monitors.
+//! - The `inproc://` transport, abstract-namespace `ipc://@name` addresses; PLAIN and
+//!   CURVE security.
+//! - Socket monitors.
 //! - Options after bind/connect; messages larger than `queue_size`.
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
 //!   needs a zmtp-core API for adding slots).
@@ -251,6 +254,7 @@ mod owned;
 mod poll;
 mod shared;
 mod socket;
+mod transport;
 
 pub use context::Context;
 pub use error::{Error, Result};

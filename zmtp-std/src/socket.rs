@@ -226,9 +226,15 @@ impl Socket {
     }
 
     /// Listens on `endpoint` (`tcp://127.0.0.1:5555`, `tcp://*:5555`, `tcp://[::1]:5555`;
-    /// port `0` or `*` picks a free port) and returns the endpoint actually bound, which
+    /// port `0` or `*` picks a free port; `ipc:///path/to/socket`, `ipc://*` for a fresh
+    /// path in the temporary directory) and returns the endpoint actually bound, which
     /// [`last_endpoint`](Self::last_endpoint) also returns afterwards. A socket may bind
     /// and connect several times.
+    ///
+    /// `ipc://`: a socket file left behind by a process that died is replaced; a socket
+    /// file someone accepts on is an [`Error::Io`] (`AddrInUse`), and a path taken by
+    /// anything else is an [`Error::InvalidEndpoint`]: neither is touched. The file is
+    /// removed on [`unbind`](Self::unbind) and when the socket closes.
     pub fn bind(&self, endpoint: &str) -> Result<String> {
         let addr = endpoint::parse_bind(endpoint)?;
         let mut st = self.state();
@@ -240,12 +246,12 @@ impl Socket {
             reply: tx,
         })?;
         let bound = rx.recv().map_err(|_| Error::Terminated)??;
-        let ep = endpoint::format(bound);
+        let ep = bound.to_string();
         st.last_endpoint = Some(ep.clone());
         Ok(ep)
     }
 
-    /// Connects to `endpoint` (`tcp://host:port`). Returns at once: the connection is made
+    /// Connects to `endpoint` (`tcp://host:port`, `ipc:///path`). Returns at once: the connection is made
     /// in the background, and remade after it drops (see
     /// [`SocketOptions::reconnect_interval`]). Messages sent before a peer is there wait in
     /// the socket (see "High-water marks" in the crate docs). A host name is resolved here;
@@ -254,9 +260,57 @@ impl Socket {
         let addrs = endpoint::parse_connect(endpoint)?;
         let mut st = self.state();
         self.start(&mut st)?;
-        self.ctx.command(Command::Connect { id: self.id, addrs })?;
+        self.ctx.command(Command::Connect {
+            id: self.id,
+            endpoint: endpoint.to_owned(),
+            addrs,
+        })?;
         st.last_endpoint = Some(endpoint.to_owned());
         Ok(())
+    }
+
+    /// Stops listening on `endpoint`, as returned by [`bind`](Self::bind) (with the port
+    /// the system chose: `tcp://127.0.0.1:0` itself names no listener, as in libzmq), and
+    /// closes the connections accepted there; messages queued for them are dropped
+    /// (`zmq_unbind`). An `ipc://` socket file is removed. The port or path is free again
+    /// when this returns.
+    ///
+    /// [`Error::EndpointNotFound`] if the socket is not bound there.
+    pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        // Text that parses to no address (or resolves differently now) names nothing.
+        let addr = endpoint::parse_bind(endpoint).ok();
+        let started = self.state().started;
+        if !started {
+            return Err(Error::EndpointNotFound(endpoint.to_owned()));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.ctx.command(Command::Unbind {
+            id: self.id,
+            endpoint: endpoint.to_owned(),
+            addr,
+            reply: tx,
+        })?;
+        rx.recv().map_err(|_| Error::Terminated)?
+    }
+
+    /// Forgets a [`connect`](Self::connect), named by the same text: closes its
+    /// connection and stops reconnecting; messages queued for that peer are dropped
+    /// (`zmq_disconnect`). If the same endpoint was connected several times, one of them
+    /// goes.
+    ///
+    /// [`Error::EndpointNotFound`] if the socket has no such connect.
+    pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        let started = self.state().started;
+        if !started {
+            return Err(Error::EndpointNotFound(endpoint.to_owned()));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.ctx.command(Command::Disconnect {
+            id: self.id,
+            endpoint: endpoint.to_owned(),
+            reply: tx,
+        })?;
+        rx.recv().map_err(|_| Error::Terminated)?
     }
 
     /// The endpoint of the last [`bind`](Self::bind) (with the port actually bound) or
