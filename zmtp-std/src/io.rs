@@ -31,6 +31,7 @@ use zmtp_core::{CloseReason, Config, Role, SocketType};
 
 use crate::context::{Command, WAKER};
 use crate::error::{Error, Result};
+use crate::monitor::MonitorEvent;
 use crate::options::SocketOptions;
 use crate::owned::{Layout, OwnedSocket};
 use crate::shared::{Msg, Shared};
@@ -309,6 +310,8 @@ struct Conn {
     origin: Option<usize>,
     /// The listener that accepted it.
     listener: Option<Token>,
+    /// The endpoint connected to, or of the listener that accepted it (for monitors).
+    endpoint: String,
     /// Readiness not yet used up (edge-triggered).
     readable: bool,
     writable: bool,
@@ -321,12 +324,18 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: Stream, peer: Option<PeerHandle>, origin: Option<usize>) -> Conn {
+    fn new(
+        stream: Stream,
+        peer: Option<PeerHandle>,
+        origin: Option<usize>,
+        endpoint: String,
+    ) -> Conn {
         Conn {
             stream,
             peer,
             origin,
             listener: None,
+            endpoint,
             // A new stream may be ready already; finding out costs one `WouldBlock`.
             readable: peer.is_some(),
             writable: peer.is_some(),
@@ -445,7 +454,21 @@ impl IoSocket {
     // ------------------------------------------------------------ commands
 
     fn bind(&mut self, env: &mut Env<'_>, addr: Addr) -> Result<Addr> {
-        let mut l = Listener::bind(&addr)?;
+        let r = self.try_bind(env, &addr);
+        match &r {
+            Ok(local) => self.shared.emit(|| MonitorEvent::Listening {
+                endpoint: local.to_string(),
+            }),
+            Err(e) => self.shared.emit(|| MonitorEvent::BindFailed {
+                endpoint: addr.to_string(),
+                error: e.to_string(),
+            }),
+        }
+        r
+    }
+
+    fn try_bind(&mut self, env: &mut Env<'_>, addr: &Addr) -> Result<Addr> {
+        let mut l = Listener::bind(addr)?;
         let local = l.addr.clone();
         let t = env.tokens.alloc(self.id);
         if let Err(e) = env.registry.register(&mut l, t, Interest::READABLE) {
@@ -455,6 +478,15 @@ impl IoSocket {
         self.listeners.insert(t, l);
         self.accept_ready = true;
         Ok(local)
+    }
+
+    /// Stops polling a listener and closes it (an `ipc://` file is removed).
+    fn close_listener(&mut self, env: &mut Env<'_>, t: Token, mut l: Listener) {
+        let _ = env.registry.deregister(&mut l);
+        env.tokens.free(t);
+        self.shared.emit(|| MonitorEvent::Closed {
+            endpoint: l.addr.to_string(),
+        });
     }
 
     /// SUB, XSUB: the core sends the (un)subscription to the ready peers (the next
@@ -500,9 +532,8 @@ impl IoSocket {
         let Some(lt) = found else {
             return Err(Error::EndpointNotFound(endpoint.to_owned()));
         };
-        if let Some(mut l) = self.listeners.remove(&lt) {
-            let _ = env.registry.deregister(&mut l);
-            env.tokens.free(lt);
+        if let Some(l) = self.listeners.remove(&lt) {
+            self.close_listener(env, lt, l);
         }
         let accepted: Vec<Token> = self
             .conns
@@ -569,9 +600,9 @@ impl IoSocket {
             deadline: linger.and_then(|d| env.now.checked_add(d)),
         });
         // Stop listening at once (the port is free again); connections stay to deliver.
-        for (t, mut l) in self.listeners.drain() {
-            let _ = env.registry.deregister(&mut l);
-            env.tokens.free(t);
+        let listeners: Vec<(Token, Listener)> = self.listeners.drain().collect();
+        for (t, l) in listeners {
+            self.close_listener(env, t, l);
         }
         self.shared.clear_inbox();
         self.rep_busy = false;
@@ -600,9 +631,9 @@ impl IoSocket {
         for (t, c) in self.conns.drain() {
             close_stream(env, t, c.stream);
         }
-        for (t, mut l) in self.listeners.drain() {
-            let _ = env.registry.deregister(&mut l);
-            env.tokens.free(t);
+        let listeners: Vec<(Token, Listener)> = self.listeners.drain().collect();
+        for (t, l) in listeners {
+            self.close_listener(env, t, l);
         }
         self.shared.clear_outbox();
     }
@@ -661,6 +692,10 @@ impl IoSocket {
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => {
                         log::warn!("zmtp-std: accept failed: {e}");
+                        self.shared.emit(|| MonitorEvent::AcceptFailed {
+                            endpoint: l.addr.to_string(),
+                            error: e.to_string(),
+                        });
                         break;
                     }
                 }
@@ -670,6 +705,11 @@ impl IoSocket {
 
     fn add_accepted(&mut self, env: &mut Env<'_>, lt: Token, mut stream: Stream, from: String) {
         stream.set_nodelay();
+        let endpoint = self
+            .listeners
+            .get(&lt)
+            .map(|l| l.addr.to_string())
+            .unwrap_or_default();
         let t = env.tokens.alloc(self.id);
         if let Err(e) =
             env.registry
@@ -677,17 +717,29 @@ impl IoSocket {
         {
             log::warn!("zmtp-std: cannot poll the connection from {from}: {e}");
             env.tokens.free(t);
+            self.shared.emit(|| MonitorEvent::AcceptFailed {
+                endpoint,
+                error: e.to_string(),
+            });
             return;
         }
         match self.core.core().add_peer(Role::Accepted, env.core_now()) {
             Ok(h) => {
-                let mut c = Conn::new(stream, Some(h), None);
+                self.shared.emit(|| MonitorEvent::Accepted {
+                    endpoint: endpoint.clone(),
+                    peer: from,
+                });
+                let mut c = Conn::new(stream, Some(h), None, endpoint);
                 c.listener = Some(lt);
                 self.conns.insert(t, c);
             }
             Err(e) => {
                 log::warn!("zmtp-std: refusing the connection from {from}: {e:?}");
                 close_stream(env, t, stream);
+                self.shared.emit(|| MonitorEvent::AcceptFailed {
+                    endpoint,
+                    error: format!("no free connection slot (max_peers): {e:?}"),
+                });
             }
         }
     }
@@ -707,10 +759,15 @@ impl IoSocket {
             let Some(addr) = c.addrs.get(c.next % c.addrs.len()) else {
                 continue;
             };
+            let endpoint = c.endpoint.clone();
             let mut stream = match Stream::connect(addr) {
                 Ok(s) => s,
                 Err(e) => {
                     log::debug!("zmtp-std: connect to {addr} failed: {e}");
+                    self.shared.emit(|| MonitorEvent::ConnectFailed {
+                        endpoint,
+                        error: e.to_string(),
+                    });
                     self.connect_failed(i, env.now);
                     continue;
                 }
@@ -726,7 +783,11 @@ impl IoSocket {
                 continue;
             }
             c.state = ConnectState::Active;
-            self.conns.insert(t, Conn::new(stream, None, Some(i)));
+            self.shared.emit(|| MonitorEvent::ConnectDelayed {
+                endpoint: endpoint.clone(),
+            });
+            self.conns
+                .insert(t, Conn::new(stream, None, Some(i), endpoint));
         }
     }
 
@@ -757,15 +818,26 @@ impl IoSocket {
                             c.peer = Some(h);
                             c.readable = true;
                             c.writable = true;
+                            self.shared.emit(|| MonitorEvent::Connected {
+                                endpoint: c.endpoint.clone(),
+                            });
                         }
                         Err(e) => {
                             log::warn!("zmtp-std: no room for a new connection: {e:?}");
+                            self.shared.emit(|| MonitorEvent::ConnectFailed {
+                                endpoint: c.endpoint.clone(),
+                                error: format!("no free connection slot (max_peers): {e:?}"),
+                            });
                             self.drop_connecting(env, t);
                         }
                     }
                 }
                 Err(e) => {
                     log::debug!("zmtp-std: connect failed: {e}");
+                    self.shared.emit(|| MonitorEvent::ConnectFailed {
+                        endpoint: c.endpoint.clone(),
+                        error: e.to_string(),
+                    });
                     self.drop_connecting(env, t);
                 }
             }
@@ -801,6 +873,10 @@ impl IoSocket {
         };
         let wait = c.backoff.max(ivl);
         c.state = ConnectState::Waiting(now.checked_add(wait).unwrap_or(now));
+        self.shared.emit(|| MonitorEvent::ReconnectScheduled {
+            endpoint: c.endpoint.clone(),
+            after: wait,
+        });
         if let Some(max) = self.opts.reconnect_interval_max {
             if max > ivl {
                 c.backoff = wait.saturating_mul(2).min(max);
@@ -1003,10 +1079,15 @@ impl IoSocket {
         } else {
             None
         };
+        let peer_type = self.core.core().peer_type(h);
         let Some(c) = self.conns.values_mut().find(|c| c.peer == Some(h)) else {
             return;
         };
         c.ready = true;
+        self.shared.emit(|| MonitorEvent::HandshakeSucceeded {
+            endpoint: c.endpoint.clone(),
+            peer_type,
+        });
         self.shared.peer_ready(routing_id.as_deref());
         c.routing_id = routing_id;
         if let (Some(i), Some(ivl)) = (c.origin, self.opts.reconnect_interval) {
@@ -1048,6 +1129,14 @@ impl IoSocket {
             if c.ready {
                 self.shared.peer_gone(c.routing_id.as_deref());
             }
+            let endpoint = c.endpoint;
+            self.shared.emit(|| {
+                if c.ready {
+                    MonitorEvent::Disconnected { endpoint, reason }
+                } else {
+                    MonitorEvent::HandshakeFailed { endpoint, reason }
+                }
+            });
             origin = c.origin;
         }
         self.core.core().remove_peer(h);

@@ -106,6 +106,7 @@
 //! | `poller = zmq.Poller(); poller.register(s, zmq.POLLIN)` | `let mut items = [s.as_poll_item(PollEvents::IN)];` |
 //! | `poller.poll(timeout_ms)` / `zmq_poll(items, n, timeout)` | [`poll(&mut items, Some(timeout))?`](poll) (`None`: forever) → number ready |
 //! | `dict(poller.poll())[s] & zmq.POLLIN`, `POLLOUT` | `items[0].is_readable()`, `is_writable()`, `revents()` |
+//! | `s.get_monitor_socket()` / `zmq_socket_monitor` | `let events = s.monitor()?;` (a channel of typed [`MonitorEvent`]s) |
 //! | `s.close(linger=0)` | `s.set_linger(Some(Duration::ZERO)); s.close();` (or drop) |
 //! | `ctx.term()` | drop the last `Context` clone and socket |
 //! | `zmq.Again`, `zmq.ZMQError(EFSM)`, `EHOSTUNREACH` | [`Error::WouldBlock`]/[`Error::Timeout`], [`Error::State`], [`Error::HostUnreachable`] |
@@ -228,7 +229,6 @@
 //!   unsubscribes are still delivered (libzmq filters them again on `recv`).
 //! - The `inproc://` transport, abstract-namespace `ipc://@name` addresses; PLAIN and
 //!   CURVE security.
-//! - Socket monitors.
 //! - Options after bind/connect; messages larger than `queue_size`.
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
 //!   needs a zmtp-core API for adding slots).
@@ -249,6 +249,7 @@ mod context;
 mod endpoint;
 mod error;
 mod io;
+mod monitor;
 mod options;
 mod owned;
 mod poll;
@@ -258,10 +259,11 @@ mod transport;
 
 pub use context::Context;
 pub use error::{Error, Result};
+pub use monitor::{MonitorEvent, MONITOR_CAPACITY};
 pub use options::{
     SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
     DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
 pub use poll::{poll, PollEvents, PollItem};
 pub use socket::Socket;
-pub use zmtp_core::SocketType;
+pub use zmtp_core::{CloseReason, SocketType};

@@ -8,13 +8,14 @@
 //! [`mio::Waker`] once there is room again.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use mio::Waker;
 
 use crate::error::{Error, Result};
+use crate::monitor::{MonitorEvent, MonitorSender};
 
 /// A multipart message.
 pub(crate) type Msg = Vec<Vec<u8>>;
@@ -119,6 +120,10 @@ pub(crate) struct Shared {
     waiters: Mutex<Vec<Arc<Signal>>>,
     /// `waiters.len()`, read without the lock on the I/O thread's hot paths.
     waiter_count: AtomicUsize,
+    /// The monitor channel, if the application asked for one.
+    monitor: Mutex<Option<MonitorSender>>,
+    /// `monitor.is_some()`, read without the lock.
+    monitored: AtomicBool,
 }
 
 impl Shared {
@@ -139,6 +144,30 @@ impl Shared {
             waker,
             waiters: Mutex::new(Vec::new()),
             waiter_count: AtomicUsize::new(0),
+            monitor: Mutex::new(None),
+            monitored: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends the socket's events to `monitor` from now on (replacing an earlier one).
+    pub(crate) fn set_monitor(&self, monitor: MonitorSender) {
+        *lock(&self.monitor) = Some(monitor);
+        self.monitored.store(true, Ordering::SeqCst);
+    }
+
+    /// Reports an event to the monitor, if there is one (the event is only built then).
+    /// Never waits: see [`MonitorSender::send`].
+    pub(crate) fn emit(&self, ev: impl FnOnce() -> MonitorEvent) {
+        if !self.monitored.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut g = lock(&self.monitor);
+        if let Some(m) = g.as_mut() {
+            if !m.send(ev()) {
+                // The application dropped the receiver.
+                *g = None;
+                self.monitored.store(false, Ordering::SeqCst);
+            }
         }
     }
 
@@ -344,6 +373,9 @@ impl Shared {
     pub(crate) fn terminate(&self) {
         lock(&self.inbox).terminated = true;
         lock(&self.outbox).terminated = true;
+        // The monitor's channel ends: its receiver sees the sender gone.
+        self.monitored.store(false, Ordering::SeqCst);
+        lock(&self.monitor).take();
         self.ready_peers.store(0, Ordering::Relaxed);
         self.inbox_cv.notify_all();
         self.outbox_cv.notify_all();

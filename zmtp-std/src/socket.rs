@@ -319,6 +319,49 @@ impl Socket {
         self.state().last_endpoint.clone()
     }
 
+    /// Starts watching the socket's listeners and connections: returns a channel of
+    /// [`MonitorEvent`](crate::MonitorEvent)s (listening, accepted, connected, handshake
+    /// succeeded or failed and why, disconnected and why, reconnect scheduled, ...), like
+    /// libzmq's `zmq_socket_monitor` without the PAIR socket. May be called before or
+    /// after bind and connect; a second call replaces the first channel (whose receiver
+    /// then sees it end). The channel ends when the socket has closed and its linger is
+    /// over.
+    ///
+    /// The I/O thread never waits for the reader: once [`MONITOR_CAPACITY`] events are
+    /// unread, further ones are dropped and a
+    /// [`MonitorEvent::Lagged`](crate::MonitorEvent::Lagged) says how many.
+    ///
+    /// ```
+    /// use zmtp_std::{Context, MonitorEvent, SocketType};
+    ///
+    /// # fn main() -> Result<(), zmtp_std::Error> {
+    /// let ctx = Context::new()?;
+    /// let rep = ctx.socket(SocketType::Rep)?;
+    /// let events = rep.monitor()?;
+    /// let ep = rep.bind("tcp://127.0.0.1:0")?;
+    /// let req = ctx.socket(SocketType::Req)?;
+    /// req.connect(&ep)?;
+    /// let timeout = std::time::Duration::from_secs(5);
+    /// assert_eq!(
+    ///     events.recv_timeout(timeout).unwrap(),
+    ///     MonitorEvent::Listening { endpoint: ep.clone() }
+    /// );
+    /// assert!(matches!(events.recv_timeout(timeout).unwrap(), MonitorEvent::Accepted { .. }));
+    /// assert!(matches!(
+    ///     events.recv_timeout(timeout).unwrap(),
+    ///     MonitorEvent::HandshakeSucceeded { .. }
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`MONITOR_CAPACITY`]: crate::MONITOR_CAPACITY
+    pub fn monitor(&self) -> Result<std::sync::mpsc::Receiver<crate::MonitorEvent>> {
+        let (tx, rx) = crate::monitor::MonitorSender::channel();
+        self.shared.set_monitor(tx);
+        Ok(rx)
+    }
+
     /// Peers whose ZMTP handshake is done (connections that can carry messages now).
     pub fn connected_peers(&self) -> usize {
         self.shared.ready_peers()
