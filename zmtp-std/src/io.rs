@@ -704,7 +704,7 @@ impl IoSocket {
     }
 
     fn add_accepted(&mut self, env: &mut Env<'_>, lt: Token, mut stream: Stream, from: String) {
-        stream.set_nodelay();
+        stream.configure(&self.opts);
         let endpoint = self
             .listeners
             .get(&lt)
@@ -812,7 +812,7 @@ impl IoSocket {
                     c.writable = false;
                 }
                 Ok(true) => {
-                    c.stream.set_nodelay();
+                    c.stream.configure(&self.opts);
                     match self.core.core().add_peer(Role::Connected, env.core_now()) {
                         Ok(h) => {
                             c.peer = Some(h);

@@ -97,6 +97,8 @@
 //! | `s.HANDSHAKE_IVL` | `set_handshake_timeout` |
 //! | `s.HEARTBEAT_IVL`, `_TIMEOUT`, `_TTL` | `set_heartbeat_interval`, `_timeout`, `_ttl` |
 //! | `s.MAXMSGSIZE` | `set_max_message_size` |
+//! | `s.IMMEDIATE = 1` | `set_immediate(true)` |
+//! | `s.TCP_KEEPALIVE`, `_IDLE`, `_INTVL`, `_CNT` | `set_tcp_keepalive(Some(true))`, `set_tcp_keepalive_idle`, `_interval`, `_count` |
 //! | `s.ROUTER_MANDATORY`, `ROUTER_HANDOVER` | `set_router_mandatory`, `set_router_handover` |
 //! | `s.REQ_RELAXED`, `REQ_CORRELATE` | `set_req_relaxed`, `set_req_correlate` |
 //! | `s.setsockopt(zmq.SUBSCRIBE, b"t")` / `s.subscribe(b"t")` | `s.subscribe(b"t")?;` (SUB, XSUB; any time) |
@@ -131,6 +133,8 @@
 //! | buffers per connection | 64 KiB receive + 64 KiB transmit | 8 KiB batches |
 //! | subscriptions ([`subscription_nodes`](SocketOptions::subscription_nodes)) | 16384 tree nodes (≥ 8191 topics) | unlimited |
 //! | XPUB verbose / verboser | off | same |
+//! | immediate (queue only for completed connections) | off | same |
+//! | TCP keepalive (and its idle, interval, count) | system default (`None`) | same (-1) |
 //!
 //! A finite linger keeps a program whose peer has gone from hanging at exit; set `None` for
 //! libzmq's behaviour.

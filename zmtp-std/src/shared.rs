@@ -244,14 +244,16 @@ impl Shared {
         }
     }
 
-    /// Queues a message for the I/O thread.
-    pub(crate) fn send(&self, msg: Msg, wait: Wait) -> Result<()> {
+    /// Queues a message for the I/O thread; with `needs_peer` (`immediate`), only while
+    /// some peer's handshake is done.
+    pub(crate) fn send(&self, msg: Msg, wait: Wait, needs_peer: bool) -> Result<()> {
         let mut g = lock(&self.outbox);
         loop {
             if g.terminated {
                 return Err(Error::Terminated);
             }
-            if g.cap == 0 || g.queue.len() < g.cap {
+            let peer_ok = !needs_peer || self.ready_peers() > 0;
+            if peer_ok && (g.cap == 0 || g.queue.len() < g.cap) {
                 g.queue.push_back(msg);
                 let wake = !std::mem::replace(&mut g.wake_pending, true);
                 drop(g);
@@ -345,10 +347,16 @@ impl Shared {
     }
 
     pub(crate) fn peer_ready(&self, routing_id: Option<&[u8]>) {
-        self.ready_peers.fetch_add(1, Ordering::Relaxed);
+        // The routing id first: whoever sees the peer counted can address it.
         if let Some(id) = routing_id {
             *lock(&self.routing_ids).entry(id.to_vec()).or_insert(0) += 1;
         }
+        {
+            // Under the outbox lock, so a sender that found no peer is waiting already.
+            let _g = lock(&self.outbox);
+            self.ready_peers.fetch_add(1, Ordering::SeqCst);
+        }
+        self.outbox_cv.notify_all();
         self.notify_waiters();
     }
 

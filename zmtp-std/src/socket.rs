@@ -93,6 +93,17 @@ fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
             "too small for the ZMTP handshake (at least 512 bytes)",
         ));
     }
+    for (option, d) in [
+        ("tcp_keepalive_idle", o.tcp_keepalive_idle),
+        ("tcp_keepalive_interval", o.tcp_keepalive_interval),
+    ] {
+        if d.is_some_and(|d| d.as_secs() == 0 || d.as_secs() > i32::MAX as u64) {
+            return Err(invalid(option, "must be from 1 second to 2^31 - 1 seconds"));
+        }
+    }
+    if o.tcp_keepalive_count == Some(0) || o.tcp_keepalive_count > Some(i32::MAX as u32) {
+        return Err(invalid("tcp_keepalive_count", "must be from 1 to 2^31 - 1"));
+    }
     if o.queue_size <= o.buffer_size {
         return Err(invalid("queue_size", "must be larger than buffer_size"));
     }
@@ -151,6 +162,15 @@ impl Socket {
         &self.shared
     }
 
+    /// `immediate`: a send waits for a peer whose handshake is done (the types that
+    /// queue for absent peers; the others drop or route by id).
+    fn needs_ready_peer(&self) -> bool {
+        matches!(
+            self.ty,
+            SocketType::Push | SocketType::Dealer | SocketType::Req | SocketType::Pair
+        ) && self.state().opts.immediate
+    }
+
     /// Which of `wanted` could be done now without waiting: [`PollEvents::IN`], a whole
     /// message (or the rest of one) can be received; [`PollEvents::OUT`], a message can be
     /// sent (the socket's state allows it and the outbox has room). [`Error::Terminated`]
@@ -166,7 +186,8 @@ impl Socket {
                 st.sent,
             )
         };
-        let room = self.shared.outbox_has_room()?;
+        let room = self.shared.outbox_has_room()?
+            && (!self.needs_ready_peer() || self.shared.ready_peers() > 0);
         let mut ready = PollEvents::empty();
         if wanted.contains(PollEvents::IN) && self.can_recv() {
             let turn_ok = !matches!(
@@ -466,7 +487,7 @@ impl Socket {
                 return Err(Error::HostUnreachable);
             }
         }
-        self.shared.send(msg, wait)?;
+        self.shared.send(msg, wait, self.needs_ready_peer())?;
         let mut st = self.state();
         st.sent = st.sent.wrapping_add(1);
         match self.ty {
@@ -707,6 +728,33 @@ impl Socket {
     /// Limit for the ZMTP handshake (`ZMQ_HANDSHAKE_IVL`; `None`: none).
     pub fn set_handshake_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.set("handshake_timeout", |o| o.handshake_timeout = timeout)
+    }
+
+    /// PUSH, DEALER, REQ, PAIR: queue messages only for peers whose handshake is done
+    /// (`ZMQ_IMMEDIATE`; see [`SocketOptions::immediate`]).
+    pub fn set_immediate(&self, on: bool) -> Result<()> {
+        self.set("immediate", |o| o.immediate = on)
+    }
+
+    /// TCP keepalive (`ZMQ_TCP_KEEPALIVE`): `Some(true)` on, `Some(false)` off, `None` the
+    /// system's default.
+    pub fn set_tcp_keepalive(&self, on: Option<bool>) -> Result<()> {
+        self.set("tcp_keepalive", |o| o.tcp_keepalive = on)
+    }
+
+    /// Idle time before the first keepalive probe (`ZMQ_TCP_KEEPALIVE_IDLE`).
+    pub fn set_tcp_keepalive_idle(&self, idle: Option<Duration>) -> Result<()> {
+        self.set("tcp_keepalive_idle", |o| o.tcp_keepalive_idle = idle)
+    }
+
+    /// Time between keepalive probes (`ZMQ_TCP_KEEPALIVE_INTVL`).
+    pub fn set_tcp_keepalive_interval(&self, ivl: Option<Duration>) -> Result<()> {
+        self.set("tcp_keepalive_interval", |o| o.tcp_keepalive_interval = ivl)
+    }
+
+    /// Unanswered probes before the connection is dropped (`ZMQ_TCP_KEEPALIVE_CNT`).
+    pub fn set_tcp_keepalive_count(&self, count: Option<u32>) -> Result<()> {
+        self.set("tcp_keepalive_count", |o| o.tcp_keepalive_count = count)
     }
 
     /// PING interval (`ZMQ_HEARTBEAT_IVL`; `None`: no heartbeats).

@@ -12,6 +12,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::error::{Error, Result};
+use crate::options::SocketOptions;
 
 /// A resolved address to bind or connect to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,10 +65,13 @@ impl Stream {
         }
     }
 
-    /// TCP: no Nagle delay (messages are batched by the core already).
-    pub(crate) fn set_nodelay(&self) {
-        if let Stream::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+    /// TCP: no Nagle delay (messages are batched by the core already), and keepalive as
+    /// the options say. Failures are logged: the connection works without them.
+    pub(crate) fn configure(&self, opts: &SocketOptions) {
+        let Stream::Tcp(s) = self else { return };
+        let _ = s.set_nodelay(true);
+        if let Err(e) = set_keepalive(s, opts) {
+            log::warn!("zmtp-std: cannot set TCP keepalive: {e}");
         }
     }
 }
@@ -120,6 +124,27 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Ipc(s) => s.deregister(r),
+        }
+    }
+}
+
+fn set_keepalive(s: &TcpStream, opts: &SocketOptions) -> io::Result<()> {
+    let sock = socket2::SockRef::from(s);
+    match opts.tcp_keepalive {
+        None => Ok(()),
+        Some(false) => sock.set_keepalive(false),
+        Some(true) => {
+            let mut ka = socket2::TcpKeepalive::new();
+            if let Some(idle) = opts.tcp_keepalive_idle {
+                ka = ka.with_time(idle);
+            }
+            if let Some(ivl) = opts.tcp_keepalive_interval {
+                ka = ka.with_interval(ivl);
+            }
+            if let Some(n) = opts.tcp_keepalive_count {
+                ka = ka.with_retries(n);
+            }
+            sock.set_tcp_keepalive(&ka)
         }
     }
 }
