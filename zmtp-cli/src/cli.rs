@@ -133,6 +133,10 @@ pub struct SockOpts {
     /// Frames are given and printed as hex.
     #[arg(long)]
     pub hex: bool,
+    /// Print connection events on stderr (accepted, connected, handshake done or failed
+    /// and why, disconnected and why), after the `bound` lines.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// Connection tuning.
     #[command(flatten)]
     pub tuning: Tuning,

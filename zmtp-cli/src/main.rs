@@ -50,14 +50,45 @@
 //! ["hello","world"]
 //! ```
 //!
-//! A REQ round trip to a REP server, and the same request seen as bytes:
+//! A REQ round trip to a REP server:
 //!
 //! ```text
 //! $ zmtp echo -t rep -b tcp://127.0.0.1:5556 &
+//! bound tcp://127.0.0.1:5556
 //! $ zmtp req -c tcp://127.0.0.1:5556 --timeout 2000 ping
 //! ["ping"]
-//! $ printf 'ff00000000000000017f03004e554c4c00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000004190552454144590b536f636b65742d5479706500000003524551000004706f6e67' | zmtp decode --hex
 //! ```
+//!
+//! What a libzmq REQ sends when it asks "ping" (greeting, READY, the message with its
+//! empty delimiter), decoded; `zmtp decode` without `--hex` reads raw bytes, for instance
+//! one side of a `socat -x` or `tcpflow` capture:
+//!
+//! ```text
+//! $ echo "ff00000000000000017f03014e554c4c $(printf '0%.0s' {1..96})
+//!         04260552454144590b536f636b65742d5479706500000003524551084964656e7469747900000000
+//!         0100 000470696e67" | zmtp decode --hex
+//! greeting version=3.1 mechanism=NULL as-server=0
+//! command READY Socket-Type="REQ" Identity=""
+//! ["","ping"]
+//! ```
+//!
+//! Load balancing and forwarding, with libzmq (or zmtp) clients and workers:
+//!
+//! ```text
+//! $ zmtp broker --frontend tcp://*:5555 --backend tcp://*:5556
+//! $ zmtp proxy --frontend xsub,tcp://*:6000 --backend xpub,tcp://*:6001 --capture pub,tcp://*:6002
+//! ```
+//!
+//! Benchmarks, one side per process, either side replaceable by libzmq's perf tools:
+//!
+//! ```text
+//! $ zmtp bench thr recv -b tcp://127.0.0.1:5555 --size 100 --count 1000000   # local_thr
+//! $ zmtp bench thr send -c tcp://127.0.0.1:5555 --size 100 --count 1000000   # remote_thr
+//! $ zmtp bench lat echo -b tcp://127.0.0.1:5555 --size 100 --count 10000     # local_lat
+//! $ zmtp bench lat ping -c tcp://127.0.0.1:5555 --size 100 --count 10000     # remote_lat
+//! ```
+//!
+//! Security options (CURVE, PLAIN) are not command-line options yet.
 
 mod bench;
 mod broker;

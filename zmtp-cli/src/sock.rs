@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use zmtp_std::{Context, Socket, SocketType};
+use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
 
 use crate::cli::{RecvArgs, ReqArgs, SendArgs, SockOpts, SocketArgs, Tuning};
 use crate::error::{CliError, Result};
@@ -237,8 +237,67 @@ fn context() -> Result<Context> {
 
 fn setup(a: &SocketArgs, ctx: &Context) -> Result<Socket> {
     let s = make_socket(ctx, a.ty, &a.opts)?;
-    attach(&s, &a.bind, &a.connect)?;
+    attach_verbose(&s, &a.bind, &a.connect, a.opts.verbose)?;
     Ok(s)
+}
+
+/// [`attach`], and with `verbose` a thread that prints the socket's monitor events on
+/// stderr once the `bound` lines are out.
+pub fn attach_verbose(s: &Socket, bind: &[String], connect: &[String], verbose: bool) -> Result {
+    let events = if verbose {
+        Some(
+            s.monitor()
+                .map_err(|e| CliError::socket("starting the monitor", e))?,
+        )
+    } else {
+        None
+    };
+    attach(s, bind, connect)?;
+    if let Some(events) = events {
+        std::thread::spawn(move || {
+            for ev in events {
+                if let Some(line) = describe(&ev) {
+                    eprintln!("zmtp: {line}");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// A monitor event as a status line (`None` for those the `bound` lines already said).
+fn describe(ev: &MonitorEvent) -> Option<String> {
+    Some(match ev {
+        MonitorEvent::Listening { .. } => return None,
+        MonitorEvent::Accepted { endpoint, peer } => format!("{endpoint}: accepted {peer}"),
+        MonitorEvent::AcceptFailed { endpoint, error } => {
+            format!("{endpoint}: accept failed: {error}")
+        }
+        MonitorEvent::Connected { endpoint } => format!("{endpoint}: connected"),
+        MonitorEvent::ConnectFailed { endpoint, error } => {
+            format!("{endpoint}: connect failed: {error}")
+        }
+        MonitorEvent::HandshakeSucceeded {
+            endpoint,
+            peer_type,
+        } => match peer_type {
+            Some(t) => format!("{endpoint}: handshake done with a {t} peer"),
+            None => format!("{endpoint}: handshake done"),
+        },
+        MonitorEvent::HandshakeFailed { endpoint, reason } => {
+            format!("{endpoint}: handshake failed: {reason}")
+        }
+        MonitorEvent::Disconnected { endpoint, reason } => {
+            format!("{endpoint}: disconnected: {reason}")
+        }
+        MonitorEvent::Closed { endpoint } => format!("{endpoint}: closed"),
+        MonitorEvent::Lagged { missed } => format!("({missed} events not shown)"),
+        // Retries are noise at one line each; everything else in its debug form.
+        MonitorEvent::ConnectDelayed { .. } | MonitorEvent::ReconnectScheduled { .. } => {
+            return None
+        }
+        other => format!("{other:?}"),
+    })
 }
 
 /// `zmtp send`.
@@ -265,7 +324,7 @@ pub fn send(a: SendArgs) -> Result {
     let s = make_socket(&ctx, ty, &a.socket.opts)?;
     // A message larger than the library's default queue needs a larger one.
     ensure_queue_room(&s, msg.iter().map(Vec::len).sum())?;
-    attach(&s, &a.socket.bind, &a.socket.connect)?;
+    attach_verbose(&s, &a.socket.bind, &a.socket.connect, a.socket.opts.verbose)?;
     let timeout = a.socket.opts.timeout;
     with_socket(s, |s| {
         wait_peer(s, timeout)?;
@@ -343,7 +402,7 @@ pub fn req(a: ReqArgs) -> Result {
     let msg = parse_frames(&a.frames, a.opts.hex)?;
     let ctx = context()?;
     let s = make_socket(&ctx, SocketType::Req, &a.opts)?;
-    attach(&s, &a.bind, &a.connect)?;
+    attach_verbose(&s, &a.bind, &a.connect, a.opts.verbose)?;
     with_socket(s, |s| {
         wait_send(s, &msg, a.opts.timeout)?;
         let reply = wait_recv(s, a.opts.timeout, "reply")?;

@@ -56,8 +56,17 @@ fn spawn(args: &[&str]) -> Proc {
 }
 
 impl Proc {
-    /// The endpoint of the next `bound ` line on stderr (which must be the next line).
+    /// The endpoint of the next `bound ` line on stderr (which must be the next line), a
+    /// tcp:// one on 127.0.0.1.
     fn bound(&mut self) -> String {
+        let ep = self.bound_any();
+        assert!(ep.starts_with("tcp://127.0.0.1:"), "{ep}");
+        assert!(!ep.ends_with(":0"), "the port actually bound: {ep}");
+        ep
+    }
+
+    /// The endpoint of the next `bound ` line on stderr.
+    fn bound_any(&mut self) -> String {
         let line = self
             .err
             .recv_timeout(STEP)
@@ -66,8 +75,6 @@ impl Proc {
         let ep = line
             .strip_prefix("bound ")
             .unwrap_or_else(|| panic!("first stderr line is not `bound EP`: {line:?}"));
-        assert!(ep.starts_with("tcp://127.0.0.1:"), "{ep}");
-        assert!(!ep.ends_with(":0"), "the port actually bound: {ep}");
         ep.to_owned()
     }
 
@@ -292,6 +299,82 @@ fn recv_keeps_serving_when_a_peer_misbehaves() {
     good.send("after", 0).unwrap();
     assert_eq!(p.line(), r#"["after"]"#);
     assert!(p.finish().0.success());
+}
+
+#[test]
+fn recv_verbose_reports_the_bad_peer_on_stderr() {
+    let mut p = spawn(&[
+        "recv",
+        "-t",
+        "pull",
+        "-b",
+        "tcp://127.0.0.1:0",
+        "-v",
+        "--count",
+        "1",
+    ]);
+    let ep = p.bound();
+    misbehave(&ep);
+    let ctx = zctx();
+    let good = zsock(&ctx, zmq::PUSH);
+    good.connect(&ep).unwrap();
+    good.send("fine", 0).unwrap();
+    let (status, out, err) = p.finish();
+    assert!(status.success());
+    assert_eq!(out, [r#"["fine"]"#]);
+    assert!(err.starts_with("bound tcp://"), "{err}");
+    assert!(err.contains("accepted"), "{err}");
+    assert!(err.contains("handshake failed"), "{err}");
+    assert!(err.contains("handshake done with a PUSH peer"), "{err}");
+}
+
+#[test]
+fn recv_stops_on_ctrl_c_with_exit_code_130() {
+    let mut p = spawn(&["recv", "-t", "pull", "-b", "tcp://127.0.0.1:0"]);
+    p.bound();
+    let pid = p.child.id().to_string();
+    let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(kill.success());
+    let (status, out, _) = p.finish();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(out.is_empty());
+}
+
+#[test]
+fn ipc_endpoints_with_libzmq() {
+    let dir = std::env::temp_dir().join(format!("zmtp-cli-ipc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // We bind, libzmq connects.
+    let ep = format!("ipc://{}", dir.join("bound").display());
+    let mut p = spawn(&["recv", "-t", "pull", "-b", &ep, "--count", "1"]);
+    assert_eq!(p.bound_any(), ep);
+    let ctx = zctx();
+    let push = zsock(&ctx, zmq::PUSH);
+    push.connect(&ep).unwrap();
+    push.send("over ipc", 0).unwrap();
+    let (status, out, err) = p.finish();
+    assert!(status.success(), "{err}");
+    assert_eq!(out, [r#"["over ipc"]"#]);
+    // libzmq binds, we connect.
+    let ep = format!("ipc://{}", dir.join("libzmq").display());
+    let pull = zsock(&ctx, zmq::PULL);
+    pull.bind(&ep).unwrap();
+    let (code, _, err) = run(
+        &[
+            "send",
+            "-t",
+            "push",
+            "-c",
+            &ep,
+            "--timeout",
+            "20000",
+            "back",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(pull.recv_bytes(0).unwrap(), b"back");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Two misbehaving peers: one that is not ZMTP at all, one with a good greeting and then a
