@@ -131,6 +131,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Decode(a) => decode::run(a),
     };
+    // The sockets and their contexts are closed: let -v print their last events.
+    sock::join_monitors();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -254,15 +254,35 @@ pub fn attach_verbose(s: &Socket, bind: &[String], connect: &[String], verbose: 
     };
     attach(s, bind, connect)?;
     if let Some(events) = events {
-        std::thread::spawn(move || {
+        let printer = std::thread::spawn(move || {
             for ev in events {
                 if let Some(line) = describe(&ev) {
                     eprintln!("zmtp: {line}");
                 }
             }
         });
+        MONITORS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(printer);
     }
     Ok(())
+}
+
+/// The threads printing monitor events; each ends when its socket's I/O thread is gone.
+static MONITORS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits for every event of the sockets (all closed by now) to be printed.
+pub fn join_monitors() {
+    let printers = std::mem::take(
+        &mut *MONITORS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for p in printers {
+        let _ = p.join();
+    }
 }
 
 /// A monitor event as a status line (`None` for those the `bound` lines already said).

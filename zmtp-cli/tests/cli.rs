@@ -1136,3 +1136,77 @@ fn bench_lat_both_sides_against_libzmq() {
     }
     assert!(p.finish().0.success());
 }
+
+// ------------------------------------------------------------------------ options
+
+#[test]
+fn options_identity_max_msg_size_and_handshake_timeout() {
+    // --identity reaches a libzmq ROUTER as the routing id.
+    let ctx = zctx();
+    let router = zsock(&ctx, zmq::ROUTER);
+    let ep = zbind(&router);
+    let (code, _, err) = run(
+        &[
+            "send",
+            "-t",
+            "dealer",
+            "-c",
+            &ep,
+            "--identity",
+            "cli-1",
+            "--timeout",
+            "20000",
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(router.recv_multipart(0).unwrap(), strs(&["cli-1", "x"]));
+
+    // --max-msg-size: a peer over the limit is dropped, the others served;
+    // --handshake-timeout: a peer that never greets is dropped.
+    let mut p = spawn(&[
+        "echo",
+        "-t",
+        "router",
+        "-b",
+        "tcp://127.0.0.1:0",
+        "-v",
+        "--max-msg-size",
+        "10",
+        "--handshake-timeout",
+        "100",
+        "--count",
+        "1",
+    ]);
+    let ep = p.bound();
+    let mut silent = TcpStream::connect(ep.strip_prefix("tcp://").unwrap()).unwrap();
+    silent.set_read_timeout(Some(STEP)).unwrap();
+    let mut sink = Vec::new();
+    let _ = silent.read_to_end(&mut sink); // EOF: dropped by the handshake timeout
+                                           // A DEALER (raw, to see it dropped) with an 11-byte message.
+    let mut big = TcpStream::connect(ep.strip_prefix("tcp://").unwrap()).unwrap();
+    let mut greeting = [0u8; 64];
+    greeting[0] = 0xff;
+    greeting[9] = 0x7f;
+    greeting[10] = 3;
+    greeting[11] = 1;
+    greeting[12..16].copy_from_slice(b"NULL");
+    big.write_all(&greeting).unwrap();
+    big.write_all(b"\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x06DEALER")
+        .unwrap();
+    big.write_all(&[0, 11]).unwrap();
+    big.write_all(&[b'x'; 11]).unwrap();
+    big.set_read_timeout(Some(STEP)).unwrap();
+    let _ = big.read_to_end(&mut sink); // EOF: dropped for the size
+    let small = zsock(&ctx, zmq::DEALER);
+    small.set_identity(b"s").unwrap();
+    small.connect(&ep).unwrap();
+    small.send("tiny", 0).unwrap();
+    assert_eq!(small.recv_bytes(0).unwrap(), b"tiny");
+    let (status, out, err) = p.finish();
+    assert!(status.success(), "{err}");
+    assert_eq!(out, [r#"["s","tiny"]"#]);
+    assert!(err.contains("maximum message size"), "{err}");
+    assert!(err.contains("handshake failed"), "{err}");
+}
