@@ -42,7 +42,7 @@ const READ_BUDGET: usize = 16;
 /// Writes per connection per round.
 const WRITE_BUDGET: usize = 16;
 /// Messages moved from the application into the core per round.
-const SEND_BUDGET: usize = 256;
+const SEND_BUDGET: usize = 4096;
 /// Rounds per service before going back to `poll` (with a zero timeout if work is left).
 const ROUNDS: usize = 8;
 
