@@ -1,0 +1,179 @@
+//! Chapter 2 of the Guide: the request-reply broker (`rrbroker`) and the built-in proxy
+//! (`msgqueue`), with our workers and with libzmq ones.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use zmtp_guide::proxy::{proxy_steerable, ProxyStats};
+use zmtp_guide::{rrbroker, Stop, ANY_LOCAL};
+use zmtp_std::{Context, Socket, SocketType};
+
+const CLIENTS: usize = 4;
+const REQUESTS: usize = 5;
+const WORKERS: usize = 3;
+
+/// Clients and workers around a broker whose frontend and backend endpoints are given;
+/// returns the replies by client and the answers per worker.
+fn clients_and_workers(
+    ctx: &Context,
+    front_ep: &str,
+    back_ep: &str,
+    libzmq_workers: bool,
+    until_done: impl FnOnce(),
+) -> (Vec<Vec<Vec<u8>>>, BTreeMap<String, usize>) {
+    let stop = Stop::new();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|n| {
+            let (ctx, ep, stop) = (ctx.clone(), back_ep.to_owned(), stop.clone());
+            std::thread::spawn(move || {
+                let name = format!("w{n}");
+                if libzmq_workers {
+                    let zctx = zmq::Context::new();
+                    let s = zctx.socket(zmq::REP).unwrap();
+                    s.set_rcvtimeo(20).unwrap();
+                    s.connect(&ep).unwrap();
+                    let mut answered = 0;
+                    while !stop.is_stopped() {
+                        if s.recv_bytes(0).is_ok() {
+                            s.send(format!("World from {name}").as_bytes(), 0).unwrap();
+                            answered += 1;
+                        }
+                    }
+                    return (name, answered);
+                }
+                let s = ctx.socket(SocketType::Rep).unwrap();
+                s.connect(&ep).unwrap();
+                let n = rrbroker::rrworker(&s, &name, Duration::from_millis(1), &stop).unwrap();
+                (name, n)
+            })
+        })
+        .collect();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (ctx, ep) = (ctx.clone(), front_ep.to_owned());
+            std::thread::spawn(move || {
+                let s = ctx.socket(SocketType::Req).unwrap();
+                s.connect(&ep).unwrap();
+                rrbroker::rrclient(&s, REQUESTS).unwrap()
+            })
+        })
+        .collect();
+    let replies: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    until_done();
+    stop.stop();
+    let per_worker = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    (replies, per_worker)
+}
+
+fn check(replies: &[Vec<Vec<u8>>], per_worker: &BTreeMap<String, usize>) {
+    assert_eq!(replies.len(), CLIENTS);
+    for r in replies.iter().flatten() {
+        let r = String::from_utf8(r.clone()).unwrap();
+        let worker = r.strip_prefix("World from ").unwrap();
+        assert!(per_worker.contains_key(worker), "{r}");
+    }
+    assert!(replies.iter().all(|r| r.len() == REQUESTS));
+    assert_eq!(per_worker.values().sum::<usize>(), CLIENTS * REQUESTS);
+}
+
+fn broker_sockets(ctx: &Context) -> (Socket, Socket, String, String) {
+    let frontend = ctx.socket(SocketType::Router).unwrap();
+    let backend = ctx.socket(SocketType::Dealer).unwrap();
+    let f = frontend.bind(ANY_LOCAL).unwrap();
+    let b = backend.bind(ANY_LOCAL).unwrap();
+    (frontend, backend, f, b)
+}
+
+fn rrbroker_with(libzmq_workers: bool) {
+    let ctx = Context::new().unwrap();
+    let (frontend, backend, f, b) = broker_sockets(&ctx);
+    let stop = Stop::new();
+    let broker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || rrbroker::rrbroker(&frontend, &backend, &stop).unwrap())
+    };
+    let (replies, per_worker) = clients_and_workers(&ctx, &f, &b, libzmq_workers, || stop.stop());
+    check(&replies, &per_worker);
+    assert_eq!(broker.join().unwrap(), (CLIENTS * REQUESTS) as u64);
+}
+
+#[test]
+fn rrbroker_our_workers() {
+    rrbroker_with(false);
+}
+
+#[test]
+fn rrbroker_libzmq_workers() {
+    rrbroker_with(true);
+}
+
+/// The proxy with a capture socket and a REP control socket: every request and reply is
+/// captured, STATISTICS counts them, TERMINATE ends it.
+#[test]
+fn msgqueue_proxy_capture_and_control() {
+    let ctx = Context::new().unwrap();
+    let (frontend, backend, f, b) = broker_sockets(&ctx);
+    let capture_in = ctx.socket(SocketType::Pull).unwrap();
+    let capture = ctx.socket(SocketType::Push).unwrap();
+    capture
+        .connect(&capture_in.bind(ANY_LOCAL).unwrap())
+        .unwrap();
+    let control = ctx.socket(SocketType::Rep).unwrap();
+    let control_ep = control.bind(ANY_LOCAL).unwrap();
+    let proxy = std::thread::spawn(move || {
+        proxy_steerable(&frontend, &backend, Some(&capture), Some(&control)).unwrap()
+    });
+    let steer = ctx.socket(SocketType::Req).unwrap();
+    steer.connect(&control_ep).unwrap();
+    let (replies, per_worker) = clients_and_workers(&ctx, &f, &b, false, || {});
+    check(&replies, &per_worker);
+
+    steer.send("STATISTICS").unwrap();
+    let stats = steer.recv_multipart().unwrap();
+    assert_eq!(stats.len(), 8);
+    let n: Vec<u64> = stats
+        .iter()
+        .map(|f| u64::from_ne_bytes(f.as_slice().try_into().unwrap()))
+        .collect();
+    let total = (CLIENTS * REQUESTS) as u64;
+    // requests in from the frontend, out to the backend; replies the other way.
+    assert_eq!((n[0], n[2], n[4], n[6]), (total, total, total, total));
+    steer.send("PAUSE").unwrap();
+    assert_eq!(steer.recv().unwrap(), b"PAUSE");
+    steer.send("TERMINATE").unwrap();
+    assert_eq!(steer.recv().unwrap(), b"TERMINATE");
+    let end: ProxyStats = proxy.join().unwrap();
+    assert_eq!(end.frontend_in_msgs, total);
+    assert_eq!(end.frontend_out_msgs, total);
+    // Each request (3 frames: client id, "", "Hello") and reply was captured.
+    let mut captured = 0;
+    while captured < 2 * total {
+        capture_in
+            .recv_multipart_timeout(Duration::from_secs(5))
+            .unwrap();
+        captured += 1;
+    }
+    // and nothing else.
+    assert!(capture_in
+        .recv_multipart_timeout(Duration::from_millis(50))
+        .is_err());
+}
+
+/// Our proxy between libzmq clients and workers.
+#[test]
+fn msgqueue_proxy_libzmq_peers() {
+    let ctx = Context::new().unwrap();
+    let (frontend, backend, f, b) = broker_sockets(&ctx);
+    let control = ctx.socket(SocketType::Pair).unwrap();
+    let control_ep = control.bind(ANY_LOCAL).unwrap();
+    let proxy =
+        std::thread::spawn(move || rrbroker::msgqueue(&frontend, &backend, &control).unwrap());
+    let zctx = zmq::Context::new();
+    let (replies, per_worker) = clients_and_workers(&ctx, &f, &b, true, || {});
+    check(&replies, &per_worker);
+    let steer = zctx.socket(zmq::PAIR).unwrap();
+    steer.connect(&control_ep).unwrap();
+    steer.send("TERMINATE", 0).unwrap();
+    let stats = proxy.join().unwrap();
+    assert_eq!(stats.backend_in_msgs, (CLIENTS * REQUESTS) as u64);
+}
