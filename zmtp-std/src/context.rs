@@ -1,6 +1,5 @@
 //! The context: one I/O thread and the channel to it.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::options::SocketOptions;
 use crate::shared::Shared;
 use crate::socket::Socket;
+use crate::transport::Addr;
 
 /// The waker's token; every other token names a listener or a connection.
 pub(crate) const WAKER: mio::Token = mio::Token(usize::MAX);
@@ -30,8 +30,22 @@ pub(crate) enum Command {
     /// Listen on `addr`; answer with the address bound (port 0 resolved).
     Bind {
         id: u64,
-        addr: SocketAddr,
-        reply: mpsc::SyncSender<Result<SocketAddr>>,
+        addr: Addr,
+        reply: mpsc::SyncSender<Result<Addr>>,
+    },
+    /// Stop listening on the endpoint bound as `addr` (or bound with the text `endpoint`)
+    /// and close the connections accepted there.
+    Unbind {
+        id: u64,
+        endpoint: String,
+        addr: Option<Addr>,
+        reply: mpsc::SyncSender<Result<()>>,
+    },
+    /// Drop the `connect` made with the text `endpoint`: its connection and reconnects.
+    Disconnect {
+        id: u64,
+        endpoint: String,
+        reply: mpsc::SyncSender<Result<()>>,
     },
     /// SUB, XSUB: subscribe to (`subscribe`) or drop one use of `topic`; answer if asked.
     Subscribe {
@@ -40,8 +54,13 @@ pub(crate) enum Command {
         topic: Vec<u8>,
         reply: Option<mpsc::SyncSender<Result<()>>>,
     },
-    /// Connect to the first of `addrs` that answers, and keep reconnecting.
-    Connect { id: u64, addrs: Vec<SocketAddr> },
+    /// Connect to the first of `addrs` that answers, and keep reconnecting. `endpoint` is
+    /// the text given to `connect`, for `disconnect`.
+    Connect {
+        id: u64,
+        endpoint: String,
+        addrs: Vec<Addr>,
+    },
     /// The application is done with the socket: deliver what is queued for up to `linger`
     /// (`None`: no limit), then free everything.
     Close { id: u64, linger: Option<Duration> },

@@ -1,8 +1,10 @@
-//! Endpoints: `tcp://host:port`, as libzmq writes them.
+//! Endpoints: `tcp://host:port` and `ipc://path`, as libzmq writes them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::transport::Addr;
 
 fn invalid(endpoint: &str, reason: &'static str) -> Error {
     Error::InvalidEndpoint {
@@ -17,7 +19,10 @@ fn split(endpoint: &str) -> Result<(&str, &str)> {
         return Err(invalid(endpoint, "expected transport://address"));
     };
     if transport != "tcp" {
-        return Err(invalid(endpoint, "only the tcp:// transport is supported"));
+        return Err(invalid(
+            endpoint,
+            "only the tcp:// and ipc:// transports are supported",
+        ));
     }
     if rest.contains(';') {
         return Err(invalid(endpoint, "source addresses are not supported"));
@@ -59,9 +64,45 @@ fn resolve(endpoint: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// The address to bind: `*` is every IPv4 interface; port `*` or `0` asks the system for a
-/// free port.
-pub(crate) fn parse_bind(endpoint: &str) -> Result<SocketAddr> {
+/// `ipc://path`: the path, or `None` if the endpoint is not `ipc://`.
+fn ipc_path(endpoint: &str) -> Result<Option<PathBuf>> {
+    let Some(path) = endpoint.strip_prefix("ipc://") else {
+        return Ok(None);
+    };
+    if path.is_empty() {
+        return Err(invalid(endpoint, "empty ipc path"));
+    }
+    if path.starts_with('@') || path.contains('\0') {
+        return Err(invalid(
+            endpoint,
+            "abstract-namespace ipc addresses are not supported",
+        ));
+    }
+    Ok(Some(PathBuf::from(path)))
+}
+
+/// A fresh path for `ipc://*` in the system's temporary directory.
+fn ipc_wildcard() -> PathBuf {
+    use std::hash::BuildHasher;
+    let salt = std::collections::hash_map::RandomState::new()
+        .hash_one((std::process::id(), std::time::Instant::now()));
+    std::env::temp_dir().join(format!("zmtp-{}-{salt:016x}.ipc", std::process::id()))
+}
+
+/// The address to bind: `tcp://`: `*` is every IPv4 interface; port `*` or `0` asks the
+/// system for a free port. `ipc://path`; `ipc://*` makes up a path in the temporary
+/// directory.
+pub(crate) fn parse_bind(endpoint: &str) -> Result<Addr> {
+    if let Some(path) = ipc_path(endpoint)? {
+        if path.as_os_str() == "*" {
+            return Ok(Addr::Ipc(ipc_wildcard()));
+        }
+        return Ok(Addr::Ipc(path));
+    }
+    parse_bind_tcp(endpoint).map(Addr::Tcp)
+}
+
+fn parse_bind_tcp(endpoint: &str) -> Result<SocketAddr> {
     let (host, port) = split(endpoint)?;
     let port = parse_port(endpoint, port, true)?;
     if host == "*" {
@@ -78,7 +119,20 @@ pub(crate) fn parse_bind(endpoint: &str) -> Result<SocketAddr> {
 }
 
 /// The addresses to connect to (a host name may give several; they are tried in turn).
-pub(crate) fn parse_connect(endpoint: &str) -> Result<Vec<SocketAddr>> {
+pub(crate) fn parse_connect(endpoint: &str) -> Result<Vec<Addr>> {
+    if let Some(path) = ipc_path(endpoint)? {
+        if path.as_os_str() == "*" {
+            return Err(invalid(endpoint, "cannot connect to '*'"));
+        }
+        return Ok(vec![Addr::Ipc(path)]);
+    }
+    Ok(parse_connect_tcp(endpoint)?
+        .into_iter()
+        .map(Addr::Tcp)
+        .collect())
+}
+
+fn parse_connect_tcp(endpoint: &str) -> Result<Vec<SocketAddr>> {
     let (host, port) = split(endpoint)?;
     if host == "*" {
         return Err(invalid(endpoint, "cannot connect to '*'"));
@@ -90,50 +144,60 @@ pub(crate) fn parse_connect(endpoint: &str) -> Result<Vec<SocketAddr>> {
     resolve(endpoint, host, port)
 }
 
-/// How libzmq prints a bound address (`ZMQ_LAST_ENDPOINT`).
-pub(crate) fn format(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tcp(a: &str) -> Addr {
+        Addr::Tcp(a.parse().unwrap())
+    }
+
     #[test]
     fn bind_forms() {
-        let a = parse_bind("tcp://127.0.0.1:0").unwrap();
-        assert_eq!(a, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(parse_bind("tcp://127.0.0.1:0").unwrap(), tcp("127.0.0.1:0"));
+        assert_eq!(parse_bind("tcp://*:5555").unwrap(), tcp("0.0.0.0:5555"));
+        assert_eq!(parse_bind("tcp://*:*").unwrap(), tcp("0.0.0.0:0"));
+        assert_eq!(parse_bind("tcp://[::1]:7").unwrap(), tcp("[::1]:7"));
+        assert_eq!(tcp("[::1]:7").to_string(), "tcp://[::1]:7");
+        assert_eq!(tcp("10.0.0.1:9").to_string(), "tcp://10.0.0.1:9");
         assert_eq!(
-            parse_bind("tcp://*:5555").unwrap(),
-            "0.0.0.0:5555".parse().unwrap()
+            parse_bind("ipc:///tmp/a b").unwrap(),
+            Addr::Ipc("/tmp/a b".into())
         );
-        assert_eq!(
-            parse_bind("tcp://*:*").unwrap(),
-            "0.0.0.0:0".parse().unwrap()
-        );
-        assert_eq!(
-            parse_bind("tcp://[::1]:7").unwrap(),
-            "[::1]:7".parse().unwrap()
-        );
-        assert_eq!(format("[::1]:7".parse().unwrap()), "tcp://[::1]:7");
-        assert_eq!(format("10.0.0.1:9".parse().unwrap()), "tcp://10.0.0.1:9");
+        assert_eq!(Addr::Ipc("/tmp/x".into()).to_string(), "ipc:///tmp/x");
+        assert_eq!(parse_bind("ipc://rel").unwrap(), Addr::Ipc("rel".into()));
+        let (Addr::Ipc(a), Addr::Ipc(b)) = (
+            parse_bind("ipc://*").unwrap(),
+            parse_bind("ipc://*").unwrap(),
+        ) else {
+            panic!("not ipc")
+        };
+        assert!(a != b && a.starts_with(std::env::temp_dir()), "{a:?}");
+        for bad in ["ipc://", "ipc://@abstract", "inproc://x"] {
+            assert!(
+                matches!(parse_bind(bad), Err(Error::InvalidEndpoint { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
     fn connect_forms() {
         assert_eq!(
             parse_connect("tcp://127.0.0.1:5555").unwrap(),
-            vec!["127.0.0.1:5555".parse().unwrap()]
+            vec![tcp("127.0.0.1:5555")]
         );
         assert!(!parse_connect("tcp://localhost:5555").unwrap().is_empty());
+        assert_eq!(
+            parse_connect("ipc:///tmp/x").unwrap(),
+            vec![Addr::Ipc("/tmp/x".into())]
+        );
         for bad in [
             "tcp://127.0.0.1:0",
             "tcp://*:5555",
             "tcp://127.0.0.1",
-            "ipc:///tmp/x",
+            "ipc://*",
+            "ipc://",
             "inproc://x",
             "127.0.0.1:5555",
             "tcp://[::1:5",

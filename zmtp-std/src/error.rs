@@ -22,8 +22,9 @@ pub enum Error {
     /// This socket type is not supported (`EINVAL` in spirit). No type of zmtp-core's is
     /// refused any more; kept so a future type can be.
     Unsupported(SocketType),
-    /// The endpoint cannot be parsed, or names a transport other than `tcp://` (`EINVAL`,
-    /// `EPROTONOSUPPORT`).
+    /// The endpoint cannot be parsed, or names a transport other than `tcp://` and
+    /// `ipc://` (`EINVAL`, `EPROTONOSUPPORT`); or an `ipc://` path to bind is taken by a
+    /// file that is not a socket.
     InvalidEndpoint {
         /// The endpoint as given.
         endpoint: String,
@@ -46,6 +47,9 @@ pub enum Error {
     /// ROUTER with `router_mandatory`: no connected peer has this routing id
     /// (`EHOSTUNREACH`).
     HostUnreachable,
+    /// [`unbind`](crate::Socket::unbind) or [`disconnect`](crate::Socket::disconnect) of
+    /// an endpoint the socket is not bound or connected to (`ENOENT`).
+    EndpointNotFound(String),
     /// SUB, XSUB: the subscription memory has no room for another topic
     /// ([`SocketOptions::subscription_nodes`](crate::SocketOptions::subscription_nodes));
     /// nothing changed (`ENOMEM`).
@@ -71,6 +75,7 @@ impl fmt::Display for Error {
             Error::EmptyMessage => f.write_str("message has no frames"),
             Error::MessageTooLarge => f.write_str("message larger than the socket's queues"),
             Error::HostUnreachable => f.write_str("no peer with this routing id"),
+            Error::EndpointNotFound(e) => write!(f, "not bound or connected to {e:?}"),
             Error::SubscriptionsFull => f.write_str("no room for another subscription"),
             Error::Terminated => f.write_str("the context's I/O thread is gone"),
             Error::Io(e) => write!(f, "I/O error: {e}"),

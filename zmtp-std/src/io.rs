@@ -20,29 +20,29 @@
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use zmtp_core::socket::{PeerHandle, SocketConfig, SocketEvent, SocketSendError};
 use zmtp_core::{CloseReason, Config, Role, SocketType};
 
 use crate::context::{Command, WAKER};
 use crate::error::{Error, Result};
+use crate::monitor::MonitorEvent;
 use crate::options::SocketOptions;
 use crate::owned::{Layout, OwnedSocket};
 use crate::shared::{Msg, Shared};
+use crate::transport::{Addr, Listener, Stream};
 
 /// Reads per connection per round (so one busy peer cannot starve the others).
 const READ_BUDGET: usize = 16;
 /// Writes per connection per round.
 const WRITE_BUDGET: usize = 16;
 /// Messages moved from the application into the core per round.
-const SEND_BUDGET: usize = 256;
+const SEND_BUDGET: usize = 4096;
 /// Rounds per service before going back to `poll` (with a zero timeout if work is left).
 const ROUNDS: usize = 8;
 
@@ -216,10 +216,37 @@ impl IoThread {
                         }
                     }
                 }
-                Command::Connect { id, addrs } => {
+                Command::Connect {
+                    id,
+                    endpoint,
+                    addrs,
+                } => {
                     if let Some(s) = self.sockets.get_mut(&id) {
-                        s.add_connect(addrs, env.now);
+                        s.add_connect(endpoint, addrs, env.now);
                     }
+                }
+                Command::Unbind {
+                    id,
+                    endpoint,
+                    addr,
+                    reply,
+                } => {
+                    let r = match self.sockets.get_mut(&id) {
+                        Some(s) => s.unbind(&mut env, &endpoint, addr.as_ref()),
+                        None => Err(Error::Terminated),
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::Disconnect {
+                    id,
+                    endpoint,
+                    reply,
+                } => {
+                    let r = match self.sockets.get_mut(&id) {
+                        Some(s) => s.disconnect(&mut env, &endpoint),
+                        None => Err(Error::Terminated),
+                    };
+                    let _ = reply.send(r);
                 }
                 Command::Close { id, linger } => {
                     if let Some(s) = self.sockets.get_mut(&id) {
@@ -273,14 +300,18 @@ impl IoThread {
 
 // ================================================================================ sockets
 
-/// One TCP stream of a socket.
+/// One stream (TCP or IPC) of a socket.
 struct Conn {
-    stream: TcpStream,
-    /// The core's peer; `None` while the TCP connect is in progress.
+    stream: Stream,
+    /// The core's peer; `None` while the connect is in progress.
     peer: Option<PeerHandle>,
-    /// The connect endpoint it belongs to (index into `IoSocket::connects`); `None` if
+    /// The connect endpoint it belongs to (key in `IoSocket::connects`); `None` if
     /// accepted.
     origin: Option<usize>,
+    /// The listener that accepted it.
+    listener: Option<Token>,
+    /// The endpoint connected to, or of the listener that accepted it (for monitors).
+    endpoint: String,
     /// Readiness not yet used up (edge-triggered).
     readable: bool,
     writable: bool,
@@ -293,11 +324,18 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, peer: Option<PeerHandle>, origin: Option<usize>) -> Conn {
+    fn new(
+        stream: Stream,
+        peer: Option<PeerHandle>,
+        origin: Option<usize>,
+        endpoint: String,
+    ) -> Conn {
         Conn {
             stream,
             peer,
             origin,
+            listener: None,
+            endpoint,
             // A new stream may be ready already; finding out costs one `WouldBlock`.
             readable: peer.is_some(),
             writable: peer.is_some(),
@@ -320,7 +358,9 @@ enum ConnectState {
 
 /// A `connect()`ed endpoint.
 struct Connect {
-    addrs: Vec<SocketAddr>,
+    /// As given to `connect` (what `disconnect` names).
+    endpoint: String,
+    addrs: Vec<Addr>,
     /// Address to try next (they are tried in turn after failures).
     next: usize,
     state: ConnectState,
@@ -340,11 +380,13 @@ struct IoSocket {
     opts: SocketOptions,
     core: OwnedSocket,
     shared: Arc<Shared>,
-    listeners: HashMap<Token, TcpListener>,
+    listeners: HashMap<Token, Listener>,
     /// A listener reported a connection.
     accept_ready: bool,
     conns: HashMap<Token, Conn>,
-    connects: Vec<Connect>,
+    /// `connect()`ed endpoints by a key never reused.
+    connects: HashMap<usize, Connect>,
+    next_connect: usize,
     /// REP: a request is with the application; take no other until its reply came (the
     /// core would otherwise route that reply to the next requester).
     rep_busy: bool,
@@ -401,7 +443,8 @@ impl IoSocket {
             listeners: HashMap::new(),
             accept_ready: false,
             conns: HashMap::new(),
-            connects: Vec::new(),
+            connects: HashMap::new(),
+            next_connect: 0,
             rep_busy: false,
             sent: 0,
             closing: None,
@@ -410,9 +453,23 @@ impl IoSocket {
 
     // ------------------------------------------------------------ commands
 
-    fn bind(&mut self, env: &mut Env<'_>, addr: SocketAddr) -> Result<SocketAddr> {
-        let mut l = TcpListener::bind(addr)?;
-        let local = l.local_addr()?;
+    fn bind(&mut self, env: &mut Env<'_>, addr: Addr) -> Result<Addr> {
+        let r = self.try_bind(env, &addr);
+        match &r {
+            Ok(local) => self.shared.emit(|| MonitorEvent::Listening {
+                endpoint: local.to_string(),
+            }),
+            Err(e) => self.shared.emit(|| MonitorEvent::BindFailed {
+                endpoint: addr.to_string(),
+                error: e.to_string(),
+            }),
+        }
+        r
+    }
+
+    fn try_bind(&mut self, env: &mut Env<'_>, addr: &Addr) -> Result<Addr> {
+        let mut l = Listener::bind(addr)?;
+        let local = l.addr.clone();
         let t = env.tokens.alloc(self.id);
         if let Err(e) = env.registry.register(&mut l, t, Interest::READABLE) {
             env.tokens.free(t);
@@ -421,6 +478,15 @@ impl IoSocket {
         self.listeners.insert(t, l);
         self.accept_ready = true;
         Ok(local)
+    }
+
+    /// Stops polling a listener and closes it (an `ipc://` file is removed).
+    fn close_listener(&mut self, env: &mut Env<'_>, t: Token, mut l: Listener) {
+        let _ = env.registry.deregister(&mut l);
+        env.tokens.free(t);
+        self.shared.emit(|| MonitorEvent::Closed {
+            endpoint: l.addr.to_string(),
+        });
     }
 
     /// SUB, XSUB: the core sends the (un)subscription to the ready peers (the next
@@ -439,13 +505,91 @@ impl IoSocket {
         })
     }
 
-    fn add_connect(&mut self, addrs: Vec<SocketAddr>, now: Instant) {
-        self.connects.push(Connect {
-            addrs,
-            next: 0,
-            state: ConnectState::Waiting(now),
-            backoff: self.opts.reconnect_interval.unwrap_or_default(),
-        });
+    fn add_connect(&mut self, endpoint: String, addrs: Vec<Addr>, now: Instant) {
+        let key = self.next_connect;
+        self.next_connect = key.wrapping_add(1);
+        self.connects.insert(
+            key,
+            Connect {
+                endpoint,
+                addrs,
+                next: 0,
+                state: ConnectState::Waiting(now),
+                backoff: self.opts.reconnect_interval.unwrap_or_default(),
+            },
+        );
+    }
+
+    /// Closes the listener bound as `addr` (the address `bind` returned: a wildcard port
+    /// or `ipc://*` matches nothing, as in libzmq) and the connections it accepted (as
+    /// libzmq's `zmq_unbind`). Their queued messages go with them.
+    fn unbind(&mut self, env: &mut Env<'_>, endpoint: &str, addr: Option<&Addr>) -> Result<()> {
+        let found = self
+            .listeners
+            .iter()
+            .find(|(_, l)| addr == Some(&l.addr))
+            .map(|(t, _)| *t);
+        let Some(lt) = found else {
+            return Err(Error::EndpointNotFound(endpoint.to_owned()));
+        };
+        if let Some(l) = self.listeners.remove(&lt) {
+            self.close_listener(env, lt, l);
+        }
+        let accepted: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.listener == Some(lt))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in accepted {
+            self.close_conn(env, t);
+        }
+        Ok(())
+    }
+
+    /// Forgets the `connect` made with the text `endpoint`: closes its connection (queued
+    /// messages go with it) and stops reconnecting (as libzmq's `zmq_disconnect`).
+    fn disconnect(&mut self, env: &mut Env<'_>, endpoint: &str) -> Result<()> {
+        let Some(key) = self
+            .connects
+            .iter()
+            .filter(|(_, c)| c.endpoint == endpoint)
+            .map(|(k, _)| *k)
+            .min()
+        else {
+            return Err(Error::EndpointNotFound(endpoint.to_owned()));
+        };
+        self.connects.remove(&key);
+        let conns: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.origin == Some(key))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in conns {
+            self.close_conn(env, t);
+        }
+        Ok(())
+    }
+
+    /// Closes one connection at once, as if the peer had gone (without reconnecting if
+    /// its endpoint is gone).
+    fn close_conn(&mut self, env: &mut Env<'_>, t: Token) {
+        let Some(c) = self.conns.get(&t) else { return };
+        match c.peer {
+            Some(h) => {
+                if !c.dead {
+                    // Stop reading: the peer is leaving now.
+                    self.core.core().handle_eof(h);
+                }
+                self.peer_closed(env, h, CloseReason::Local);
+            }
+            None => {
+                if let Some(c) = self.conns.remove(&t) {
+                    close_stream(env, t, c.stream);
+                }
+            }
+        }
     }
 
     fn begin_close(&mut self, env: &mut Env<'_>, linger: Option<Duration>) {
@@ -456,9 +600,9 @@ impl IoSocket {
             deadline: linger.and_then(|d| env.now.checked_add(d)),
         });
         // Stop listening at once (the port is free again); connections stay to deliver.
-        for (t, mut l) in self.listeners.drain() {
-            let _ = env.registry.deregister(&mut l);
-            env.tokens.free(t);
+        let listeners: Vec<(Token, Listener)> = self.listeners.drain().collect();
+        for (t, l) in listeners {
+            self.close_listener(env, t, l);
         }
         self.shared.clear_inbox();
         // A REP keeps its turn: a reply the application sent before closing still goes to
@@ -488,9 +632,9 @@ impl IoSocket {
         for (t, c) in self.conns.drain() {
             close_stream(env, t, c.stream);
         }
-        for (t, mut l) in self.listeners.drain() {
-            let _ = env.registry.deregister(&mut l);
-            env.tokens.free(t);
+        let listeners: Vec<(Token, Listener)> = self.listeners.drain().collect();
+        for (t, l) in listeners {
+            self.close_listener(env, t, l);
         }
         self.shared.clear_outbox();
     }
@@ -503,7 +647,7 @@ impl IoSocket {
             .and_then(|t| epoch.checked_add(Duration::from_micros(t.as_micros())));
         let reconnect = self
             .connects
-            .iter()
+            .values()
             .filter_map(|c| match c.state {
                 ConnectState::Waiting(at) => Some(at),
                 _ => None,
@@ -544,11 +688,15 @@ impl IoSocket {
         for lt in tokens {
             while let Some(l) = self.listeners.get(&lt) {
                 match l.accept() {
-                    Ok((stream, from)) => self.add_accepted(env, stream, from),
+                    Ok((stream, from)) => self.add_accepted(env, lt, stream, from),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => {
                         log::warn!("zmtp-std: accept failed: {e}");
+                        self.shared.emit(|| MonitorEvent::AcceptFailed {
+                            endpoint: l.addr.to_string(),
+                            error: e.to_string(),
+                        });
                         break;
                     }
                 }
@@ -556,8 +704,13 @@ impl IoSocket {
         }
     }
 
-    fn add_accepted(&mut self, env: &mut Env<'_>, mut stream: TcpStream, from: SocketAddr) {
-        let _ = stream.set_nodelay(true);
+    fn add_accepted(&mut self, env: &mut Env<'_>, lt: Token, mut stream: Stream, from: String) {
+        stream.configure(&self.opts);
+        let endpoint = self
+            .listeners
+            .get(&lt)
+            .map(|l| l.addr.to_string())
+            .unwrap_or_default();
         let t = env.tokens.alloc(self.id);
         if let Err(e) =
             env.registry
@@ -565,22 +718,37 @@ impl IoSocket {
         {
             log::warn!("zmtp-std: cannot poll the connection from {from}: {e}");
             env.tokens.free(t);
+            self.shared.emit(|| MonitorEvent::AcceptFailed {
+                endpoint,
+                error: e.to_string(),
+            });
             return;
         }
         match self.core.core().add_peer(Role::Accepted, env.core_now()) {
             Ok(h) => {
-                self.conns.insert(t, Conn::new(stream, Some(h), None));
+                self.shared.emit(|| MonitorEvent::Accepted {
+                    endpoint: endpoint.clone(),
+                    peer: from,
+                });
+                let mut c = Conn::new(stream, Some(h), None, endpoint);
+                c.listener = Some(lt);
+                self.conns.insert(t, c);
             }
             Err(e) => {
                 log::warn!("zmtp-std: refusing the connection from {from}: {e:?}");
                 close_stream(env, t, stream);
+                self.shared.emit(|| MonitorEvent::AcceptFailed {
+                    endpoint,
+                    error: format!("no free connection slot (max_peers): {e:?}"),
+                });
             }
         }
     }
 
     fn start_connects(&mut self, env: &mut Env<'_>) {
-        for i in 0..self.connects.len() {
-            let Some(c) = self.connects.get_mut(i) else {
+        let keys: Vec<usize> = self.connects.keys().copied().collect();
+        for i in keys {
+            let Some(c) = self.connects.get_mut(&i) else {
                 continue;
             };
             let ConnectState::Waiting(at) = c.state else {
@@ -589,13 +757,18 @@ impl IoSocket {
             if at > env.now || c.addrs.is_empty() {
                 continue;
             }
-            let Some(&addr) = c.addrs.get(c.next % c.addrs.len()) else {
+            let Some(addr) = c.addrs.get(c.next % c.addrs.len()) else {
                 continue;
             };
-            let mut stream = match TcpStream::connect(addr) {
+            let endpoint = c.endpoint.clone();
+            let mut stream = match Stream::connect(addr) {
                 Ok(s) => s,
                 Err(e) => {
                     log::debug!("zmtp-std: connect to {addr} failed: {e}");
+                    self.shared.emit(|| MonitorEvent::ConnectFailed {
+                        endpoint,
+                        error: e.to_string(),
+                    });
                     self.connect_failed(i, env.now);
                     continue;
                 }
@@ -611,7 +784,11 @@ impl IoSocket {
                 continue;
             }
             c.state = ConnectState::Active;
-            self.conns.insert(t, Conn::new(stream, None, Some(i)));
+            self.shared.emit(|| MonitorEvent::ConnectDelayed {
+                endpoint: endpoint.clone(),
+            });
+            self.conns
+                .insert(t, Conn::new(stream, None, Some(i), endpoint));
         }
     }
 
@@ -628,14 +805,7 @@ impl IoSocket {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
             };
-            let outcome = match c.stream.take_error() {
-                Ok(Some(e)) | Err(e) => Err(e),
-                Ok(None) => match c.stream.peer_addr() {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.kind() == ErrorKind::NotConnected => Ok(false),
-                    Err(e) => Err(e),
-                },
-            };
+            let outcome = c.stream.connect_outcome();
             match outcome {
                 Ok(false) => {
                     // Not yet: wait for the next event.
@@ -643,21 +813,32 @@ impl IoSocket {
                     c.writable = false;
                 }
                 Ok(true) => {
-                    let _ = c.stream.set_nodelay(true);
+                    c.stream.configure(&self.opts);
                     match self.core.core().add_peer(Role::Connected, env.core_now()) {
                         Ok(h) => {
                             c.peer = Some(h);
                             c.readable = true;
                             c.writable = true;
+                            self.shared.emit(|| MonitorEvent::Connected {
+                                endpoint: c.endpoint.clone(),
+                            });
                         }
                         Err(e) => {
                             log::warn!("zmtp-std: no room for a new connection: {e:?}");
+                            self.shared.emit(|| MonitorEvent::ConnectFailed {
+                                endpoint: c.endpoint.clone(),
+                                error: format!("no free connection slot (max_peers): {e:?}"),
+                            });
                             self.drop_connecting(env, t);
                         }
                     }
                 }
                 Err(e) => {
                     log::debug!("zmtp-std: connect failed: {e}");
+                    self.shared.emit(|| MonitorEvent::ConnectFailed {
+                        endpoint: c.endpoint.clone(),
+                        error: e.to_string(),
+                    });
                     self.drop_connecting(env, t);
                 }
             }
@@ -675,7 +856,7 @@ impl IoSocket {
     }
 
     fn connect_failed(&mut self, i: usize, now: Instant) {
-        if let Some(c) = self.connects.get_mut(i) {
+        if let Some(c) = self.connects.get_mut(&i) {
             c.next = c.next.wrapping_add(1);
         }
         self.schedule_reconnect(i, now);
@@ -684,7 +865,7 @@ impl IoSocket {
     /// Next attempt after the current backoff, which then doubles up to
     /// `reconnect_interval_max` (reset when a connection gets through its handshake).
     fn schedule_reconnect(&mut self, i: usize, now: Instant) {
-        let Some(c) = self.connects.get_mut(i) else {
+        let Some(c) = self.connects.get_mut(&i) else {
             return;
         };
         let Some(ivl) = self.opts.reconnect_interval else {
@@ -693,6 +874,10 @@ impl IoSocket {
         };
         let wait = c.backoff.max(ivl);
         c.state = ConnectState::Waiting(now.checked_add(wait).unwrap_or(now));
+        self.shared.emit(|| MonitorEvent::ReconnectScheduled {
+            endpoint: c.endpoint.clone(),
+            after: wait,
+        });
         if let Some(max) = self.opts.reconnect_interval_max {
             if max > ivl {
                 c.backoff = wait.saturating_mul(2).min(max);
@@ -900,14 +1085,19 @@ impl IoSocket {
         } else {
             None
         };
+        let peer_type = self.core.core().peer_type(h);
         let Some(c) = self.conns.values_mut().find(|c| c.peer == Some(h)) else {
             return;
         };
         c.ready = true;
+        self.shared.emit(|| MonitorEvent::HandshakeSucceeded {
+            endpoint: c.endpoint.clone(),
+            peer_type,
+        });
         self.shared.peer_ready(routing_id.as_deref());
         c.routing_id = routing_id;
         if let (Some(i), Some(ivl)) = (c.origin, self.opts.reconnect_interval) {
-            if let Some(k) = self.connects.get_mut(i) {
+            if let Some(k) = self.connects.get_mut(&i) {
                 k.backoff = ivl;
             }
         }
@@ -945,6 +1135,14 @@ impl IoSocket {
             if c.ready {
                 self.shared.peer_gone(c.routing_id.as_deref());
             }
+            let endpoint = c.endpoint;
+            self.shared.emit(|| {
+                if c.ready {
+                    MonitorEvent::Disconnected { endpoint, reason }
+                } else {
+                    MonitorEvent::HandshakeFailed { endpoint, reason }
+                }
+            });
             origin = c.origin;
         }
         self.core.core().remove_peer(h);
@@ -952,7 +1150,7 @@ impl IoSocket {
         if let Some(i) = origin {
             if reason.should_reconnect() {
                 self.schedule_reconnect(i, env.now);
-            } else if let Some(c) = self.connects.get_mut(i) {
+            } else if let Some(c) = self.connects.get_mut(&i) {
                 log::warn!("zmtp-std: not reconnecting: {reason}");
                 c.state = ConnectState::Stopped;
             }
@@ -969,7 +1167,7 @@ impl Drop for IoSocket {
 /// Stops polling a stream and closes it. Input still pending is read and dropped first:
 /// closing a socket with unread input makes the system reset the connection, which can
 /// destroy output the peer has not read yet.
-fn close_stream(env: &mut Env<'_>, t: Token, mut stream: TcpStream) {
+fn close_stream(env: &mut Env<'_>, t: Token, mut stream: Stream) {
     let mut scratch = [0u8; 4096];
     for _ in 0..64 {
         match stream.read(&mut scratch) {

@@ -1,5 +1,5 @@
 //! ZeroMQ sockets for desktop programs: [`zmtp-core`](zmtp_core)'s ZMTP 3.1 state machine
-//! driven over TCP by a background I/O thread, behind an API shaped like libzmq's and pyzmq's.
+//! driven over TCP or Unix domain sockets by a background I/O thread, behind an API shaped like libzmq's and pyzmq's.
 //! It speaks byte for byte what libzmq speaks, and is tested against it.
 //!
 //! ```
@@ -81,6 +81,8 @@
 //! | `s.bind_to_random_port("tcp://127.0.0.1")` | `s.bind("tcp://127.0.0.1:0")?` |
 //! | `s.getsockopt(zmq.LAST_ENDPOINT)` | `s.last_endpoint()` |
 //! | `s.connect("tcp://host:5555")` | `s.connect("tcp://host:5555")?;` |
+//! | `s.bind("ipc:///tmp/feed")`, `s.connect(..)` | the same (Unix domain sockets) |
+//! | `s.unbind(ep)` / `s.disconnect(ep)` | `s.unbind(&ep)?;` / `s.disconnect(&ep)?;` ([`Error::EndpointNotFound`] for `ENOENT`) |
 //! | `s.send(b"x")` | `s.send(b"x")?;` |
 //! | `s.send_multipart([a, b])` | `s.send_multipart([a, b])?;` |
 //! | `s.send(b"x", zmq.NOBLOCK)` | `s.try_send(b"x")` → `Err(Error::WouldBlock)` |
@@ -95,6 +97,8 @@
 //! | `s.HANDSHAKE_IVL` | `set_handshake_timeout` |
 //! | `s.HEARTBEAT_IVL`, `_TIMEOUT`, `_TTL` | `set_heartbeat_interval`, `_timeout`, `_ttl` |
 //! | `s.MAXMSGSIZE` | `set_max_message_size` |
+//! | `s.IMMEDIATE = 1` | `set_immediate(true)` |
+//! | `s.TCP_KEEPALIVE`, `_IDLE`, `_INTVL`, `_CNT` | `set_tcp_keepalive(Some(true))`, `set_tcp_keepalive_idle`, `_interval`, `_count` |
 //! | `s.ROUTER_MANDATORY`, `ROUTER_HANDOVER` | `set_router_mandatory`, `set_router_handover` |
 //! | `s.REQ_RELAXED`, `REQ_CORRELATE` | `set_req_relaxed`, `set_req_correlate` |
 //! | `s.setsockopt(zmq.SUBSCRIBE, b"t")` / `s.subscribe(b"t")` | `s.subscribe(b"t")?;` (SUB, XSUB; any time) |
@@ -104,6 +108,7 @@
 //! | `poller = zmq.Poller(); poller.register(s, zmq.POLLIN)` | `let mut items = [s.as_poll_item(PollEvents::IN)];` |
 //! | `poller.poll(timeout_ms)` / `zmq_poll(items, n, timeout)` | [`poll(&mut items, Some(timeout))?`](poll) (`None`: forever) → number ready |
 //! | `dict(poller.poll())[s] & zmq.POLLIN`, `POLLOUT` | `items[0].is_readable()`, `is_writable()`, `revents()` |
+//! | `s.get_monitor_socket()` / `zmq_socket_monitor` | `let events = s.monitor()?;` (a channel of typed [`MonitorEvent`]s) |
 //! | `s.close(linger=0)` | `s.set_linger(Some(Duration::ZERO)); s.close();` (or drop) |
 //! | `ctx.term()` | drop the last `Context` clone and socket |
 //! | `zmq.Again`, `zmq.ZMQError(EFSM)`, `EHOSTUNREACH` | [`Error::WouldBlock`]/[`Error::Timeout`], [`Error::State`], [`Error::HostUnreachable`] |
@@ -128,6 +133,8 @@
 //! | buffers per connection | 64 KiB receive + 64 KiB transmit | 8 KiB batches |
 //! | subscriptions ([`subscription_nodes`](SocketOptions::subscription_nodes)) | 16384 tree nodes (≥ 8191 topics) | unlimited |
 //! | XPUB verbose / verboser | off | same |
+//! | immediate (queue only for completed connections) | off | same |
+//! | TCP keepalive (and its idle, interval, count) | system default (`None`) | same (-1) |
 //!
 //! A finite linger keeps a program whose peer has gone from hanging at exit; set `None` for
 //! libzmq's behaviour.
@@ -224,8 +231,8 @@
 //! - Publish-subscribe: `ZMQ_XPUB_MANUAL`, `XPUB_WELCOME_MSG`, `XPUB_NODROP`, `CONFLATE`,
 //!   `INVERT_MATCHING`. A SUB's messages already received into the socket when it
 //!   unsubscribes are still delivered (libzmq filters them again on `recv`).
-//! - Transports other than `tcp://` (`ipc://`, `inproc://`); PLAIN and CURVE security.
-//! - `disconnect`/`unbind`, socket monitors.
+//! - The `inproc://` transport, abstract-namespace `ipc://@name` addresses; PLAIN and
+//!   CURVE security.
 //! - Options after bind/connect; messages larger than `queue_size`.
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
 //!   needs a zmtp-core API for adding slots).
@@ -246,18 +253,21 @@ mod context;
 mod endpoint;
 mod error;
 mod io;
+mod monitor;
 mod options;
 mod owned;
 mod poll;
 mod shared;
 mod socket;
+mod transport;
 
 pub use context::Context;
 pub use error::{Error, Result};
+pub use monitor::{MonitorEvent, MONITOR_CAPACITY};
 pub use options::{
     SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
     DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
 pub use poll::{poll, PollEvents, PollItem};
 pub use socket::Socket;
-pub use zmtp_core::SocketType;
+pub use zmtp_core::{CloseReason, SocketType};

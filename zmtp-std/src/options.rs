@@ -52,6 +52,24 @@ pub struct SocketOptions {
     /// Close a connection whose ZMTP handshake has not finished in this time
     /// (`ZMQ_HANDSHAKE_IVL`, default 30 s). `None`: no limit.
     pub handshake_timeout: Option<Duration>,
+    /// PUSH, DEALER, REQ, PAIR: queue messages only for connections whose handshake is
+    /// done (`ZMQ_IMMEDIATE`, default off). With no such peer, `try_send` returns
+    /// [`WouldBlock`](crate::Error::WouldBlock) and `send` waits for one, instead of
+    /// queueing up to the high-water mark for peers still to come.
+    pub immediate: bool,
+    /// TCP keepalive on every TCP connection (`ZMQ_TCP_KEEPALIVE`): `Some(true)` on,
+    /// `Some(false)` off, `None` (default, libzmq's -1) the system's default (usually off).
+    /// The three settings below apply when it is on.
+    pub tcp_keepalive: Option<bool>,
+    /// Idle time before the first keepalive probe (`ZMQ_TCP_KEEPALIVE_IDLE`; `None`,
+    /// default: the system's, often 2 hours). Whole seconds.
+    pub tcp_keepalive_idle: Option<Duration>,
+    /// Time between keepalive probes (`ZMQ_TCP_KEEPALIVE_INTVL`; `None`, default: the
+    /// system's). Whole seconds.
+    pub tcp_keepalive_interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (`ZMQ_TCP_KEEPALIVE_CNT`;
+    /// `None`, default: the system's).
+    pub tcp_keepalive_count: Option<u32>,
     /// Send a PING this often when the connection is up (`ZMQ_HEARTBEAT_IVL`). Default
     /// `None`: no heartbeats. We always answer the peer's PINGs.
     pub heartbeat_interval: Option<Duration>,
@@ -110,6 +128,11 @@ impl Default for SocketOptions {
             reconnect_interval: Some(DEFAULT_RECONNECT_INTERVAL),
             reconnect_interval_max: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            immediate: false,
+            tcp_keepalive: None,
+            tcp_keepalive_idle: None,
+            tcp_keepalive_interval: None,
+            tcp_keepalive_count: None,
             heartbeat_interval: None,
             heartbeat_timeout: None,
             heartbeat_ttl: None,

@@ -8,13 +8,14 @@
 //! [`mio::Waker`] once there is room again.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use mio::Waker;
 
 use crate::error::{Error, Result};
+use crate::monitor::{MonitorEvent, MonitorSender};
 
 /// A multipart message.
 pub(crate) type Msg = Vec<Vec<u8>>;
@@ -119,6 +120,10 @@ pub(crate) struct Shared {
     waiters: Mutex<Vec<Arc<Signal>>>,
     /// `waiters.len()`, read without the lock on the I/O thread's hot paths.
     waiter_count: AtomicUsize,
+    /// The monitor channel, if the application asked for one.
+    monitor: Mutex<Option<MonitorSender>>,
+    /// `monitor.is_some()`, read without the lock.
+    monitored: AtomicBool,
 }
 
 impl Shared {
@@ -139,6 +144,30 @@ impl Shared {
             waker,
             waiters: Mutex::new(Vec::new()),
             waiter_count: AtomicUsize::new(0),
+            monitor: Mutex::new(None),
+            monitored: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends the socket's events to `monitor` from now on (replacing an earlier one).
+    pub(crate) fn set_monitor(&self, monitor: MonitorSender) {
+        *lock(&self.monitor) = Some(monitor);
+        self.monitored.store(true, Ordering::SeqCst);
+    }
+
+    /// Reports an event to the monitor, if there is one (the event is only built then).
+    /// Never waits: see [`MonitorSender::send`].
+    pub(crate) fn emit(&self, ev: impl FnOnce() -> MonitorEvent) {
+        if !self.monitored.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut g = lock(&self.monitor);
+        if let Some(m) = g.as_mut() {
+            if !m.send(ev()) {
+                // The application dropped the receiver.
+                *g = None;
+                self.monitored.store(false, Ordering::SeqCst);
+            }
         }
     }
 
@@ -215,14 +244,16 @@ impl Shared {
         }
     }
 
-    /// Queues a message for the I/O thread.
-    pub(crate) fn send(&self, msg: Msg, wait: Wait) -> Result<()> {
+    /// Queues a message for the I/O thread; with `needs_peer` (`immediate`), only while
+    /// some peer's handshake is done.
+    pub(crate) fn send(&self, msg: Msg, wait: Wait, needs_peer: bool) -> Result<()> {
         let mut g = lock(&self.outbox);
         loop {
             if g.terminated {
                 return Err(Error::Terminated);
             }
-            if g.cap == 0 || g.queue.len() < g.cap {
+            let peer_ok = !needs_peer || self.ready_peers() > 0;
+            if peer_ok && (g.cap == 0 || g.queue.len() < g.cap) {
                 g.queue.push_back(msg);
                 let wake = !std::mem::replace(&mut g.wake_pending, true);
                 drop(g);
@@ -316,10 +347,16 @@ impl Shared {
     }
 
     pub(crate) fn peer_ready(&self, routing_id: Option<&[u8]>) {
-        self.ready_peers.fetch_add(1, Ordering::Relaxed);
+        // The routing id first: whoever sees the peer counted can address it.
         if let Some(id) = routing_id {
             *lock(&self.routing_ids).entry(id.to_vec()).or_insert(0) += 1;
         }
+        {
+            // Under the outbox lock, so a sender that found no peer is waiting already.
+            let _g = lock(&self.outbox);
+            self.ready_peers.fetch_add(1, Ordering::SeqCst);
+        }
+        self.outbox_cv.notify_all();
         self.notify_waiters();
     }
 
@@ -344,6 +381,9 @@ impl Shared {
     pub(crate) fn terminate(&self) {
         lock(&self.inbox).terminated = true;
         lock(&self.outbox).terminated = true;
+        // The monitor's channel ends: its receiver sees the sender gone.
+        self.monitored.store(false, Ordering::SeqCst);
+        lock(&self.monitor).take();
         self.ready_peers.store(0, Ordering::Relaxed);
         self.inbox_cv.notify_all();
         self.outbox_cv.notify_all();

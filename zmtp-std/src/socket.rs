@@ -93,6 +93,17 @@ fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
             "too small for the ZMTP handshake (at least 512 bytes)",
         ));
     }
+    for (option, d) in [
+        ("tcp_keepalive_idle", o.tcp_keepalive_idle),
+        ("tcp_keepalive_interval", o.tcp_keepalive_interval),
+    ] {
+        if d.is_some_and(|d| d.as_secs() == 0 || d.as_secs() > i32::MAX as u64) {
+            return Err(invalid(option, "must be from 1 second to 2^31 - 1 seconds"));
+        }
+    }
+    if o.tcp_keepalive_count == Some(0) || o.tcp_keepalive_count > Some(i32::MAX as u32) {
+        return Err(invalid("tcp_keepalive_count", "must be from 1 to 2^31 - 1"));
+    }
     if o.queue_size <= o.buffer_size {
         return Err(invalid("queue_size", "must be larger than buffer_size"));
     }
@@ -151,6 +162,15 @@ impl Socket {
         &self.shared
     }
 
+    /// `immediate`: a send waits for a peer whose handshake is done (the types that
+    /// queue for absent peers; the others drop or route by id).
+    fn needs_ready_peer(&self) -> bool {
+        matches!(
+            self.ty,
+            SocketType::Push | SocketType::Dealer | SocketType::Req | SocketType::Pair
+        ) && self.state().opts.immediate
+    }
+
     /// Which of `wanted` could be done now without waiting: [`PollEvents::IN`], a whole
     /// message (or the rest of one) can be received; [`PollEvents::OUT`], a message can be
     /// sent (the socket's state allows it and the outbox has room). [`Error::Terminated`]
@@ -166,7 +186,8 @@ impl Socket {
                 st.sent,
             )
         };
-        let room = self.shared.outbox_has_room()?;
+        let room = self.shared.outbox_has_room()?
+            && (!self.needs_ready_peer() || self.shared.ready_peers() > 0);
         let mut ready = PollEvents::empty();
         if wanted.contains(PollEvents::IN) && self.can_recv() {
             let turn_ok = !matches!(
@@ -226,9 +247,15 @@ impl Socket {
     }
 
     /// Listens on `endpoint` (`tcp://127.0.0.1:5555`, `tcp://*:5555`, `tcp://[::1]:5555`;
-    /// port `0` or `*` picks a free port) and returns the endpoint actually bound, which
+    /// port `0` or `*` picks a free port; `ipc:///path/to/socket`, `ipc://*` for a fresh
+    /// path in the temporary directory) and returns the endpoint actually bound, which
     /// [`last_endpoint`](Self::last_endpoint) also returns afterwards. A socket may bind
     /// and connect several times.
+    ///
+    /// `ipc://`: a socket file left behind by a process that died is replaced; a socket
+    /// file someone accepts on is an [`Error::Io`] (`AddrInUse`), and a path taken by
+    /// anything else is an [`Error::InvalidEndpoint`]: neither is touched. The file is
+    /// removed on [`unbind`](Self::unbind) and when the socket closes.
     pub fn bind(&self, endpoint: &str) -> Result<String> {
         let addr = endpoint::parse_bind(endpoint)?;
         let mut st = self.state();
@@ -240,12 +267,12 @@ impl Socket {
             reply: tx,
         })?;
         let bound = rx.recv().map_err(|_| Error::Terminated)??;
-        let ep = endpoint::format(bound);
+        let ep = bound.to_string();
         st.last_endpoint = Some(ep.clone());
         Ok(ep)
     }
 
-    /// Connects to `endpoint` (`tcp://host:port`). Returns at once: the connection is made
+    /// Connects to `endpoint` (`tcp://host:port`, `ipc:///path`). Returns at once: the connection is made
     /// in the background, and remade after it drops (see
     /// [`SocketOptions::reconnect_interval`]). Messages sent before a peer is there wait in
     /// the socket (see "High-water marks" in the crate docs). A host name is resolved here;
@@ -254,15 +281,106 @@ impl Socket {
         let addrs = endpoint::parse_connect(endpoint)?;
         let mut st = self.state();
         self.start(&mut st)?;
-        self.ctx.command(Command::Connect { id: self.id, addrs })?;
+        self.ctx.command(Command::Connect {
+            id: self.id,
+            endpoint: endpoint.to_owned(),
+            addrs,
+        })?;
         st.last_endpoint = Some(endpoint.to_owned());
         Ok(())
+    }
+
+    /// Stops listening on `endpoint`, as returned by [`bind`](Self::bind) (with the port
+    /// the system chose: `tcp://127.0.0.1:0` itself names no listener, as in libzmq), and
+    /// closes the connections accepted there; messages queued for them are dropped
+    /// (`zmq_unbind`). An `ipc://` socket file is removed. The port or path is free again
+    /// when this returns.
+    ///
+    /// [`Error::EndpointNotFound`] if the socket is not bound there.
+    pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        // Text that parses to no address (or resolves differently now) names nothing.
+        let addr = endpoint::parse_bind(endpoint).ok();
+        let started = self.state().started;
+        if !started {
+            return Err(Error::EndpointNotFound(endpoint.to_owned()));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.ctx.command(Command::Unbind {
+            id: self.id,
+            endpoint: endpoint.to_owned(),
+            addr,
+            reply: tx,
+        })?;
+        rx.recv().map_err(|_| Error::Terminated)?
+    }
+
+    /// Forgets a [`connect`](Self::connect), named by the same text: closes its
+    /// connection and stops reconnecting; messages queued for that peer are dropped
+    /// (`zmq_disconnect`). If the same endpoint was connected several times, one of them
+    /// goes.
+    ///
+    /// [`Error::EndpointNotFound`] if the socket has no such connect.
+    pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        let started = self.state().started;
+        if !started {
+            return Err(Error::EndpointNotFound(endpoint.to_owned()));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.ctx.command(Command::Disconnect {
+            id: self.id,
+            endpoint: endpoint.to_owned(),
+            reply: tx,
+        })?;
+        rx.recv().map_err(|_| Error::Terminated)?
     }
 
     /// The endpoint of the last [`bind`](Self::bind) (with the port actually bound) or
     /// [`connect`](Self::connect) (`ZMQ_LAST_ENDPOINT`).
     pub fn last_endpoint(&self) -> Option<String> {
         self.state().last_endpoint.clone()
+    }
+
+    /// Starts watching the socket's listeners and connections: returns a channel of
+    /// [`MonitorEvent`](crate::MonitorEvent)s (listening, accepted, connected, handshake
+    /// succeeded or failed and why, disconnected and why, reconnect scheduled, ...), like
+    /// libzmq's `zmq_socket_monitor` without the PAIR socket. May be called before or
+    /// after bind and connect; a second call replaces the first channel (whose receiver
+    /// then sees it end). The channel ends when the socket has closed and its linger is
+    /// over.
+    ///
+    /// The I/O thread never waits for the reader: once [`MONITOR_CAPACITY`] events are
+    /// unread, further ones are dropped and a
+    /// [`MonitorEvent::Lagged`](crate::MonitorEvent::Lagged) says how many.
+    ///
+    /// ```
+    /// use zmtp_std::{Context, MonitorEvent, SocketType};
+    ///
+    /// # fn main() -> Result<(), zmtp_std::Error> {
+    /// let ctx = Context::new()?;
+    /// let rep = ctx.socket(SocketType::Rep)?;
+    /// let events = rep.monitor()?;
+    /// let ep = rep.bind("tcp://127.0.0.1:0")?;
+    /// let req = ctx.socket(SocketType::Req)?;
+    /// req.connect(&ep)?;
+    /// let timeout = std::time::Duration::from_secs(5);
+    /// assert_eq!(
+    ///     events.recv_timeout(timeout).unwrap(),
+    ///     MonitorEvent::Listening { endpoint: ep.clone() }
+    /// );
+    /// assert!(matches!(events.recv_timeout(timeout).unwrap(), MonitorEvent::Accepted { .. }));
+    /// assert!(matches!(
+    ///     events.recv_timeout(timeout).unwrap(),
+    ///     MonitorEvent::HandshakeSucceeded { .. }
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`MONITOR_CAPACITY`]: crate::MONITOR_CAPACITY
+    pub fn monitor(&self) -> Result<std::sync::mpsc::Receiver<crate::MonitorEvent>> {
+        let (tx, rx) = crate::monitor::MonitorSender::channel();
+        self.shared.set_monitor(tx);
+        Ok(rx)
     }
 
     /// Peers whose ZMTP handshake is done (connections that can carry messages now).
@@ -369,7 +487,7 @@ impl Socket {
                 return Err(Error::HostUnreachable);
             }
         }
-        self.shared.send(msg, wait)?;
+        self.shared.send(msg, wait, self.needs_ready_peer())?;
         let mut st = self.state();
         st.sent = st.sent.wrapping_add(1);
         match self.ty {
@@ -610,6 +728,33 @@ impl Socket {
     /// Limit for the ZMTP handshake (`ZMQ_HANDSHAKE_IVL`; `None`: none).
     pub fn set_handshake_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.set("handshake_timeout", |o| o.handshake_timeout = timeout)
+    }
+
+    /// PUSH, DEALER, REQ, PAIR: queue messages only for peers whose handshake is done
+    /// (`ZMQ_IMMEDIATE`; see [`SocketOptions::immediate`]).
+    pub fn set_immediate(&self, on: bool) -> Result<()> {
+        self.set("immediate", |o| o.immediate = on)
+    }
+
+    /// TCP keepalive (`ZMQ_TCP_KEEPALIVE`): `Some(true)` on, `Some(false)` off, `None` the
+    /// system's default.
+    pub fn set_tcp_keepalive(&self, on: Option<bool>) -> Result<()> {
+        self.set("tcp_keepalive", |o| o.tcp_keepalive = on)
+    }
+
+    /// Idle time before the first keepalive probe (`ZMQ_TCP_KEEPALIVE_IDLE`).
+    pub fn set_tcp_keepalive_idle(&self, idle: Option<Duration>) -> Result<()> {
+        self.set("tcp_keepalive_idle", |o| o.tcp_keepalive_idle = idle)
+    }
+
+    /// Time between keepalive probes (`ZMQ_TCP_KEEPALIVE_INTVL`).
+    pub fn set_tcp_keepalive_interval(&self, ivl: Option<Duration>) -> Result<()> {
+        self.set("tcp_keepalive_interval", |o| o.tcp_keepalive_interval = ivl)
+    }
+
+    /// Unanswered probes before the connection is dropped (`ZMQ_TCP_KEEPALIVE_CNT`).
+    pub fn set_tcp_keepalive_count(&self, count: Option<u32>) -> Result<()> {
+        self.set("tcp_keepalive_count", |o| o.tcp_keepalive_count = count)
     }
 
     /// PING interval (`ZMQ_HEARTBEAT_IVL`; `None`: no heartbeats).

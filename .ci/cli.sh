@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The zmtp command-line tool: the release build the README names, and its worked example
+# against pyzmq (installed by .ci/run). The tool's own tests (zmtp-cli/tests/cli.rs, against
+# libzmq) run with `cargo test --workspace`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --bin zmtp
+zmtp=target/release/zmtp
+test -x "$zmtp"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Waits (at most 20 s) for the `bound EP` line on a stderr file; prints EP.
+bound() {
+    for _ in $(seq 400); do
+        if ep=$(sed -n 's/^bound //p' "$1" | head -n1) && [ -n "$ep" ]; then
+            echo "$ep"
+            return
+        fi
+        sleep 0.05
+    done
+    echo "no bound line in $1:" >&2
+    cat "$1" >&2
+    exit 1
+}
+
+# README example 1: zmtp receives what pyzmq pushes.
+"$zmtp" recv -t pull -b tcp://127.0.0.1:0 --count 1 --timeout 20000 >"$tmp/out" 2>"$tmp/err" &
+recv=$!
+pids+=("$recv")
+ep=$(bound "$tmp/err")
+python3 -c 'import sys, zmq; s = zmq.Context().socket(zmq.PUSH); s.connect(sys.argv[1]); s.send_multipart([b"hello", b"world"])' "$ep"
+wait "$recv"
+test "$(cat "$tmp/out")" = '["hello","world"]'
+
+# README example 2: a zmtp REQ round trip to a pyzmq REP.
+python3 - "$tmp/rep_ep" <<'PY' &
+import sys, zmq
+s = zmq.Context().socket(zmq.REP)
+s.setsockopt(zmq.RCVTIMEO, 20000)
+port = s.bind_to_random_port("tcp://127.0.0.1")
+open(sys.argv[1] + ".tmp", "w").write(f"tcp://127.0.0.1:{port}")
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.send_multipart([b"re:"] + s.recv_multipart())
+PY
+pids+=("$!")
+for _ in $(seq 400); do [ -s "$tmp/rep_ep" ] && break; sleep 0.05; done
+reply=$("$zmtp" req -c "$(cat "$tmp/rep_ep")" --timeout 20000 ping)
+test "$reply" = '["re:","ping"]'
+echo "zmtp worked examples against pyzmq: ok"

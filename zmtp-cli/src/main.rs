@@ -1,0 +1,145 @@
+//! `zmtp`: a ZeroMQ command-line tool built on [`zmtp_std`] (ZMTP 3.1 in Rust). It talks to
+//! libzmq, pyzmq, JeroMQ and every other ZeroMQ 3.x/4.x program.
+//!
+//! ```text
+//! zmtp send   -t TYPE (-b EP | -c EP)... [options] FRAME...   send one message (--count, --interval)
+//! zmtp recv   -t TYPE (-b EP | -c EP)... [options]            print each message received
+//! zmtp echo   -t TYPE (-b EP | -c EP)... [options]            send every message back
+//! zmtp req    -c EP [options] FRAME...                        one REQ round trip, print the reply
+//! zmtp broker --frontend EP --backend EP                      the Guide's load-balancing broker
+//! zmtp proxy  --frontend TYPE,EP --backend TYPE,EP [--capture TYPE,EP]   like zmq_proxy
+//! zmtp bench  thr|lat ...                                     throughput / latency (vs libzmq too)
+//! zmtp decode [--hex]                                         decode a captured ZMTP byte stream
+//! ```
+//!
+//! `TYPE` is one of the eleven socket types in any case (`pair`, `pub`, `sub`, `req`, `rep`,
+//! `dealer`, `router`, `pull`, `push`, `xpub`, `xsub`); `EP` is `tcp://host:port` or
+//! `ipc:///path` where the library supports it. Port 0 binds a free port.
+//!
+//! # Output
+//!
+//! - **stdout**: one line per message, a JSON array of the message's frames as strings,
+//!   flushed after every line: `["hello","world"]`. With `--hex` each frame is lower-case hex
+//!   (`["68656c6c6f"]`), and the `FRAME` arguments are read as hex too.
+//! - **A frame that is not UTF-8** (without `--hex`) is printed with each invalid byte
+//!   sequence replaced by U+FFFD (`"\ufffd"` in JSON, printed as the character), and a
+//!   warning naming the frame goes to stderr; the line is always valid JSON. Use `--hex`
+//!   for binary frames (a ROUTER's routing ids, for instance).
+//! - **stderr**: status lines. Each endpoint bound is announced first, one line each, in the
+//!   order given: `bound tcp://127.0.0.1:41234`, so a script can bind port 0 and read the
+//!   port. Errors are one line starting with `zmtp: error:`.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | done (`--count` reached, reply printed, stream decoded) |
+//! | 1 | an error: socket, network, malformed stream (`decode`) |
+//! | 2 | bad usage: unknown option, bad socket type or endpoint, bad hex, a type that cannot do this |
+//! | 3 | `--timeout` ran out while waiting (for a message, a reply, a peer, room to send) |
+//! | 130 | interrupted (Ctrl-C, SIGINT) |
+//!
+//! # Example
+//!
+//! A PULL socket bound here, fed by pyzmq:
+//!
+//! ```text
+//! $ zmtp recv -t pull -b tcp://127.0.0.1:5555 --count 1 &
+//! bound tcp://127.0.0.1:5555
+//! $ python3 -c 'import zmq; s = zmq.Context().socket(zmq.PUSH); s.connect("tcp://127.0.0.1:5555"); s.send_multipart([b"hello", b"world"])'
+//! ["hello","world"]
+//! ```
+//!
+//! A REQ round trip to a REP server:
+//!
+//! ```text
+//! $ zmtp echo -t rep -b tcp://127.0.0.1:5556 &
+//! bound tcp://127.0.0.1:5556
+//! $ zmtp req -c tcp://127.0.0.1:5556 --timeout 2000 ping
+//! ["ping"]
+//! ```
+//!
+//! What a libzmq REQ sends when it asks "ping" (greeting, READY, the message with its
+//! empty delimiter), decoded; `zmtp decode` without `--hex` reads raw bytes, for instance
+//! one side of a `socat -x` or `tcpflow` capture:
+//!
+//! ```text
+//! $ echo "ff00000000000000017f03014e554c4c $(printf '0%.0s' {1..96})
+//!         04260552454144590b536f636b65742d5479706500000003524551084964656e7469747900000000
+//!         0100 000470696e67" | zmtp decode --hex
+//! greeting version=3.1 mechanism=NULL as-server=0
+//! command READY Socket-Type="REQ" Identity=""
+//! ["","ping"]
+//! ```
+//!
+//! Load balancing and forwarding, with libzmq (or zmtp) clients and workers:
+//!
+//! ```text
+//! $ zmtp broker --frontend tcp://*:5555 --backend tcp://*:5556
+//! $ zmtp proxy --frontend xsub,tcp://*:6000 --backend xpub,tcp://*:6001 --capture pub,tcp://*:6002
+//! ```
+//!
+//! Benchmarks, one side per process, either side replaceable by libzmq's perf tools:
+//!
+//! ```text
+//! $ zmtp bench thr recv -b tcp://127.0.0.1:5555 --size 100 --count 1000000   # local_thr
+//! $ zmtp bench thr send -c tcp://127.0.0.1:5555 --size 100 --count 1000000   # remote_thr
+//! $ zmtp bench lat echo -b tcp://127.0.0.1:5555 --size 100 --count 10000     # local_lat
+//! $ zmtp bench lat ping -c tcp://127.0.0.1:5555 --size 100 --count 10000     # remote_lat
+//! ```
+//!
+//! Security options (CURVE, PLAIN) are not command-line options yet.
+
+mod bench;
+mod broker;
+mod cli;
+mod decode;
+mod error;
+mod output;
+mod proxy;
+mod sock;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+/// Set by the Ctrl-C handler; every waiting loop checks it at least every
+/// [`sock::SLICE`].
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C (SIGINT) or SIGTERM has been received.
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed)) {
+        eprintln!("zmtp: warning: cannot catch Ctrl-C: {e}");
+    }
+    let result = match cli.command {
+        Command::Send(a) => sock::send(a),
+        Command::Recv(a) => sock::recv(a),
+        Command::Echo(a) => sock::echo(a),
+        Command::Req(a) => sock::req(a),
+        Command::Broker(a) => broker::run(a),
+        Command::Proxy(a) => proxy::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Decode(a) => decode::run(a),
+    };
+    // The sockets and their contexts are closed: let -v print their last events.
+    sock::join_monitors();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !matches!(e, CliError::Interrupted) {
+                eprintln!("zmtp: error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
