@@ -438,6 +438,90 @@ fn ten_thousand_messages_in_order_from_libzmq_push_to_our_pull() {
     drop(sender.join().unwrap());
 }
 
+/// 10 000 messages from our `our_ty` to libzmq's `their_ty`, then 10 000 back, each
+/// stream in order (a ROUTER addresses the other side's routing id `peer`).
+fn streams_both_ways(our_ty: SocketType, their_ty: SocketType) {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let us = ctx.socket(our_ty).unwrap();
+    us.set_linger(Some(Duration::ZERO));
+    let them = zsocket(&zctx, zmq_type(their_ty));
+    if our_ty == SocketType::Dealer {
+        us.set_routing_id(b"peer").unwrap();
+    }
+    if their_ty == SocketType::Dealer {
+        them.set_identity(b"peer").unwrap();
+    }
+    // A ROUTER drops messages for a peer at its high-water mark; mandatory routing makes
+    // it wait instead.
+    if our_ty == SocketType::Router {
+        us.set_router_mandatory(true).unwrap();
+    }
+    if their_ty == SocketType::Router {
+        them.set_router_mandatory(true).unwrap();
+    }
+    us.connect(&zbind(&them)).unwrap();
+    wait_until("the handshake", || us.connected_peers() == 1);
+    let envelope = |router: bool, msg: Vec<Vec<u8>>| {
+        if router {
+            let mut m = vec![b"peer".to_vec()];
+            m.extend(msg);
+            m
+        } else {
+            msg
+        }
+    };
+    let strip = |router: bool, mut msg: Vec<Vec<u8>>| {
+        if router {
+            assert_eq!(msg.remove(0), b"peer");
+        }
+        msg
+    };
+    let (we_route, they_route) = (our_ty == SocketType::Router, their_ty == SocketType::Router);
+    // Ours to theirs.
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for seq in 0..STREAM {
+                us.send_multipart(envelope(we_route, numbered(seq, 32)))
+                    .unwrap();
+            }
+        });
+        for want in 0..STREAM {
+            let msg = strip(they_route, them.recv_multipart(0).unwrap());
+            assert_eq!(check_numbered(&msg, 32), want);
+        }
+    });
+    // Theirs to ours.
+    let sender = thread::spawn(move || {
+        for seq in 0..STREAM {
+            let msg = envelope(they_route, numbered(seq, 32));
+            them.send_multipart(msg.iter().map(Vec::as_slice), 0)
+                .unwrap();
+        }
+        them
+    });
+    for want in 0..STREAM {
+        let msg = strip(we_route, us.recv_multipart_timeout(STEP).unwrap());
+        assert_eq!(check_numbered(&msg, 32), want);
+    }
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn ten_thousand_messages_each_way_our_dealer_libzmq_router() {
+    streams_both_ways(SocketType::Dealer, SocketType::Router);
+}
+
+#[test]
+fn ten_thousand_messages_each_way_our_router_libzmq_dealer() {
+    streams_both_ways(SocketType::Router, SocketType::Dealer);
+}
+
+#[test]
+fn ten_thousand_messages_each_way_pair() {
+    streams_both_ways(SocketType::Pair, SocketType::Pair);
+}
+
 // ================================================================================ restarts
 
 /// Binds `s` to `ep` again, retrying while the previous owner's port is being released.
