@@ -262,7 +262,9 @@ fn a_peer_that_sends_forever_and_never_reads_costs_bounded_memory() {
             }
             let mut sent = 0usize;
             while !stop.load(Ordering::SeqCst) {
-                match raw.write(&batch) {
+                // Writes may be partial: carry on where the last one stopped.
+                let at = sent % batch.len();
+                match raw.write(&batch[at..]) {
                     Ok(n) => sent += n,
                     Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                     Err(e) => panic!("the flooder was cut off: {e}"),

@@ -225,13 +225,15 @@ fn an_unread_monitor_never_holds_the_socket_back() {
     let ctx = Context::new().unwrap();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     let push = ctx.socket(SocketType::Push).unwrap();
-    // Two events per millisecond: connects to a path where nobody listens.
+    // Eight events per millisecond: connects to paths where nobody listens.
     push.set_reconnect_interval(Some(Duration::from_millis(1)))
         .unwrap();
     let events = push.monitor().unwrap();
-    let nowhere = temp_path("nowhere");
-    push.connect(&format!("ipc://{}", nowhere.display()))
-        .unwrap();
+    for k in 0..4 {
+        let nowhere = temp_path(&format!("nowhere-{k}"));
+        push.connect(&format!("ipc://{}", nowhere.display()))
+            .unwrap();
+    }
     push.connect(&pull.bind("tcp://127.0.0.1:0").unwrap())
         .unwrap();
     // Far more events than the channel holds pile up while messages keep flowing.
