@@ -234,6 +234,9 @@
 //! - The `inproc://` transport, abstract-namespace `ipc://@name` addresses; PLAIN and
 //!   CURVE security.
 //! - Options after bind/connect; messages larger than `queue_size`.
+//! - Zero-copy sends: a message is copied into the peer's queue and from there through the
+//!   64 KiB transmit buffer (one write per 64 KiB of a large message; small messages are
+//!   batched into writes of several KiB).
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
 //!   needs a zmtp-core API for adding slots).
 // No panics on I/O errors or bad input: errors are values. (`unsafe` is denied in
