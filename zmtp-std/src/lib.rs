@@ -81,7 +81,7 @@
 //! | `s.bind_to_random_port("tcp://127.0.0.1")` | `s.bind("tcp://127.0.0.1:0")?` |
 //! | `s.getsockopt(zmq.LAST_ENDPOINT)` | `s.last_endpoint()` |
 //! | `s.connect("tcp://host:5555")` | `s.connect("tcp://host:5555")?;` |
-//! | `s.bind("ipc:///tmp/feed")`, `s.connect(..)` | the same (Unix domain sockets) |
+//! | `s.bind("ipc:///tmp/feed")`, `s.connect(..)` | the same (Unix domain sockets; on Unix systems) |
 //! | `s.unbind(ep)` / `s.disconnect(ep)` | `s.unbind(&ep)?;` / `s.disconnect(&ep)?;` ([`Error::EndpointNotFound`] for `ENOENT`) |
 //! | `s.send(b"x")` | `s.send(b"x")?;` |
 //! | `s.send_multipart([a, b])` | `s.send_multipart([a, b])?;` |
@@ -143,7 +143,7 @@
 //!
 //! A [`Context`] owns one I/O thread running a [mio](https://docs.rs/mio) poll loop. That
 //! thread owns every socket: the zmtp-core [`Socket`](zmtp_core::socket::Socket), its
-//! memory, its listeners and TCP streams. The application's [`Socket`] is a handle that
+//! memory, its listeners and streams (TCP or Unix domain). The application's [`Socket`] is a handle that
 //! talks to it:
 //!
 //! ```text
@@ -234,6 +234,9 @@
 //! - The `inproc://` transport, abstract-namespace `ipc://@name` addresses; PLAIN and
 //!   CURVE security.
 //! - Options after bind/connect; messages larger than `queue_size`.
+//! - Zero-copy sends: a message is copied into the peer's queue and from there through the
+//!   64 KiB transmit buffer (one write per 64 KiB of a large message; small messages are
+//!   batched into writes of several KiB).
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
 //!   needs a zmtp-core API for adding slots).
 // No panics on I/O errors or bad input: errors are values. (`unsafe` is denied in

@@ -4,11 +4,16 @@
 use std::fmt;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 
 use mio::event::Source;
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::error::{Error, Result};
@@ -37,6 +42,7 @@ impl fmt::Display for Addr {
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
+    #[cfg(unix)]
     Ipc(UnixStream),
 }
 
@@ -45,7 +51,10 @@ impl Stream {
     pub(crate) fn connect(addr: &Addr) -> io::Result<Stream> {
         match addr {
             Addr::Tcp(a) => TcpStream::connect(*a).map(Stream::Tcp),
+            #[cfg(unix)]
             Addr::Ipc(p) => UnixStream::connect(p).map(Stream::Ipc),
+            #[cfg(not(unix))]
+            Addr::Ipc(_) => Err(io::Error::new(ErrorKind::Unsupported, IPC_UNSUPPORTED)),
         }
     }
 
@@ -53,6 +62,7 @@ impl Stream {
     pub(crate) fn connect_outcome(&self) -> io::Result<bool> {
         let (err, peer) = match self {
             Stream::Tcp(s) => (s.take_error(), s.peer_addr().map(drop)),
+            #[cfg(unix)]
             Stream::Ipc(s) => (s.take_error(), s.peer_addr().map(drop)),
         };
         match err {
@@ -80,6 +90,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
             Stream::Ipc(s) => s.read(buf),
         }
     }
@@ -89,6 +100,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
             Stream::Ipc(s) => s.write(buf),
         }
     }
@@ -96,6 +108,7 @@ impl Write for Stream {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(unix)]
             Stream::Ipc(s) => s.write_vectored(bufs),
         }
     }
@@ -109,6 +122,7 @@ impl Source for Stream {
     fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
+            #[cfg(unix)]
             Stream::Ipc(s) => s.register(r, t, i),
         }
     }
@@ -116,6 +130,7 @@ impl Source for Stream {
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
+            #[cfg(unix)]
             Stream::Ipc(s) => s.reregister(r, t, i),
         }
     }
@@ -123,6 +138,7 @@ impl Source for Stream {
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.deregister(r),
+            #[cfg(unix)]
             Stream::Ipc(s) => s.deregister(r),
         }
     }
@@ -157,12 +173,14 @@ pub(crate) struct Listener {
     /// The address bound (TCP: with the port the system chose).
     pub(crate) addr: Addr,
     /// IPC: the socket file's device and inode, to remove only our own file.
+    #[cfg(unix)]
     file_id: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
 enum ListenerKind {
     Tcp(TcpListener),
+    #[cfg(unix)]
     Ipc(UnixListener),
 }
 
@@ -178,9 +196,16 @@ impl Listener {
                 Ok(Listener {
                     kind: ListenerKind::Tcp(l),
                     addr: Addr::Tcp(local),
+                    #[cfg(unix)]
                     file_id: None,
                 })
             }
+            #[cfg(not(unix))]
+            Addr::Ipc(_) => Err(Error::InvalidEndpoint {
+                endpoint: addr.to_string(),
+                reason: IPC_UNSUPPORTED,
+            }),
+            #[cfg(unix)]
             Addr::Ipc(path) => {
                 remove_stale_socket_file(addr, path)?;
                 let l = UnixListener::bind(path)?;
@@ -200,6 +225,7 @@ impl Listener {
     pub(crate) fn accept(&self) -> io::Result<(Stream, String)> {
         match &self.kind {
             ListenerKind::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), a.to_string())),
+            #[cfg(unix)]
             ListenerKind::Ipc(l) => l.accept().map(|(s, a)| {
                 let from = a
                     .as_pathname()
@@ -214,6 +240,7 @@ impl Source for Listener {
     fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match &mut self.kind {
             ListenerKind::Tcp(l) => l.register(r, t, i),
+            #[cfg(unix)]
             ListenerKind::Ipc(l) => l.register(r, t, i),
         }
     }
@@ -221,6 +248,7 @@ impl Source for Listener {
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match &mut self.kind {
             ListenerKind::Tcp(l) => l.reregister(r, t, i),
+            #[cfg(unix)]
             ListenerKind::Ipc(l) => l.reregister(r, t, i),
         }
     }
@@ -228,11 +256,13 @@ impl Source for Listener {
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match &mut self.kind {
             ListenerKind::Tcp(l) => l.deregister(r),
+            #[cfg(unix)]
             ListenerKind::Ipc(l) => l.deregister(r),
         }
     }
 }
 
+#[cfg(unix)]
 impl Drop for Listener {
     fn drop(&mut self) {
         let (Addr::Ipc(path), Some(id)) = (&self.addr, self.file_id) else {
@@ -249,8 +279,13 @@ impl Drop for Listener {
     }
 }
 
+/// Why `ipc://` fails where there are no Unix domain sockets.
+#[cfg(not(unix))]
+const IPC_UNSUPPORTED: &str = "ipc:// needs Unix domain sockets (not available on this system)";
+
 /// Before binding `path`: nothing there is fine; a socket file nobody accepts on (its
 /// process died without removing it) is removed; anything else is an error.
+#[cfg(unix)]
 fn remove_stale_socket_file(addr: &Addr, path: &Path) -> Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,

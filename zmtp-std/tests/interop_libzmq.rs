@@ -3,7 +3,11 @@
 //! to 1 MiB; long ordered streams; a peer restarted mid-stream; heartbeats while the
 //! application is busy.
 //!
-//! Everything runs on 127.0.0.1 with ports chosen by the system. Waits are polling loops
+//! Every compatible pair: REQ-REP, REQ-ROUTER, DEALER-REP, DEALER-ROUTER, DEALER-DEALER,
+//! ROUTER-ROUTER, PUSH-PULL, PAIR-PAIR here over tcp:// in all four arrangements and over
+//! ipc:// in two; the publish-subscribe pairs in `pubsub_libzmq.rs`.
+//!
+//! TCP runs on 127.0.0.1 with ports chosen by the system. Waits are polling loops
 //! with deadlines, never sleeps standing in for a condition.
 
 use std::thread;
@@ -56,6 +60,9 @@ fn zmq_type(t: SocketType) -> zmq::SocketType {
 trait End {
     fn send(&self, msg: &[Vec<u8>]);
     fn recv(&self) -> Vec<Vec<u8>>;
+    /// A ROUTER with `router_mandatory` sending to a peer it may not know yet: whether it
+    /// went.
+    fn try_route(&self, msg: &[Vec<u8>]) -> bool;
 }
 
 impl End for Socket {
@@ -64,6 +71,13 @@ impl End for Socket {
     }
     fn recv(&self) -> Vec<Vec<u8>> {
         self.recv_multipart_timeout(STEP).unwrap()
+    }
+    fn try_route(&self, msg: &[Vec<u8>]) -> bool {
+        match self.try_send_multipart(msg) {
+            Ok(()) => true,
+            Err(zmtp_std::Error::HostUnreachable) => false,
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 
@@ -74,6 +88,13 @@ impl End for zmq::Socket {
     }
     fn recv(&self) -> Vec<Vec<u8>> {
         self.recv_multipart(0).unwrap()
+    }
+    fn try_route(&self, msg: &[Vec<u8>]) -> bool {
+        match self.send_multipart(msg.iter().map(Vec::as_slice), zmq::DONTWAIT) {
+            Ok(()) => true,
+            Err(zmq::Error::EHOSTUNREACH) => false,
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 
@@ -115,7 +136,11 @@ fn reply_to(msg: &[Vec<u8>]) -> Vec<Vec<u8>> {
 #[derive(Clone, Copy, Debug)]
 enum Pattern {
     ReqRep,
+    ReqRouter,
+    DealerRep,
     DealerRouter,
+    DealerDealer,
+    RouterRouter,
     PushPull,
     PairPair,
 }
@@ -125,7 +150,11 @@ impl Pattern {
     fn types(self) -> (SocketType, SocketType) {
         match self {
             Pattern::ReqRep => (SocketType::Req, SocketType::Rep),
+            Pattern::ReqRouter => (SocketType::Req, SocketType::Router),
+            Pattern::DealerRep => (SocketType::Dealer, SocketType::Rep),
             Pattern::DealerRouter => (SocketType::Dealer, SocketType::Router),
+            Pattern::DealerDealer => (SocketType::Dealer, SocketType::Dealer),
+            Pattern::RouterRouter => (SocketType::Router, SocketType::Router),
             Pattern::PushPull => (SocketType::Push, SocketType::Pull),
             Pattern::PairPair => (SocketType::Pair, SocketType::Pair),
         }
@@ -138,8 +167,31 @@ enum Ours {
     Server,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Tcp,
+    Ipc,
+}
+
 /// Our socket on the side `ours`, libzmq's on the other; the side `we_bind` says binds.
 fn run_pattern(pattern: Pattern, ours: Ours, we_bind: bool) {
+    run_pattern_on(pattern, ours, we_bind, Transport::Tcp);
+}
+
+/// A fresh `ipc://` endpoint in the temporary directory.
+fn ipc_endpoint(name: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "zmtp-interop-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    format!("ipc://{}", path.display())
+}
+
+fn run_pattern_on(pattern: Pattern, ours: Ours, we_bind: bool, transport: Transport) {
     let ctx = Context::new().unwrap();
     let zctx = zmq::Context::new();
     let (client_ty, server_ty) = pattern.types();
@@ -150,11 +202,31 @@ fn run_pattern(pattern: Pattern, ours: Ours, we_bind: bool) {
     let us = ctx.socket(our_ty).unwrap();
     us.set_linger(Some(Duration::ZERO));
     let them = zsocket(&zctx, zmq_type(their_ty));
+    if let Pattern::RouterRouter = pattern {
+        // A ROUTER talks to a ROUTER by routing ids known in advance.
+        let (our_id, their_id): (&[u8], &[u8]) = match ours {
+            Ours::Client => (b"client", b"server"),
+            Ours::Server => (b"server", b"client"),
+        };
+        us.set_routing_id(our_id).unwrap();
+        us.set_router_mandatory(true).unwrap();
+        them.set_identity(their_id).unwrap();
+        them.set_router_mandatory(true).unwrap();
+    }
+    let ep = match (transport, we_bind) {
+        (Transport::Tcp, true) => us.bind("tcp://127.0.0.1:0").unwrap(),
+        (Transport::Tcp, false) => zbind(&them),
+        (Transport::Ipc, true) => us.bind(&ipc_endpoint("ours")).unwrap(),
+        (Transport::Ipc, false) => {
+            let ep = ipc_endpoint("libzmq");
+            them.bind(&ep).unwrap();
+            ep
+        }
+    };
     if we_bind {
-        let ep = us.bind("tcp://127.0.0.1:0").unwrap();
         them.connect(&ep).unwrap();
     } else {
-        us.connect(&zbind(&them)).unwrap();
+        us.connect(&ep).unwrap();
     }
     wait_until("the handshake", || us.connected_peers() == 1);
 
@@ -162,15 +234,59 @@ fn run_pattern(pattern: Pattern, ours: Ours, we_bind: bool) {
         Ours::Client => (&us, &them),
         Ours::Server => (&them, &us),
     };
+    let with = |head: &[u8], msg: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        let mut m = vec![head.to_vec()];
+        m.extend(msg.iter().cloned());
+        m
+    };
     for msg in messages() {
         let sizes: Vec<usize> = msg.iter().map(Vec::len).collect();
-        client.send(&msg);
-        let got = server.recv();
         let reply = reply_to(&msg);
         match pattern {
-            Pattern::ReqRep | Pattern::PairPair => {
+            // The DEALER adds the empty delimiter a REP expects (and gets it back).
+            Pattern::DealerRep => client.send(&with(b"", &msg)),
+            Pattern::RouterRouter => {
+                // Until the server's routing id is known here (its handshake is done on
+                // both sides), mandatory routing refuses.
+                let addressed = with(b"server", &msg);
+                let deadline = Instant::now() + STEP;
+                while !client.try_route(&addressed) {
+                    assert!(Instant::now() < deadline, "the server's id never came");
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+            _ => client.send(&msg),
+        }
+        let got = server.recv();
+        match pattern {
+            Pattern::ReqRep | Pattern::PairPair | Pattern::DealerDealer => {
                 assert!(got == msg, "request of sizes {sizes:?}");
                 server.send(&reply);
+            }
+            Pattern::DealerRep => {
+                assert!(got == msg, "request of sizes {sizes:?}");
+                server.send(&reply);
+                assert!(
+                    client.recv() == with(b"", &reply),
+                    "reply of sizes {sizes:?}"
+                );
+                continue;
+            }
+            Pattern::ReqRouter => {
+                // The ROUTER sees the REQ's envelope: its routing id, the empty delimiter.
+                assert!(
+                    got[1].is_empty() && got[2..] == msg[..],
+                    "request {sizes:?}"
+                );
+                let mut addressed = got[..2].to_vec();
+                addressed.extend(reply.iter().cloned());
+                server.send(&addressed);
+            }
+            Pattern::RouterRouter => {
+                assert!(got == with(b"client", &msg), "request of sizes {sizes:?}");
+                server.send(&with(b"client", &reply));
+                assert!(client.recv() == with(b"server", &reply), "reply {sizes:?}");
+                continue;
             }
             Pattern::DealerRouter => {
                 // The ROUTER sees the DEALER's routing id first and addresses it with it.
@@ -197,6 +313,15 @@ macro_rules! pattern_tests {
     )*};
 }
 
+macro_rules! ipc_pattern_tests {
+    ($($name:ident: $pattern:ident, $ours:ident, we_bind = $bind:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            run_pattern_on(Pattern::$pattern, Ours::$ours, $bind, Transport::Ipc);
+        }
+    )*};
+}
+
 pattern_tests! {
     req_ours_rep_libzmq_we_bind: ReqRep, Client, we_bind = true;
     req_ours_rep_libzmq_we_connect: ReqRep, Client, we_bind = false;
@@ -214,6 +339,42 @@ pattern_tests! {
     pair_ours_binds_for_libzmq_pair: PairPair, Client, we_bind = true;
     pair_ours_answers_libzmq_pair_we_bind: PairPair, Server, we_bind = true;
     pair_ours_answers_libzmq_pair_we_connect: PairPair, Server, we_bind = false;
+    req_ours_router_libzmq_we_bind: ReqRouter, Client, we_bind = true;
+    req_ours_router_libzmq_we_connect: ReqRouter, Client, we_bind = false;
+    router_ours_req_libzmq_we_bind: ReqRouter, Server, we_bind = true;
+    router_ours_req_libzmq_we_connect: ReqRouter, Server, we_bind = false;
+    dealer_ours_rep_libzmq_we_bind: DealerRep, Client, we_bind = true;
+    dealer_ours_rep_libzmq_we_connect: DealerRep, Client, we_bind = false;
+    rep_ours_dealer_libzmq_we_bind: DealerRep, Server, we_bind = true;
+    rep_ours_dealer_libzmq_we_connect: DealerRep, Server, we_bind = false;
+    dealer_ours_speaks_first_to_libzmq_dealer_we_bind: DealerDealer, Client, we_bind = true;
+    dealer_ours_speaks_first_to_libzmq_dealer_we_connect: DealerDealer, Client, we_bind = false;
+    dealer_ours_answers_libzmq_dealer_we_bind: DealerDealer, Server, we_bind = true;
+    dealer_ours_answers_libzmq_dealer_we_connect: DealerDealer, Server, we_bind = false;
+    router_ours_speaks_first_to_libzmq_router_we_bind: RouterRouter, Client, we_bind = true;
+    router_ours_speaks_first_to_libzmq_router_we_connect: RouterRouter, Client, we_bind = false;
+    router_ours_answers_libzmq_router_we_bind: RouterRouter, Server, we_bind = true;
+    router_ours_answers_libzmq_router_we_connect: RouterRouter, Server, we_bind = false;
+}
+
+// Every pattern over ipc://, our socket on each side, each side binding once.
+ipc_pattern_tests! {
+    ipc_req_ours_rep_libzmq_we_bind: ReqRep, Client, we_bind = true;
+    ipc_rep_ours_req_libzmq_we_connect: ReqRep, Server, we_bind = false;
+    ipc_req_ours_router_libzmq_we_connect: ReqRouter, Client, we_bind = false;
+    ipc_router_ours_req_libzmq_we_bind: ReqRouter, Server, we_bind = true;
+    ipc_dealer_ours_rep_libzmq_we_bind: DealerRep, Client, we_bind = true;
+    ipc_rep_ours_dealer_libzmq_we_connect: DealerRep, Server, we_bind = false;
+    ipc_dealer_ours_router_libzmq_we_connect: DealerRouter, Client, we_bind = false;
+    ipc_router_ours_dealer_libzmq_we_bind: DealerRouter, Server, we_bind = true;
+    ipc_dealer_ours_dealer_libzmq_we_bind: DealerDealer, Client, we_bind = true;
+    ipc_dealer_ours_answers_dealer_libzmq_we_connect: DealerDealer, Server, we_bind = false;
+    ipc_router_ours_router_libzmq_we_connect: RouterRouter, Client, we_bind = false;
+    ipc_router_ours_answers_router_libzmq_we_bind: RouterRouter, Server, we_bind = true;
+    ipc_push_ours_pull_libzmq_we_bind: PushPull, Client, we_bind = true;
+    ipc_pull_ours_push_libzmq_we_connect: PushPull, Server, we_bind = false;
+    ipc_pair_ours_pair_libzmq_we_connect: PairPair, Client, we_bind = false;
+    ipc_pair_ours_answers_pair_libzmq_we_bind: PairPair, Server, we_bind = true;
 }
 
 // ================================================================================ streams
@@ -275,6 +436,90 @@ fn ten_thousand_messages_in_order_from_libzmq_push_to_our_pull() {
         assert_eq!(check_numbered(&msg, 64), want);
     }
     drop(sender.join().unwrap());
+}
+
+/// 10 000 messages from our `our_ty` to libzmq's `their_ty`, then 10 000 back, each
+/// stream in order (a ROUTER addresses the other side's routing id `peer`).
+fn streams_both_ways(our_ty: SocketType, their_ty: SocketType) {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let us = ctx.socket(our_ty).unwrap();
+    us.set_linger(Some(Duration::ZERO));
+    let them = zsocket(&zctx, zmq_type(their_ty));
+    if our_ty == SocketType::Dealer {
+        us.set_routing_id(b"peer").unwrap();
+    }
+    if their_ty == SocketType::Dealer {
+        them.set_identity(b"peer").unwrap();
+    }
+    // A ROUTER drops messages for a peer at its high-water mark; mandatory routing makes
+    // it wait instead.
+    if our_ty == SocketType::Router {
+        us.set_router_mandatory(true).unwrap();
+    }
+    if their_ty == SocketType::Router {
+        them.set_router_mandatory(true).unwrap();
+    }
+    us.connect(&zbind(&them)).unwrap();
+    wait_until("the handshake", || us.connected_peers() == 1);
+    let envelope = |router: bool, msg: Vec<Vec<u8>>| {
+        if router {
+            let mut m = vec![b"peer".to_vec()];
+            m.extend(msg);
+            m
+        } else {
+            msg
+        }
+    };
+    let strip = |router: bool, mut msg: Vec<Vec<u8>>| {
+        if router {
+            assert_eq!(msg.remove(0), b"peer");
+        }
+        msg
+    };
+    let (we_route, they_route) = (our_ty == SocketType::Router, their_ty == SocketType::Router);
+    // Ours to theirs.
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for seq in 0..STREAM {
+                us.send_multipart(envelope(we_route, numbered(seq, 32)))
+                    .unwrap();
+            }
+        });
+        for want in 0..STREAM {
+            let msg = strip(they_route, them.recv_multipart(0).unwrap());
+            assert_eq!(check_numbered(&msg, 32), want);
+        }
+    });
+    // Theirs to ours.
+    let sender = thread::spawn(move || {
+        for seq in 0..STREAM {
+            let msg = envelope(they_route, numbered(seq, 32));
+            them.send_multipart(msg.iter().map(Vec::as_slice), 0)
+                .unwrap();
+        }
+        them
+    });
+    for want in 0..STREAM {
+        let msg = strip(we_route, us.recv_multipart_timeout(STEP).unwrap());
+        assert_eq!(check_numbered(&msg, 32), want);
+    }
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn ten_thousand_messages_each_way_our_dealer_libzmq_router() {
+    streams_both_ways(SocketType::Dealer, SocketType::Router);
+}
+
+#[test]
+fn ten_thousand_messages_each_way_our_router_libzmq_dealer() {
+    streams_both_ways(SocketType::Router, SocketType::Dealer);
+}
+
+#[test]
+fn ten_thousand_messages_each_way_pair() {
+    streams_both_ways(SocketType::Pair, SocketType::Pair);
 }
 
 // ================================================================================ restarts

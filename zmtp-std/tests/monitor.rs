@@ -225,13 +225,16 @@ fn an_unread_monitor_never_holds_the_socket_back() {
     let ctx = Context::new().unwrap();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     let push = ctx.socket(SocketType::Push).unwrap();
-    // Two events per millisecond: connects to a path where nobody listens.
+    // Eight events per millisecond: connects to paths where nobody listens.
     push.set_reconnect_interval(Some(Duration::from_millis(1)))
         .unwrap();
     let events = push.monitor().unwrap();
-    let nowhere = temp_path("nowhere");
-    push.connect(&format!("ipc://{}", nowhere.display()))
-        .unwrap();
+    let nowhere: Vec<String> = (0..4)
+        .map(|k| format!("ipc://{}", temp_path(&format!("nowhere-{k}")).display()))
+        .collect();
+    for ep in &nowhere {
+        push.connect(ep).unwrap();
+    }
     push.connect(&pull.bind("tcp://127.0.0.1:0").unwrap())
         .unwrap();
     // Far more events than the channel holds pile up while messages keep flowing.
@@ -244,9 +247,13 @@ fn an_unread_monitor_never_holds_the_socket_back() {
         i += 1;
         thread::sleep(Duration::from_millis(5));
     }
-    // The channel is full; what could not fit was counted and is reported with the first
-    // event after the reader makes room.
+    // Stop the flow of events; the channel is full, and what could not fit was counted.
+    for ep in &nowhere {
+        push.disconnect(ep).unwrap();
+    }
     assert_eq!(events.try_iter().count(), zmtp_std::MONITOR_CAPACITY);
+    // The count comes with the first event after the reader made room.
+    push.connect(&nowhere[0]).unwrap();
     match events.recv_timeout(STEP).unwrap() {
         MonitorEvent::Lagged { missed } => assert!(missed > 0),
         other => panic!("{other:?}"),
