@@ -84,8 +84,8 @@ async fn back_off(backoff: &mut Duration) {
 #[cfg(feature = "zmtp")]
 async fn run(board: board::Board, mem: &'static mut Memory) -> ! {
     use board::link;
-    use zmtp_core::socket::{PeerMemory, PeerSlot, Socket, SocketConfig};
     use zmtp_core::socket::SocketSendError;
+    use zmtp_core::socket::{PeerMemory, PeerSlot, Socket, SocketConfig};
     use zmtp_core::{Config, Role, SocketType};
 
     let stack = board.stack;

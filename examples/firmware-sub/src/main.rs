@@ -41,9 +41,8 @@ const SEND_QUEUE: usize = 128;
 /// baseline has the same RAM).
 const TRIE: usize = 224;
 #[cfg(feature = "zmtp")]
-const _: () = assert!(
-    TRIE == zmtp_core::socket::subscription_memory(zmtp_core::SocketType::Sub, 1, 8)
-);
+const _: () =
+    assert!(TRIE == zmtp_core::socket::subscription_memory(zmtp_core::SocketType::Sub, 1, 8));
 
 /// The topic we want.
 #[cfg_attr(not(feature = "zmtp"), allow(dead_code))]
