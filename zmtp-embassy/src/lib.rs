@@ -1,0 +1,284 @@
+//! Async ZeroMQ sockets (ZMTP 3.1) for [embassy-net], and poll-driven ones for plain
+//! [smoltcp]: `#![no_std]`, no allocator, every byte in memory you give it.
+//!
+//! Every socket type of [`zmtp_core`] (REQ, REP, DEALER, ROUTER, PUB, SUB, XPUB, XSUB, PUSH,
+//! PULL, PAIR) connects (with reconnect and exponential backoff) and/or listens over TCP.
+//! Heartbeats, handshake timeouts and reconnects run without the application's help.
+//!
+//! # The embassy way
+//!
+//! 1. Allocate a [`Resources`] statically: its const generics name the capacities
+//!    (`PEERS` connections, `BUF` bytes per TCP and ZMTP buffer, `QUEUE` bytes per message
+//!    queue, `SUBS` bytes of subscription memory for PUB/SUB).
+//! 2. [`new`] gives a [`Socket`] handle and a [`Runner`]; spawn a task that calls
+//!    [`Runner::run`]. It moves bytes between the TCP sockets and the protocol core and
+//!    sleeps until the next protocol deadline or socket readiness.
+//! 3. [`Socket::send`] and [`Socket::recv`] whole multipart messages.
+//!
+//! ```no_run
+//! use core::net::{Ipv4Addr, SocketAddrV4};
+//! use static_cell::StaticCell;
+//! use zmtp_embassy::{Endpoint, Options, Resources, Runner, SocketType};
+//!
+//! // 1 peer, 1 KiB buffers, 4 KiB queues, no subscription memory.
+//! type Res = Resources<'static, 1, 1024, 4096>;
+//! static RES: StaticCell<Res> = StaticCell::new();
+//!
+//! #[embassy_executor::task]
+//! async fn zmq_runner(runner: Runner<'static, 1>) -> ! {
+//!     runner.run().await
+//! }
+//!
+//! async fn dealer(spawner: embassy_executor::Spawner, stack: embassy_net::Stack<'static>) {
+//!     let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5555);
+//!     let options = Options::new(SocketType::Dealer)
+//!         .with_identity(b"sensor-1")
+//!         .with_heartbeat(core::time::Duration::from_secs(5));
+//!     let (mut socket, runner) = zmtp_embassy::new(
+//!         stack,
+//!         RES.init(Res::new()),
+//!         options,
+//!         &[Endpoint::Connect(server)],
+//!     )
+//!     .unwrap();
+//!     spawner.spawn(zmq_runner(runner).unwrap());
+//!
+//!     let mut buf = [0u8; 256];
+//!     loop {
+//!         socket.send(&[b"temperature", b"21.5"]).await.unwrap();
+//!         let reply = socket.recv(&mut buf).await.unwrap();
+//!         let _first: Option<&[u8]> = reply.frames().next();
+//!     }
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! # Without embassy
+//!
+//! Feature `smoltcp` adds [`smoltcp`](crate::smoltcp): the same sockets over
+//! `smoltcp::socket::tcp::Socket`s in your `SocketSet`, driven by a `poll(now)` call from a
+//! super loop or an RTIC task.
+//!
+//! # Memory
+//!
+//! Per peer: 2 × `BUF` TCP buffers (embassy-net only), 2 × `BUF` ZMTP buffers (frames larger
+//! than `BUF` still arrive, streamed), and 2 × `QUEUE` message queues (the largest message a
+//! peer can send us is a little under `QUEUE`). `BUF` must hold the handshake:
+//! at least 256 bytes with NULL/PLAIN, 512 with CURVE.
+//!
+//! # Features
+//!
+//! - `embassy` (default): the async sockets over embassy-net.
+//! - `smoltcp`: the poll-driven sockets over smoltcp.
+//! - `defmt` / `log`: logging (exclusive).
+//! - `plain`, `curve`: the PLAIN and CURVE security mechanisms (see [`Options`]; CURVE needs
+//!   an RNG: `Runner::set_rng`).
+//!
+//! [embassy-net]: https://docs.rs/embassy-net
+//! [smoltcp]: https://docs.rs/smoltcp
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod fmt;
+
+mod engine;
+#[cfg(feature = "embassy")]
+mod net;
+#[cfg(feature = "smoltcp")]
+pub mod smoltcp;
+
+use core::time::Duration;
+
+#[cfg(feature = "embassy")]
+pub use net::{new, Resources, Runner, Socket};
+pub use zmtp_core;
+pub use zmtp_core::socket::{Received, SocketConfig};
+pub use zmtp_core::{AuthRequest, CloseReason, ConfigError, Security, SocketType};
+
+/// Most frames a [`Message`] received into a caller buffer can have.
+pub const MAX_FRAMES: usize = 16;
+
+/// Where a socket's connections come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Endpoint {
+    /// Connect to this address (`zmq_connect("tcp://...")`); one peer slot is reserved for
+    /// it, and lost connections are re-established with exponential backoff.
+    Connect(core::net::SocketAddrV4),
+    /// Accept connections on this local port (`zmq_bind("tcp://*:port")`) into every peer
+    /// slot not reserved by a `Connect`.
+    Listen(u16),
+}
+
+/// How a socket behaves: the core's [`SocketConfig`] (socket type, identity, security,
+/// heartbeats, high-water marks) and the adapter's reconnect policy.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Options<'a> {
+    /// The protocol options (see [`SocketConfig`] and [`zmtp_core::Config`]).
+    pub socket: SocketConfig<'a>,
+    /// First delay before reconnecting (libzmq `ZMQ_RECONNECT_IVL`, default 100 ms).
+    pub reconnect_ivl: Duration,
+    /// The delay doubles after each failed attempt up to this (`ZMQ_RECONNECT_IVL_MAX`,
+    /// default 5 s). A completed handshake resets it.
+    pub reconnect_ivl_max: Duration,
+    /// Give up one TCP connection attempt after this long (default 5 s).
+    pub connect_timeout: Duration,
+    /// PLAIN or CURVE server: decides whether a client may in (its username/password or
+    /// public key in the [`AuthRequest`]). `None`: every client is let in, as libzmq does
+    /// without a ZAP handler.
+    pub authenticate: Option<fn(&AuthRequest<'_>) -> bool>,
+}
+
+impl Options<'static> {
+    /// Defaults for a socket of type `ty` (libzmq's defaults; heartbeats off).
+    pub const fn new(ty: SocketType) -> Self {
+        Options::from_config(SocketConfig::new(zmtp_core::Config::new(ty)))
+    }
+}
+
+impl<'a> Options<'a> {
+    /// Defaults around a full core configuration.
+    pub const fn from_config(socket: SocketConfig<'a>) -> Self {
+        Options {
+            socket,
+            reconnect_ivl: Duration::from_millis(100),
+            reconnect_ivl_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            authenticate: None,
+        }
+    }
+
+    /// The same with our identity (`ZMQ_ROUTING_ID`; REQ, DEALER, ROUTER send it).
+    pub const fn with_identity<'b>(self, identity: &'b [u8]) -> Options<'b>
+    where
+        'a: 'b,
+    {
+        let this: Options<'b> = self;
+        let mut socket = this.socket;
+        socket.session = socket.session.with_identity(identity);
+        Options { socket, ..this }
+    }
+
+    /// The same with a security mechanism (PLAIN or CURVE, with features `plain`/`curve`).
+    pub const fn with_security<'b>(self, security: Security<'b>) -> Options<'b>
+    where
+        'a: 'b,
+    {
+        let this: Options<'b> = self;
+        let mut socket = this.socket;
+        socket.session = socket.session.with_security(security);
+        Options { socket, ..this }
+    }
+
+    /// The same with heartbeats: PING every `interval`, close after `interval` of silence
+    /// (libzmq `ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TIMEOUT`); the peer is asked to close
+    /// after 3 × `interval` (`ZMQ_HEARTBEAT_TTL`).
+    pub const fn with_heartbeat(mut self, interval: Duration) -> Self {
+        self.socket.session.heartbeat_interval = Some(interval);
+        self.socket.session.heartbeat_timeout = Some(interval);
+        self.socket.session.heartbeat_ttl = Some(interval.saturating_mul(3));
+        self
+    }
+}
+
+/// What went wrong. Split by who must act: the caller's use of the socket, its
+/// configuration, or a resource limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// `try_*` only: nothing can be done now (EAGAIN).
+    WouldBlock,
+    /// The socket type cannot do this now (EFSM): REQ sending twice, REP replying without a
+    /// request, PUB receiving, SUB sending.
+    NotAllowed,
+    /// ROUTER with `router_mandatory`: no peer has this routing id.
+    HostUnreachable,
+    /// A message needs at least one frame (ROUTER: the routing id and one more).
+    Empty,
+    /// The message can never fit a peer's queue and transmit buffer.
+    TooLarge,
+    /// SUB: the subscription memory (`SUBS`) is full.
+    SubscriptionsFull,
+    /// The received message did not fit the caller's buffer; it is dropped.
+    BufferTooSmall,
+    /// The received message had more than [`MAX_FRAMES`] frames; it is dropped.
+    TooManyFrames,
+    /// The buffers cannot hold a session with this configuration.
+    Config(ConfigError),
+    /// No peer slot is free (internal: a link without a slot).
+    NoFreeSlot,
+    /// More `Connect` endpoints than peer slots, more than one `Listen`, or a `Listen` with no
+    /// slot left for it.
+    TooManyEndpoints,
+    /// No endpoint given.
+    NoEndpoint,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::WouldBlock => f.write_str("operation would block"),
+            Error::NotAllowed => f.write_str("not allowed in the socket's current state"),
+            Error::HostUnreachable => f.write_str("no peer with this routing id"),
+            Error::Empty => f.write_str("message without frames"),
+            Error::TooLarge => f.write_str("message larger than the peer queues"),
+            Error::SubscriptionsFull => f.write_str("subscription memory full"),
+            Error::BufferTooSmall => f.write_str("message larger than the receive buffer"),
+            Error::TooManyFrames => f.write_str("message with too many frames"),
+            Error::Config(e) => write!(f, "configuration: {e}"),
+            Error::NoFreeSlot => f.write_str("no free peer slot"),
+            Error::TooManyEndpoints => f.write_str("more endpoints than peer slots"),
+            Error::NoEndpoint => f.write_str("no endpoint"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// A message received into a caller buffer: its frames back to back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message<'b> {
+    data: &'b [u8],
+    ends: heapless::Vec<usize, MAX_FRAMES>,
+}
+
+impl<'b> Message<'b> {
+    /// The frames, in order (ROUTER: the sender's routing id first).
+    pub fn frames(&self) -> impl Iterator<Item = &'b [u8]> + '_ {
+        let data = self.data;
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let f = data.get(start..end).unwrap_or(&[]);
+            start = end;
+            f
+        })
+    }
+
+    /// Frame `i`.
+    pub fn frame(&self, i: usize) -> Option<&'b [u8]> {
+        self.frames().nth(i)
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no frames (never for a received message).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// All frames' bytes, back to back.
+    pub fn bytes(&self) -> &'b [u8] {
+        self.data
+    }
+}

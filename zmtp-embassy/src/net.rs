@@ -1,0 +1,441 @@
+//! The async sockets over embassy-net.
+
+use core::cell::RefCell;
+use core::future::{pending, poll_fn};
+use core::task::Poll;
+
+use embassy_futures::join::join;
+use embassy_futures::select::{select, select3, Either, Either3};
+use embassy_net::tcp::TcpSocket;
+use embassy_net::Stack;
+use embassy_sync::waitqueue::WakerRegistration;
+use embassy_time::{Duration, Instant as EInstant, Timer};
+use zmtp_core::socket::{PeerSlot, Received};
+use zmtp_core::{Instant, Role, SocketType};
+
+use crate::engine::{copy_message, plan_links, Engine, Link, PeerBuffers, Plan};
+use crate::fmt::{debug, warning};
+use crate::{Endpoint, Error, Message, Options};
+
+/// Everything a socket needs, in one block you allocate statically (a `StaticCell` or a
+/// `ConstStaticCell`; [`Resources::new`] is `const`, so the arrays never touch the stack).
+///
+/// - `PEERS`: connections at once (one per `Connect` endpoint, the rest accept).
+/// - `BUF`: bytes of each TCP buffer and each ZMTP buffer (4 per peer).
+/// - `QUEUE`: bytes of each message queue (2 per peer). The largest message a peer can send
+///   us is a little under `QUEUE`.
+/// - `SUBS`: bytes of subscription memory (PUB, XPUB, SUB, XSUB; see
+///   [`zmtp_core::socket::subscription_memory`]). XPUB uses half for notifications.
+pub struct Resources<
+    'd,
+    const PEERS: usize,
+    const BUF: usize,
+    const QUEUE: usize,
+    const SUBS: usize = 0,
+> {
+    peers: [PeerBuffers<BUF, QUEUE>; PEERS],
+    tcp: [([u8; BUF], [u8; BUF]); PEERS],
+    subs: [u8; SUBS],
+    links: [Link; PEERS],
+    slots: Option<[PeerSlot<'d>; PEERS]>,
+    shared: Option<Shared<'d>>,
+}
+
+impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>
+    Resources<'_, PEERS, BUF, QUEUE, SUBS>
+{
+    /// Zeroed memory (`const`: place it in a `static` without building it on the stack).
+    pub const fn new() -> Self {
+        Resources {
+            peers: [const { PeerBuffers::new() }; PEERS],
+            tcp: [([0; BUF], [0; BUF]); PEERS],
+            subs: [0; SUBS],
+            links: [const { Link::new() }; PEERS],
+            slots: None,
+            shared: None,
+        }
+    }
+}
+
+impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize> Default
+    for Resources<'_, PEERS, BUF, QUEUE, SUBS>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// State shared by the handle and the runner (same executor: no locking beyond a RefCell,
+/// never borrowed across an await).
+struct Shared<'d> {
+    engine: RefCell<Engine<'d>>,
+    wakers: RefCell<Wakers>,
+}
+
+#[derive(Default)]
+struct Wakers {
+    /// The runner task (all its link futures run in it).
+    runner: WakerRegistration,
+    /// Counter bumped by the application side: links re-check for output.
+    epoch: u32,
+    /// Application tasks waiting in send/recv.
+    send: WakerRegistration,
+    recv: WakerRegistration,
+}
+
+impl Shared<'_> {
+    /// Something changed on the protocol side: wake everyone.
+    fn kick(&self) {
+        let mut w = self.wakers.borrow_mut();
+        w.epoch = w.epoch.wrapping_add(1);
+        w.runner.wake();
+        w.send.wake();
+        w.recv.wake();
+    }
+
+    fn wake_app(&self) {
+        let mut w = self.wakers.borrow_mut();
+        w.send.wake();
+        w.recv.wake();
+    }
+}
+
+fn now() -> Instant {
+    Instant::from_micros(EInstant::now().as_micros())
+}
+
+/// Creates a socket over `stack` in `resources`: the handle for the application and the
+/// runner to spawn. `endpoints`: one or more `Connect`, at most one `Listen`.
+///
+/// Errors: [`Error::TooManyEndpoints`], [`Error::NoEndpoint`], [`Error::Config`] when `BUF`
+/// cannot hold the handshake (the identity, PLAIN credentials or CURVE need more).
+pub fn new<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
+    stack: Stack<'d>,
+    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+    options: Options<'d>,
+    endpoints: &[Endpoint],
+) -> Result<(Socket<'d>, Runner<'d, PEERS>), Error> {
+    options
+        .socket
+        .session
+        .check_buffers(BUF, BUF)
+        .map_err(Error::Config)?;
+    let Resources {
+        peers,
+        tcp,
+        subs,
+        links,
+        slots,
+        shared,
+    } = resources;
+    plan_links(links, endpoints, &options)?;
+    let slots = slots.insert(peers.each_mut().map(PeerBuffers::slot));
+    let engine = Engine::new(options, slots, subs, links);
+    let shared: &'d Shared<'d> = shared.insert(Shared {
+        engine: RefCell::new(engine),
+        wakers: RefCell::new(Wakers::default()),
+    });
+    let tcp = tcp.each_mut().map(|(rx, tx)| {
+        let mut s = TcpSocket::new(stack, rx, tx);
+        s.set_nagle_enabled(false);
+        s
+    });
+    Ok((Socket { shared }, Runner { shared, tcp }))
+}
+
+/// Moves bytes between the TCP sockets and the protocol core, connects, accepts, reconnects
+/// and keeps the heartbeats. Spawn a task that awaits [`run`](Self::run).
+pub struct Runner<'d, const PEERS: usize> {
+    shared: &'d Shared<'d>,
+    tcp: [TcpSocket<'d>; PEERS],
+}
+
+impl<'d, const PEERS: usize> Runner<'d, PEERS> {
+    /// CURVE: the cryptographic RNG each new connection draws its transient key and nonces
+    /// from (a hardware TRNG, or a CSPRNG seeded from one). Without it CURVE connections fail
+    /// with [`zmtp_core::ConfigError::MissingRandomness`] (logged) and are retried.
+    #[cfg(feature = "curve")]
+    pub fn set_rng(&mut self, rng: &'d mut dyn rand_core::CryptoRng) {
+        self.shared.engine.borrow_mut().rng = Some(rng);
+    }
+
+    /// Runs the socket forever. Not cancel-safe in the sense that dropping it stops the
+    /// socket (connections stall); it is meant to run in its own task.
+    pub async fn run(mut self) -> ! {
+        let shared = self.shared;
+        // One future per link plus the protocol timer, all polled by this task.
+        let mut i = 0;
+        let futs = self.tcp.each_mut().map(|tcp| {
+            let f = link_loop(shared, i, tcp);
+            i += 1;
+            f
+        });
+        join(embassy_futures::join::join_array(futs), timer_loop(shared)).await;
+        pending().await
+    }
+}
+
+/// Fires the core's timers (heartbeats, handshake timeouts) at its next deadline.
+async fn timer_loop(shared: &Shared<'_>) -> ! {
+    loop {
+        let deadline = shared.engine.borrow().poll_timeout();
+        let seen = shared.wakers.borrow().epoch;
+        let timer = async {
+            match deadline {
+                Some(d) => Timer::at(EInstant::from_micros(d.as_micros())).await,
+                None => pending().await,
+            }
+        };
+        // Re-arm when the application or a link changed something (a new deadline).
+        match select(timer, changed(shared, seen)).await {
+            Either::First(()) => {
+                shared.engine.borrow_mut().handle_timeout(now());
+                shared.kick();
+            }
+            Either::Second(()) => {}
+        }
+    }
+}
+
+/// Resolves once `epoch` moved past `seen`.
+async fn changed(shared: &Shared<'_>, seen: u32) {
+    poll_fn(move |cx| {
+        let mut w = shared.wakers.borrow_mut();
+        if w.epoch != seen {
+            Poll::Ready(())
+        } else {
+            w.runner.register(cx.waker());
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// One TCP socket: connect or accept, pump bytes while the session lives, close, repeat.
+async fn link_loop(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) -> ! {
+    let (plan, connect_timeout) = {
+        let e = shared.engine.borrow();
+        let plan = e.links.get(i).map_or(Plan::Unused, |l| l.plan);
+        (plan, e.options().connect_timeout)
+    };
+    let connect_timeout = Duration::from_micros(connect_timeout.as_micros() as u64);
+    loop {
+        let role = match plan {
+            Plan::Unused => pending().await,
+            Plan::Connect(addr) => {
+                debug!("zmtp: link {} connecting", i);
+                match embassy_time::with_timeout(connect_timeout, tcp.connect(addr)).await {
+                    Ok(Ok(())) => Role::Connected,
+                    _ => {
+                        tcp.abort();
+                        let _ = tcp.flush().await;
+                        let delay = shared.engine.borrow_mut().connect_failed(i);
+                        Timer::after(Duration::from_micros(delay.as_micros() as u64)).await;
+                        continue;
+                    }
+                }
+            }
+            Plan::Listen(port) => match tcp.accept(port).await {
+                Ok(()) => Role::Accepted,
+                Err(_) => {
+                    tcp.abort();
+                    let _ = tcp.flush().await;
+                    continue;
+                }
+            },
+        };
+        let attached = shared.engine.borrow_mut().attach(i, role, now());
+        if let Err(e) = attached {
+            warning!("zmtp: link {} cannot start a session: {}", i, e);
+            tcp.abort();
+            let _ = tcp.flush().await;
+            Timer::after(Duration::from_secs(1)).await;
+            continue;
+        }
+        shared.kick();
+        pump(shared, i, tcp).await;
+        // Session over: flush what the core had left, then close the transport.
+        tcp.close();
+        let _ = embassy_time::with_timeout(Duration::from_secs(1), tcp.flush()).await;
+        tcp.abort();
+        let _ = tcp.flush().await;
+        let delay = shared.engine.borrow_mut().detach(i);
+        shared.kick();
+        match (plan, delay) {
+            (Plan::Connect(_), Some(d)) => {
+                Timer::after(Duration::from_micros(d.as_micros() as u64)).await;
+            }
+            (Plan::Connect(_), None) => pending().await,
+            _ => {}
+        }
+    }
+}
+
+/// Moves bytes both ways until the session is over and its output written.
+async fn pump(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) {
+    let (mut reader, mut writer) = tcp.split();
+    loop {
+        let (wants_in, has_out, done) = {
+            let mut e = shared.engine.borrow_mut();
+            (e.wants_input(i), e.has_output(i), e.finished(i))
+        };
+        if done {
+            return;
+        }
+        let seen = shared.wakers.borrow().epoch;
+        let read = async {
+            if wants_in {
+                reader
+                    .read_with(|buf| {
+                        let n = shared.engine.borrow_mut().input(i, buf, now());
+                        (n, ())
+                    })
+                    .await
+            } else {
+                pending().await
+            }
+        };
+        let write = async {
+            if has_out {
+                writer
+                    .write_with(|buf| {
+                        let n = shared.engine.borrow_mut().output(i, buf);
+                        (n, ())
+                    })
+                    .await
+            } else {
+                pending().await
+            }
+        };
+        match select3(read, write, changed(shared, seen)).await {
+            Either3::First(Ok(())) | Either3::Second(Ok(())) => shared.kick(),
+            Either3::First(Err(_)) | Either3::Second(Err(_)) => {
+                // End of stream or reset: the session ends, nothing more can be written.
+                shared.engine.borrow_mut().eof(i);
+                shared.kick();
+                return;
+            }
+            Either3::Third(()) => {}
+        }
+        shared.wake_app();
+    }
+}
+
+/// A ZeroMQ socket: send and receive whole multipart messages. Created by [`new`]; its
+/// [`Runner`] must be running. Use it from tasks on the runner's executor.
+pub struct Socket<'d> {
+    shared: &'d Shared<'d>,
+}
+
+impl<'d> Socket<'d> {
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.shared.engine.borrow().socket.socket_type()
+    }
+
+    /// Peers whose handshake is done.
+    pub fn ready_peers(&self) -> usize {
+        self.shared.engine.borrow().ready()
+    }
+
+    /// Waits until at least one peer's handshake is done.
+    ///
+    /// Cancel-safe.
+    pub async fn wait_ready(&mut self) {
+        poll_fn(|cx| {
+            if self.shared.engine.borrow().ready() > 0 {
+                return Poll::Ready(());
+            }
+            self.shared.wakers.borrow_mut().send.register(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Sends a multipart message (frames in order), waiting while no peer can take it
+    /// (none connected, or all at their high-water mark). Routing follows the socket type
+    /// ([`zmtp_core::socket::Socket::send`]): round robin (DEALER, PUSH, REQ), by routing id
+    /// (ROUTER: first frame), to every subscriber (PUB: never waits, drops for full peers).
+    ///
+    /// Cancel-safe: the message is queued whole when this completes, not at all if it is
+    /// dropped before.
+    pub async fn send(&mut self, frames: &[&[u8]]) -> Result<(), Error> {
+        poll_fn(|cx| match self.try_send(frames) {
+            Err(Error::WouldBlock) => {
+                self.shared.wakers.borrow_mut().send.register(cx.waker());
+                Poll::Pending
+            }
+            r => Poll::Ready(r),
+        })
+        .await
+    }
+
+    /// Sends now or fails with [`Error::WouldBlock`].
+    pub fn try_send(&mut self, frames: &[&[u8]]) -> Result<(), Error> {
+        let r = self.shared.engine.borrow_mut().try_send(frames);
+        if r.is_ok() {
+            self.shared.kick();
+        }
+        r
+    }
+
+    /// Receives the next message, its frames copied back to back into `buf`, waiting for
+    /// one. ROUTER: the sender's routing id is the first frame; REQ/REP: without the envelope.
+    ///
+    /// A message larger than `buf`, or with more than [`MAX_FRAMES`](crate::MAX_FRAMES)
+    /// frames, is dropped with [`Error::BufferTooSmall`] / [`Error::TooManyFrames`].
+    ///
+    /// Cancel-safe: a message is taken only when this completes.
+    pub async fn recv<'b>(&mut self, buf: &'b mut [u8]) -> Result<Message<'b>, Error> {
+        self.recv_with(move |m| copy_message(m.frames(), buf))
+            .await?
+    }
+
+    /// Receives now or fails with [`Error::WouldBlock`].
+    pub fn try_recv<'b>(&mut self, buf: &'b mut [u8]) -> Result<Message<'b>, Error> {
+        let r = self.shared.engine.borrow_mut().try_recv(buf);
+        self.shared.kick();
+        r
+    }
+
+    /// Receives the next message without copying: `f` sees it in the socket's queue.
+    /// `f` runs with the socket borrowed: it must not call the socket.
+    ///
+    /// Cancel-safe: a message is taken only when this completes.
+    pub async fn recv_with<R>(&mut self, f: impl FnOnce(&Received<'_>) -> R) -> Result<R, Error> {
+        let mut f = Some(f);
+        poll_fn(|cx| {
+            let r = {
+                let mut e = self.shared.engine.borrow_mut();
+                e.try_recv_with(|m| f.take().map(|f| f(m)))
+            };
+            match r {
+                Err(Error::WouldBlock) => {
+                    self.shared.wakers.borrow_mut().recv.register(cx.waker());
+                    Poll::Pending
+                }
+                Ok(Some(v)) => {
+                    self.shared.kick();
+                    Poll::Ready(Ok(v))
+                }
+                Ok(None) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        })
+        .await
+    }
+
+    /// SUB, XSUB: receive messages whose first frame starts with `topic` (empty: all).
+    pub fn subscribe(&mut self, topic: &[u8]) -> Result<(), Error> {
+        let r = self.shared.engine.borrow_mut().socket.subscribe(topic);
+        self.shared.kick();
+        r.map_err(Error::from)
+    }
+
+    /// SUB, XSUB: drop one use of `topic`.
+    pub fn unsubscribe(&mut self, topic: &[u8]) -> Result<(), Error> {
+        let r = self.shared.engine.borrow_mut().socket.unsubscribe(topic);
+        self.shared.kick();
+        r.map_err(Error::from)
+    }
+}
