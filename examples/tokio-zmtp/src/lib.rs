@@ -1,0 +1,246 @@
+//! zmtp-core wrapped in tokio: async ZeroMQ sockets in under 200 lines, without zmtp-std.
+//!
+//! The proof, for users with a runtime of their own, that the sans-IO core needs nothing from
+//! zmtp-std: this crate's `src/` is 196 lines (`lib.rs` 170 of them, 103 lines of code; the
+//! `main.rs` demo the rest), all safe code, and its tests talk to real libzmq.
+//!
+//! A [`ZSocket`] is a handle to one tokio task that owns a zmtp-core [`Socket`] and its peers'
+//! memory (plain `Vec`s: an `async fn` may borrow its own locals across `.await`, so no
+//! `'static` memory, no leak, no `unsafe`). The task moves bytes between the core and its
+//! `TcpStream`s with `try_read`/`try_write`, sleeps in one `select!` on socket readiness, the
+//! core's next deadline (heartbeats) and the application's calls, and serves [`ZSocket::send`]
+//! and [`ZSocket::recv`] through channels. Every socket type the core has works (its pattern
+//! is the core's); bound sockets take up to [`MAX_PEERS`] peers. Not here: reconnection,
+//! ipc://, socket options beyond [`SocketConfig`] (see zmtp-std for a full library).
+//!
+//! ```
+//! use zmtp_tokio_example::{SocketType, ZSocket};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), zmtp_tokio_example::Error> {
+//! let router = ZSocket::bind("127.0.0.1:0", SocketType::Router).await.unwrap();
+//! let addr = router.local_addr().unwrap();
+//! let dealer = ZSocket::connect(addr, SocketType::Dealer).await.unwrap();
+//! dealer.send([&b"hello"[..], b"", b"world"]).await?; // empty frames are frames too
+//! let request = router.recv().await?; // [routing id, "hello", "", "world"]
+//! assert_eq!(request[1..], [b"hello".to_vec(), vec![], b"world".to_vec()]);
+//! router.send([request[0].clone(), b"hi".to_vec()]).await?;
+//! assert_eq!(dealer.recv().await?, [b"hi".to_vec()]);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+use std::future::{pending, poll_fn};
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant as Clock};
+use zmtp_core::socket::{PeerHandle, PeerMemory, PeerSlot, Socket, SocketEvent};
+pub use zmtp_core::socket::{SocketConfig, SocketRecvError, SocketSendError};
+pub use zmtp_core::{CloseReason, Config, SocketType};
+use zmtp_core::{Instant, Role};
+
+/// Most peers a bound socket has at once (a connected socket has its one).
+pub const MAX_PEERS: usize = 16;
+/// Memory per peer: session receive and transmit buffers (larger frames stream through), and
+/// each message queue (a message larger than a queue closes the connection).
+const BUF: usize = 16 * 1024;
+const QUEUE: usize = 256 * 1024;
+/// How long a dropped socket keeps writing what it was given.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// A message: its frames in order.
+pub type Multipart = Vec<Vec<u8>>;
+type Reply<T> = oneshot::Sender<Result<T>>;
+/// What the calls return.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// Socket options: the core's own (`'static` for the task; leak a computed identity).
+type Cfg = SocketConfig<'static>;
+type Calls = (mpsc::Receiver<(Multipart, Reply<()>)>, mpsc::Receiver<Reply<Multipart>>);
+type Why = Arc<OnceLock<CloseReason>>;
+
+/// Why a call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The pattern refused the message (REQ sending twice, ROUTER without a routing id...).
+    Send(SocketSendError),
+    /// The pattern cannot receive now (REQ before sending, PUSH).
+    Recv(SocketRecvError),
+    /// The socket's task has ended: a connected socket's connection closed (with why).
+    Closed(Option<CloseReason>),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Send(e) => write!(f, "cannot send: {e:?}"),
+            Error::Recv(e) => write!(f, "cannot receive: {e:?}"),
+            Error::Closed(Some(why)) => write!(f, "socket closed: {why}"),
+            Error::Closed(None) => f.write_str("socket closed"),
+        }
+    }
+}
+impl std::error::Error for Error {}
+
+/// An async ZeroMQ socket. Clones share the socket; it closes when the last one is dropped.
+#[derive(Clone, Debug)]
+pub struct ZSocket {
+    sends: mpsc::Sender<(Multipart, Reply<()>)>,
+    recvs: mpsc::Sender<Reply<Multipart>>,
+    why: Why,
+    local: Option<SocketAddr>,
+}
+
+impl ZSocket {
+    /// Connects a socket of type `ty` to a ZeroMQ peer at `addr` (`tcp://` host:port).
+    pub async fn connect(addr: impl ToSocketAddrs, ty: SocketType) -> io::Result<Self> {
+        Self::connect_with(addr, SocketConfig::new(Config::new(ty))).await
+    }
+    /// [`connect`](Self::connect) with options (identity, heartbeats, high-water marks...).
+    pub async fn connect_with(addr: impl ToSocketAddrs, cfg: Cfg) -> io::Result<Self> {
+        Ok(Self::spawn(cfg, Some(TcpStream::connect(addr).await?), None))
+    }
+    /// Binds a socket of type `ty` to `addr`; peers connect to [`local_addr`](Self::local_addr).
+    pub async fn bind(addr: impl ToSocketAddrs, ty: SocketType) -> io::Result<Self> {
+        Self::bind_with(addr, SocketConfig::new(Config::new(ty))).await
+    }
+    /// [`bind`](Self::bind) with options.
+    pub async fn bind_with(addr: impl ToSocketAddrs, cfg: Cfg) -> io::Result<Self> {
+        Ok(Self::spawn(cfg, None, Some(TcpListener::bind(addr).await?)))
+    }
+    fn spawn(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>) -> Self {
+        let ((sends, send_rx), (recvs, recv_rx)) = (mpsc::channel(1), mpsc::channel(1));
+        let (why, local) = (Why::default(), lis.as_ref().and_then(|l| l.local_addr().ok()));
+        tokio::spawn(run(cfg, conn, lis, (send_rx, recv_rx), Arc::clone(&why)));
+        ZSocket { sends, recvs, why, local }
+    }
+    /// The bound address (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
+    }
+    /// Queues a message for the pattern's next peer, waiting while none can take it.
+    pub async fn send<F: Into<Vec<u8>>>(&self, frames: impl IntoIterator<Item = F>) -> Result<()> {
+        let msg = frames.into_iter().map(Into::into).collect();
+        self.call(&self.sends, |reply| (msg, reply)).await
+    }
+    /// The next message the pattern lets through, waiting for one.
+    pub async fn recv(&self) -> Result<Multipart> {
+        self.call(&self.recvs, |reply| reply).await
+    }
+    async fn call<T, C>(&self, to: &mpsc::Sender<C>, cmd: impl FnOnce(Reply<T>) -> C) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Closed(self.why.get().copied());
+        to.send(cmd(reply)).await.map_err(|_| closed())?;
+        answer.await.unwrap_or_else(|_| Err(closed()))
+    }
+}
+
+/// The socket's task: all of its I/O, timers and calls.
+async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls: Calls, why: Why) {
+    let (mut sends, mut recvs) = calls;
+    let n = if lis.is_some() { MAX_PEERS } else { 1 };
+    let mut mem: Vec<_> = (0..n).map(|_| [BUF, BUF, QUEUE, QUEUE].map(|n| vec![0; n])).collect();
+    let mut slots: Vec<_> = (mem.iter_mut())
+        .map(|[rx, tx, r, s]| PeerSlot::new(PeerMemory { rx, tx, recv_queue: r, send_queue: s }))
+        .collect();
+    let mut socket = Socket::new(cfg, &mut slots);
+    let epoch = Clock::now();
+    let now = || Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let mut conns: Vec<(PeerHandle, TcpStream)> = Vec::new();
+    let mut fresh = conn.map(|s| (s, Role::Connected));
+    let mut send: Option<(Multipart, Reply<()>)> = None;
+    let (mut recv, mut linger): (Option<Reply<Multipart>>, _) = (None, None);
+    loop {
+        // New peers, input and output, the events they caused, then the pending calls.
+        if let Some((s, role)) = fresh.take() {
+            // No free slot: the connection is refused (dropped).
+            if let Ok(h) = socket.add_peer(role, now()) {
+                let _ = s.set_nodelay(true);
+                conns.push((h, s));
+            }
+        }
+        socket.handle_timeout(now());
+        for (h, s) in &conns {
+            pump(&mut socket, *h, s, now());
+        }
+        while let Some(event) = socket.poll_event() {
+            if let SocketEvent::PeerClosed(h, reason) = event {
+                let _ = why.set(reason);
+                if let Some(i) = conns.iter().position(|c| c.0 == h) {
+                    pump(&mut socket, h, &conns.swap_remove(i).1, now()); // our ERROR, best effort
+                }
+                socket.remove_peer(h);
+            }
+        }
+        if let Some((msg, reply)) = send.take().filter(|(_, r)| !r.is_closed()) {
+            let res = socket.send(&msg.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            match res {
+                Err(SocketSendError::WouldBlock) => send = Some((msg, reply)), // no peer has room
+                res => drop(reply.send(res.map_err(Error::Send))),
+            }
+        }
+        if let Some(reply) = recv.take().filter(|r| !r.is_closed()) {
+            match socket.recv().map(|m| m.frames().map(<[u8]>::to_vec).collect()) {
+                Err(SocketRecvError::WouldBlock) => recv = Some(reply),
+                res => drop(reply.send(res.map_err(Error::Recv))),
+            }
+        }
+        let flushed = conns.iter_mut().all(|(h, _)| socket.poll_transmit(*h).is_empty());
+        let lingered = linger.is_some_and(|t| flushed || t <= Clock::now());
+        if lingered || (conns.is_empty() && lis.is_none()) {
+            return; // pending calls see their reply dropped: Error::Closed
+        }
+        if linger.is_none() && sends.is_closed() {
+            linger = Some(Clock::now() + LINGER); // every handle dropped: finish writing, then end
+        }
+        let takes = (linger.is_none() && send.is_none(), linger.is_none() && recv.is_none());
+        let deadline = socket.poll_timeout().map(|t| epoch + Duration::from_micros(t.as_micros()));
+        let wake = deadline.into_iter().chain(linger).min();
+        // A socket we wait on is ready, or a caller gave up (its future was dropped).
+        let ready = poll_fn(|cx| {
+            let io = conns.iter().any(|(h, s)| {
+                let (r, w) =
+                    (!socket.recv_window(*h).is_empty(), !socket.poll_transmit(*h).is_empty());
+                (r && s.poll_read_ready(cx).is_ready()) || (w && s.poll_write_ready(cx).is_ready())
+            });
+            let gone = send.as_mut().is_some_and(|(_, r)| r.poll_closed(cx).is_ready())
+                || recv.as_mut().is_some_and(|r| r.poll_closed(cx).is_ready());
+            (io || gone).then_some(()).map_or(Poll::Pending, Poll::Ready)
+        });
+        tokio::select! {
+            m = sends.recv(), if takes.0 => send = m,
+            r = recvs.recv(), if takes.1 => recv = r,
+            a = async { match &lis { Some(l) => l.accept().await, None => pending().await } } => {
+                fresh = a.ok().map(|(s, _)| (s, Role::Accepted));
+            }
+            _ = sleep_until(wake.unwrap_or(epoch)), if wake.is_some() => {}
+            _ = ready => {}
+        }
+    }
+}
+
+/// Writes the peer's output until the kernel takes no more, then reads into its receive window
+/// until the kernel has no more or the window is full (the core's back-pressure: the window
+/// reopens when the application receives; a closed session has none).
+fn pump(socket: &mut Socket<'_, '_>, h: PeerHandle, s: &TcpStream, now: Instant) {
+    while let out @ [_, ..] = socket.poll_transmit(h) {
+        match s.try_write(out) {
+            Ok(n) => drop(socket.mark_transmitted(h, n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) => return socket.handle_eof(h),
+        }
+    }
+    while let window @ [_, ..] = socket.recv_window(h) {
+        match s.try_read(window) {
+            Ok(0) => return socket.handle_eof(h),
+            Ok(n) => drop(socket.commit_received(h, n, now)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(_) => return socket.handle_eof(h),
+        }
+    }
+}
