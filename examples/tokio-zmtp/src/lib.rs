@@ -29,6 +29,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::future::{pending, poll_fn};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -39,7 +40,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant as Clock};
-use zmtp_core::socket::{PeerHandle, PeerMemory, PeerSlot, Socket, SocketEvent};
+use zmtp_core::socket::{PeerHandle, PeerMemory, PeerSlot, Received, Socket, SocketEvent};
 pub use zmtp_core::socket::{SocketConfig, SocketRecvError, SocketSendError};
 pub use zmtp_core::{CloseReason, Config, SocketType};
 use zmtp_core::{Instant, Role};
@@ -151,7 +152,7 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
     let mut socket = Socket::new(cfg, &mut slots);
     let epoch = Clock::now();
     let now = || Instant::from_micros(epoch.elapsed().as_micros() as u64);
-    let mut conns: Vec<(PeerHandle, TcpStream)> = Vec::new();
+    let (mut conns, mut inbox) = (Vec::<(PeerHandle, TcpStream)>::new(), VecDeque::new());
     let mut fresh = conn.map(|s| (s, Role::Connected));
     let mut send: Option<(Multipart, Reply<()>)> = None;
     let (mut recv, mut linger): (Option<Reply<Multipart>>, _) = (None, None);
@@ -171,6 +172,8 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
         while let Some(event) = socket.poll_event() {
             if let SocketEvent::PeerClosed(h, reason) = event {
                 let _ = why.set(reason);
+                // What the peer sent before it went goes with its slot: take it out first.
+                inbox.extend(std::iter::from_fn(|| socket.recv().ok().map(owned)));
                 if let Some(i) = conns.iter().position(|c| c.0 == h) {
                     pump(&mut socket, h, &conns.swap_remove(i).1, now()); // our ERROR, best effort
                 }
@@ -185,14 +188,19 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
             }
         }
         if let Some(reply) = recv.take().filter(|r| !r.is_closed()) {
-            match socket.recv().map(|m| m.frames().map(<[u8]>::to_vec).collect()) {
+            match inbox
+                .pop_front()
+                .ok_or(SocketRecvError::WouldBlock)
+                .or_else(|_| socket.recv().map(owned))
+            {
                 Err(SocketRecvError::WouldBlock) => recv = Some(reply),
                 res => drop(reply.send(res.map_err(Error::Recv))),
             }
         }
         let flushed = conns.iter_mut().all(|(h, _)| socket.poll_transmit(*h).is_empty());
         let lingered = linger.is_some_and(|t| flushed || t <= Clock::now());
-        if lingered || (conns.is_empty() && lis.is_none()) {
+        // A connected socket ends with its connection, once what came before is received.
+        if lingered || (conns.is_empty() && lis.is_none() && (inbox.is_empty() || send.is_some())) {
             return; // pending calls see their reply dropped: Error::Closed
         }
         if linger.is_none() && sends.is_closed() {
@@ -222,6 +230,11 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
             _ = ready => {}
         }
     }
+}
+
+/// A received message, copied out of the core's queue.
+fn owned(m: Received<'_>) -> Multipart {
+    m.frames().map(<[u8]>::to_vec).collect()
 }
 
 /// Writes the peer's output until the kernel takes no more, then reads into its receive window
