@@ -185,10 +185,8 @@ async fn heartbeats_keep_an_idle_connection_open() {
         let disconnects = std::iter::from_fn(|| monitor.recv_multipart(zmq::DONTWAIT).ok());
         assert_eq!(disconnects.count(), 0, "libzmq dropped the connection");
     });
-    // We ping too (our side's heartbeats, answered by libzmq).
-    let mut cfg = dealer(b"idle");
-    cfg.session.heartbeat_interval = Some(Duration::from_millis(100));
-    let ours = within(ZSocket::connect_with(addr, cfg)).await.unwrap();
+    // No heartbeats of ours: nothing wakes our task but libzmq's PINGs.
+    let ours = within(ZSocket::connect_with(addr, dealer(b"idle"))).await.unwrap();
     within(ours.send([&b"before"[..]])).await.unwrap();
     // The application is idle: only the socket's task can answer libzmq's PINGs. Had it not,
     // libzmq would have closed the connection, and this socket (which does not reconnect)
@@ -312,4 +310,18 @@ async fn a_cancelled_recv_loses_no_message() {
     assert!(timeout(Duration::from_millis(50), ours.recv()).await.is_err());
     libzmq(move || router.send_multipart([&b"patient"[..], b"late"], 0).unwrap()).await.unwrap();
     assert_eq!(within(ours.recv()).await.unwrap(), frames(&[b"late"]));
+}
+
+#[tokio::test]
+async fn our_timers_run_while_the_application_waits() {
+    // A peer that accepts the connection and never says a word: the core's handshake timeout,
+    // armed by the task from poll_timeout, ends the socket while the application sits in recv.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let mut cfg = dealer(b"waiting");
+    cfg.session.handshake_timeout = Some(Duration::from_millis(200));
+    let ours = within(ZSocket::connect_with(addr, cfg)).await.unwrap();
+    let (_held, _) = silent.accept().unwrap();
+    let err = within(ours.recv()).await.unwrap_err();
+    assert!(matches!(err, Error::Closed(Some(CloseReason::HandshakeTimeout))), "{err}");
 }
