@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::spawn(async move {
                 // [routing id, "", request]: the reply goes back along the same envelope.
                 while let Ok(mut msg) = router.recv().await {
-                    msg.last_mut().map(|body| body.extend_from_slice(b", echoed by a ROUTER"));
+                    msg.push(b"echoed by a tokio ROUTER".to_vec());
                     router.send(msg).await?;
                 }
                 Ok::<_, zmtp_tokio_example::Error>(())
