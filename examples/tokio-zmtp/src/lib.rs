@@ -1,17 +1,25 @@
 //! zmtp-core wrapped in tokio: async ZeroMQ sockets in under 200 lines, without zmtp-std.
 //!
 //! The proof, for users with a runtime of their own, that the sans-IO core needs nothing from
-//! zmtp-std: this crate's `src/` is 196 lines (`lib.rs` 170 of them, 103 lines of code; the
-//! `main.rs` demo the rest), all safe code, and its tests talk to real libzmq.
+//! zmtp-std: this crate's `src/` is 199 lines of code (non-blank, non-comment lines as
+//! rustfmt leaves them: `lib.rs` 173, the `main.rs` demo 26; CI keeps it under 200), all safe
+//! code, and its tests talk to real libzmq.
 //!
 //! A [`ZSocket`] is a handle to one tokio task that owns a zmtp-core [`Socket`] and its peers'
 //! memory (plain `Vec`s: an `async fn` may borrow its own locals across `.await`, so no
-//! `'static` memory, no leak, no `unsafe`). The task moves bytes between the core and its
-//! `TcpStream`s with `try_read`/`try_write`, sleeps in one `select!` on socket readiness, the
-//! core's next deadline (heartbeats) and the application's calls, and serves [`ZSocket::send`]
-//! and [`ZSocket::recv`] through channels. Every socket type the core has works (its pattern
-//! is the core's); bound sockets take up to [`MAX_PEERS`] peers. Not here: reconnection,
-//! ipc://, socket options beyond [`SocketConfig`] (see zmtp-std for a full library).
+//! `'static` memory, no leak, no `unsafe`). The task does what the core asks of every caller:
+//! it moves bytes between the core and its `TcpStream`s (`try_read` into the core's receive
+//! window, `try_write` of its output), drains the core's events, and sleeps in one `select!`
+//! on socket readiness, the core's next deadline (heartbeats, handshake timeout) and the
+//! application's calls, which reach it through channels ([`ZSocket::send`] and
+//! [`ZSocket::recv`]: both may wait at once, from different tasks).
+//!
+//! Every socket type of the core works, with its pattern (REQ/REP envelopes, ROUTER routing
+//! ids, round robin, fair queueing). A bound socket takes up to [`MAX_PEERS`] peers. A message
+//! may be up to 256 KiB (a larger one closes the connection: the core's queues are this
+//! crate's fixed `Vec`s). Not here, to stay small: reconnection (a connected socket ends with
+//! its connection: [`Error::Closed`] with the core's reason), ipc://, PLAIN/CURVE, options
+//! beyond [`SocketConfig`]. zmtp-std has them.
 //!
 //! ```
 //! use zmtp_tokio_example::{SocketType, ZSocket};
@@ -29,17 +37,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
-use std::future::{pending, poll_fn};
-use std::io::{self, ErrorKind};
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::task::Poll;
-use std::time::Duration;
-
+use std::{collections::VecDeque, io, io::ErrorKind, net::SocketAddr, task::Poll, time::Duration};
+use std::{future::pending, future::poll_fn, sync::Arc, sync::OnceLock};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep_until, Instant as Clock};
+use tokio::{sync::mpsc, sync::oneshot, time::sleep_until, time::Instant as Clock};
 use zmtp_core::socket::{PeerHandle, PeerMemory, PeerSlot, Received, Socket, SocketEvent};
 pub use zmtp_core::socket::{SocketConfig, SocketRecvError, SocketSendError};
 pub use zmtp_core::{CloseReason, Config, SocketType};
@@ -72,7 +73,8 @@ pub enum Error {
     Send(SocketSendError),
     /// The pattern cannot receive now (REQ before sending, PUSH).
     Recv(SocketRecvError),
-    /// The socket's task has ended: a connected socket's connection closed (with why).
+    /// The socket's task has ended: a connected socket's connection closed (with why), after
+    /// the messages that came before it were received.
     Closed(Option<CloseReason>),
 }
 
@@ -88,7 +90,15 @@ impl std::fmt::Display for Error {
 }
 impl std::error::Error for Error {}
 
-/// An async ZeroMQ socket. Clones share the socket; it closes when the last one is dropped.
+/// An async ZeroMQ socket.
+///
+/// Clones share the socket. When the last one is dropped, the task writes out what it was
+/// given (for up to a second, libzmq's `ZMQ_LINGER`) and closes the connections.
+///
+/// Cancelling a call (dropping its future, as `tokio::time::timeout` does) while it waits is
+/// safe: a `send` not yet queued is not sent, a `recv` takes no message. Only a `recv`
+/// cancelled in the instant its message is being handed over loses that message, as with
+/// any reply channel: in a `select!` loop, prefer a task that owns the receiving.
 #[derive(Clone, Debug)]
 pub struct ZSocket {
     sends: mpsc::Sender<(Multipart, Reply<()>)>,
@@ -124,12 +134,14 @@ impl ZSocket {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
     }
-    /// Queues a message for the pattern's next peer, waiting while none can take it.
+    /// Queues a message for the pattern's next peer, waiting while none can take it (no peer
+    /// yet, or every one at its high-water mark), like a blocking `zmq_send`.
     pub async fn send<F: Into<Vec<u8>>>(&self, frames: impl IntoIterator<Item = F>) -> Result<()> {
         let msg = frames.into_iter().map(Into::into).collect();
         self.call(&self.sends, |reply| (msg, reply)).await
     }
-    /// The next message the pattern lets through, waiting for one.
+    /// The next message the pattern lets through (ROUTER: routing id first; REQ, REP: without
+    /// the envelope), waiting for one.
     pub async fn recv(&self) -> Result<Multipart> {
         self.call(&self.recvs, |reply| reply).await
     }
@@ -150,6 +162,7 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
         .map(|[rx, tx, r, s]| PeerSlot::new(PeerMemory { rx, tx, recv_queue: r, send_queue: s }))
         .collect();
     let mut socket = Socket::new(cfg, &mut slots);
+    let owned = |m: Received<'_>| m.frames().map(<[u8]>::to_vec).collect::<Multipart>();
     let epoch = Clock::now();
     let now = || Instant::from_micros(epoch.elapsed().as_micros() as u64);
     let (mut conns, mut inbox) = (Vec::<(PeerHandle, TcpStream)>::new(), VecDeque::new());
@@ -158,13 +171,9 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
     let (mut recv, mut linger): (Option<Reply<Multipart>>, _) = (None, None);
     loop {
         // New peers, input and output, the events they caused, then the pending calls.
-        if let Some((s, role)) = fresh.take() {
-            // No free slot: the connection is refused (dropped).
-            if let Ok(h) = socket.add_peer(role, now()) {
-                let _ = s.set_nodelay(true);
-                conns.push((h, s));
-            }
-        }
+        // No free slot: the connection is refused (dropped).
+        let added = fresh.take().and_then(|(s, r)| Some((socket.add_peer(r, now()).ok()?, s)));
+        conns.extend(added.inspect(|(_, s)| drop(s.set_nodelay(true))));
         socket.handle_timeout(now());
         for (h, s) in &conns {
             pump(&mut socket, *h, s, now());
@@ -188,11 +197,7 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
             }
         }
         if let Some(reply) = recv.take().filter(|r| !r.is_closed()) {
-            match inbox
-                .pop_front()
-                .ok_or(SocketRecvError::WouldBlock)
-                .or_else(|_| socket.recv().map(owned))
-            {
+            match inbox.pop_front().map(Ok).unwrap_or_else(|| socket.recv().map(owned)) {
                 Err(SocketRecvError::WouldBlock) => recv = Some(reply),
                 res => drop(reply.send(res.map_err(Error::Recv))),
             }
@@ -232,11 +237,6 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
     }
 }
 
-/// A received message, copied out of the core's queue.
-fn owned(m: Received<'_>) -> Multipart {
-    m.frames().map(<[u8]>::to_vec).collect()
-}
-
 /// Writes the peer's output until the kernel takes no more, then reads into its receive window
 /// until the kernel has no more or the window is full (the core's back-pressure: the window
 /// reopens when the application receives; a closed session has none).
@@ -250,10 +250,9 @@ fn pump(socket: &mut Socket<'_, '_>, h: PeerHandle, s: &TcpStream, now: Instant)
     }
     while let window @ [_, ..] = socket.recv_window(h) {
         match s.try_read(window) {
-            Ok(0) => return socket.handle_eof(h),
-            Ok(n) => drop(socket.commit_received(h, n, now)),
+            Ok(n @ 1..) => drop(socket.commit_received(h, n, now)),
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(_) => return socket.handle_eof(h),
+            _ => return socket.handle_eof(h), // end of stream, or the connection failed
         }
     }
 }

@@ -294,7 +294,7 @@ async fn a_dropped_socket_still_delivers_what_it_was_given() {
 }
 
 #[tokio::test]
-async fn a_cancelled_recv_loses_no_message() {
+async fn a_recv_cancelled_while_waiting_loses_no_message() {
     let ctx = zmq::Context::new();
     let router = zsock(&ctx, zmq::ROUTER);
     let addr = bind(&router);
