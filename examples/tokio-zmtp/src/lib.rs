@@ -1,8 +1,8 @@
 //! zmtp-core wrapped in tokio: async ZeroMQ sockets in under 200 lines, without zmtp-std.
 //!
 //! The proof, for users with a runtime of their own, that the sans-IO core needs nothing from
-//! zmtp-std: this crate's `src/` is 199 lines of code (non-blank, non-comment lines as
-//! rustfmt leaves them: `lib.rs` 173, the `main.rs` demo 26; CI keeps it under 200), all safe
+//! zmtp-std: this crate's `src/` is 197 lines of code (non-blank, non-comment lines as
+//! rustfmt leaves them: `lib.rs` 172, the `main.rs` demo 25; CI keeps it under 200), all safe
 //! code, and its tests talk to real libzmq.
 //!
 //! A [`ZSocket`] is a handle to one tokio task that owns a zmtp-core [`Socket`] and its peers'
@@ -189,11 +189,13 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
                 socket.remove_peer(h);
             }
         }
+        let orphan = conns.is_empty() && lis.is_none(); // no connection, and none to come
         if let Some((msg, reply)) = send.take().filter(|(_, r)| !r.is_closed()) {
             let res = socket.send(&msg.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            let err = |e| if orphan { Error::Closed(why.get().copied()) } else { Error::Send(e) };
             match res {
-                Err(SocketSendError::WouldBlock) => send = Some((msg, reply)), // no peer has room
-                res => drop(reply.send(res.map_err(Error::Send))),
+                Err(SocketSendError::WouldBlock) if !orphan => send = Some((msg, reply)), // no room
+                res => drop(reply.send(res.map_err(err))),
             }
         }
         if let Some(reply) = recv.take().filter(|r| !r.is_closed()) {
@@ -203,14 +205,12 @@ async fn run(cfg: Cfg, conn: Option<TcpStream>, lis: Option<TcpListener>, calls:
             }
         }
         let flushed = conns.iter_mut().all(|(h, _)| socket.poll_transmit(*h).is_empty());
-        let lingered = linger.is_some_and(|t| flushed || t <= Clock::now());
-        // A connected socket ends with its connection, once what came before is received.
-        if lingered || (conns.is_empty() && lis.is_none() && (inbox.is_empty() || send.is_some())) {
+        // Lingering done, or a connected socket's connection gone and what came before received.
+        if linger.is_some_and(|t| flushed || t <= Clock::now()) || (orphan && inbox.is_empty()) {
             return; // pending calls see their reply dropped: Error::Closed
         }
-        if linger.is_none() && sends.is_closed() {
-            linger = Some(Clock::now() + LINGER); // every handle dropped: finish writing, then end
-        }
+        // Every handle dropped: finish writing (for a while), then end.
+        linger = linger.or(sends.is_closed().then(|| Clock::now() + LINGER));
         let takes = (linger.is_none() && send.is_none(), linger.is_none() && recv.is_none());
         let deadline = socket.poll_timeout().map(|t| epoch + Duration::from_micros(t.as_micros()));
         let wake = deadline.into_iter().chain(linger).min();

@@ -18,7 +18,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let router = ZSocket::bind("127.0.0.1:0", SocketType::Router).await?;
             let addr = router.local_addr().ok_or("no local address")?;
-            println!("no endpoint given: serving ourselves, a ROUTER bound at tcp://{addr}");
             tokio::spawn(async move {
                 // [routing id, "", request]: the reply goes back along the same envelope.
                 while let Ok(mut msg) = router.recv().await {

@@ -207,6 +207,7 @@ async fn req_talks_to_libzmq_rep() {
             assert_eq!(request, [format!("request {i}").into_bytes()]);
             rep.send_multipart([format!("reply {i}").into_bytes(), vec![]], 0).unwrap();
         }
+        rep // alive until the test is done: its going away is another test
     });
     let req = within(ZSocket::connect(addr, SocketType::Req)).await.unwrap();
     // RFC 28's REQ state machine, from the core: no reply before a request...
@@ -215,11 +216,11 @@ async fn req_talks_to_libzmq_rep() {
         within(req.send([format!("request {i}")])).await.unwrap();
         // ...and no second request before the reply.
         let twice = req.send([&b"again"[..]]).await;
-        assert!(matches!(twice, Err(Error::Send(SocketSendError::NotAllowed))));
+        assert!(matches!(twice, Err(Error::Send(SocketSendError::NotAllowed))), "{twice:?}");
         let reply = within(req.recv()).await.unwrap();
         assert_eq!(reply, [format!("reply {i}").into_bytes(), vec![]]);
     }
-    server.await.unwrap();
+    drop(server.await.unwrap());
 }
 
 #[tokio::test]
@@ -259,6 +260,31 @@ async fn a_peer_that_goes_away_ends_a_connected_socket_with_the_reason() {
     assert!(matches!(err, Error::Closed(Some(CloseReason::Eof))), "{err}");
     // Later calls say the same.
     let err = within(ours.send([&b"more"[..]])).await.unwrap_err();
+    assert!(matches!(err, Error::Closed(Some(CloseReason::Eof))), "{err}");
+}
+
+#[tokio::test]
+async fn what_a_peer_sent_before_it_left_is_still_received() {
+    let ctx = zmq::Context::new();
+    let router = zsock(&ctx, zmq::ROUTER);
+    let addr = bind(&router);
+    let ours = within(ZSocket::connect_with(addr, dealer(b"reader"))).await.unwrap();
+    within(ours.send([&b"ready"[..]])).await.unwrap();
+    // libzmq sends three messages and closes (its linger flushes them first).
+    libzmq(move || {
+        router.recv_multipart(0).unwrap();
+        for i in 0..3u8 {
+            router.send_multipart([&b"reader"[..], &[i]], 0).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    for i in 0..3u8 {
+        assert_eq!(within(ours.recv()).await.unwrap(), [vec![i]]);
+    }
+    let err = within(ours.recv()).await.unwrap_err();
+    assert!(matches!(err, Error::Closed(Some(CloseReason::Eof))), "{err}");
+    let err = within(ours.send([&b"anyone?"[..]])).await.unwrap_err();
     assert!(matches!(err, Error::Closed(Some(CloseReason::Eof))), "{err}");
 }
 
