@@ -17,7 +17,9 @@
 //! Every socket type of the core works, with its pattern (REQ/REP envelopes, ROUTER routing
 //! ids, round robin, fair queueing). A bound socket takes up to [`MAX_PEERS`] peers. A message
 //! may be up to 256 KiB (a larger one closes the connection: the core's queues are this
-//! crate's fixed `Vec`s). Not here, to stay small: reconnection (a connected socket ends with
+//! crate's fixed `Vec`s); frames above 64 KiB (the session's receive buffer) stream in, but
+//! zmtp-core closes the connection when one arrives while the receive queue is too full to
+//! take it, so keep frames under 64 KiB when the application may lag. Not here, to stay small: reconnection (a connected socket ends with
 //! its connection: [`Error::Closed`] with the core's reason), ipc://, PLAIN/CURVE, options
 //! beyond [`SocketConfig`]. zmtp-std has them.
 //!
@@ -50,7 +52,7 @@ use zmtp_core::{Instant, Role};
 pub const MAX_PEERS: usize = 16;
 /// Memory per peer: session receive and transmit buffers (larger frames stream through), and
 /// each message queue (a message larger than a queue closes the connection).
-const BUF: usize = 16 * 1024;
+const BUF: usize = 64 * 1024;
 const QUEUE: usize = 256 * 1024;
 /// How long a dropped socket keeps writing what it was given.
 const LINGER: Duration = Duration::from_secs(1);
@@ -108,7 +110,7 @@ pub struct ZSocket {
 }
 
 impl ZSocket {
-    /// Connects a socket of type `ty` to a ZeroMQ peer at `addr` (`tcp://` host:port).
+    /// Connects a socket of type `ty` to a ZeroMQ peer at `addr` (`host:port`, as in `tcp://`).
     pub async fn connect(addr: impl ToSocketAddrs, ty: SocketType) -> io::Result<Self> {
         Self::connect_with(addr, SocketConfig::new(Config::new(ty))).await
     }
