@@ -469,3 +469,60 @@ fn req_gets_a_reply_that_arrived_just_before_its_peer_closed() {
         "no peer left"
     );
 }
+
+/// The socket scans only up to its last slot in use: peers removed from the end or the
+/// middle and new peers taking free slots anywhere must still be round-robined and
+/// fair-queued.
+#[test]
+fn round_robin_and_fair_queueing_follow_peers_across_freed_and_reused_slots() {
+    let mut n = net(SocketType::Dealer);
+    let send_round = |n: &mut Net, count: u8| -> Vec<Vec<u8>> {
+        let before: Vec<usize> = n.remotes.iter().map(|r| r.messages.len()).collect();
+        for i in 0..count {
+            n.socket.send(&[&[i]]).unwrap();
+        }
+        n.run();
+        n.remotes
+            .iter()
+            .zip(before)
+            .map(|(r, b)| r.messages[b..].iter().map(|m| m[0][0]).collect())
+            .collect()
+    };
+    let remove = |n: &mut Net, i: usize| {
+        n.kill(i);
+        let h = n.remotes[i].handle;
+        n.socket.remove_peer(h);
+    };
+    for _ in 0..3 {
+        n.connect(SocketType::Router, b"");
+    }
+    // Remove the last two: only the first is left.
+    remove(&mut n, 2);
+    remove(&mut n, 1);
+    assert_eq!(send_round(&mut n, 4), [vec![0, 1, 2, 3], vec![], vec![]]);
+    // A newcomer takes slot 1: both get messages in turn.
+    let d = n.connect(SocketType::Router, b"");
+    assert_eq!(n.remotes[d].handle.index(), 1);
+    let got = send_round(&mut n, 4);
+    assert_eq!(got[0].len() + got[d].len(), 4);
+    assert_eq!((got[0].len(), got[d].len()), (2, 2), "{got:?}");
+    // The first goes while slot 1 stays: everything to slot 1, and its messages arrive.
+    remove(&mut n, 0);
+    let got = send_round(&mut n, 3);
+    assert_eq!(got[d], [0, 1, 2]);
+    n.remotes[d].send(&[b"", b"from d"]);
+    let e = n.connect(SocketType::Router, b"");
+    assert_eq!(
+        n.remotes[e].handle.index(),
+        0,
+        "the freed first slot is reused"
+    );
+    n.remotes[e].send(&[b"", b"from e"]);
+    n.run();
+    let mut got: Vec<(usize, Vec<Vec<u8>>)> = n.recv_all();
+    got.sort();
+    assert_eq!(
+        got,
+        [(d, msg(&[b"", b"from d"])), (e, msg(&[b"", b"from e"])),]
+    );
+}

@@ -511,14 +511,16 @@ impl<'s, 'b> Socket<'s, 'b> {
     pub(super) fn distribute(&mut self, frames: &[&[u8]]) -> Result<(), SocketSendError> {
         let hwm = self.cfg.send_hwm;
         if self.ty() == SocketType::XSub {
-            for slot in self.slots.iter_mut().filter(|s| s.is_active()) {
+            let span = self.span;
+            for slot in self.slots.iter_mut().take(span).filter(|s| s.is_active()) {
                 let _ = enqueue_slot(slot, hwm, &[], frames);
             }
             return Ok(());
         }
         let first = frames.first().copied().unwrap_or(&[]);
         let mask = self.ps.subs.match_members(first);
-        for (i, slot) in self.slots.iter_mut().enumerate() {
+        let span = self.span;
+        for (i, slot) in self.slots.iter_mut().take(span).enumerate() {
             let wanted = mask.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
             if wanted && slot.is_active() {
                 let _ = enqueue_slot(slot, hwm, &[], frames);
