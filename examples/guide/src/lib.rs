@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod asyncsrv;
 pub mod hello;
 pub mod identity;
 pub mod lazy_pirate;
