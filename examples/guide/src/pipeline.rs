@@ -158,7 +158,7 @@ pub fn tasksink2(
 ///
 /// The Guide publishes once and then sleeps a second, "to give 0MQ time to deliver".
 /// Instead, this watches the subscribers leave, and publishes again every
-/// [`STOP_CHECK`](crate::STOP_CHECK) while any is left: a PUB sends only to subscriptions
+/// [`STOP_CHECK`] while any is left: a PUB sends only to subscriptions
 /// it has received, so a worker whose subscription was still on its way would miss a
 /// single KILL (the "slow joiner").
 pub fn kill(controller: &Socket, patience: Duration) -> Result<usize> {
