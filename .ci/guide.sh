@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo clippy -p zmtp-guide --all-targets -- -D warnings
-for e in hello weather pipeline identity rtreq rtdealer lpclient rrbroker msgqueue lbbroker \
-         asyncsrv spqueue ppqueue majordomo; do
+for e in hello weather pipeline pipeline2 identity rtreq rtdealer lpclient rrbroker msgqueue \
+         lbbroker asyncsrv spqueue ppqueue majordomo; do
     if [ -f "examples/guide/examples/$e.rs" ]; then
         echo "--- example $e"
         timeout 60 cargo run -q -p zmtp-guide --example "$e" >/dev/null

@@ -10,6 +10,23 @@
 //! count or a [`Stop`] flag; where the Guide sleeps to simulate work, the time is a
 //! parameter (the examples keep the Guide's pauses, the tests shorten them).
 //!
+//! | Guide chapter, section (programs) | Module | Example | Tests (`tests/`) |
+//! |---|---|---|---|
+//! | 1, Ask and Ye Shall Receive (`hwserver`, `hwclient`) | [`hello`] | `hello` | `chapter1.rs` |
+//! | 1, Getting the Message Out (`wuserver`, `wuclient`) | [`weather`] | `weather` | `chapter1.rs` |
+//! | 1, Divide and Conquer (`taskvent`, `taskwork`, `tasksink`) | [`pipeline`] | `pipeline` | `chapter1.rs` |
+//! | 2, Handling Errors and ETERM (`taskwork2`, `tasksink2`) | [`pipeline`] | `pipeline2` | `chapter2.rs` |
+//! | 2, Shared Queue (`rrclient`, `rrworker`, `rrbroker`) | [`rrbroker`] | `rrbroker` | `chapter2.rs` |
+//! | 2, ZeroMQ's Built-In Proxy (`msgqueue`) | [`proxy`], [`rrbroker`] | `msgqueue` | `chapter2.rs` |
+//! | 3, Identities and Addresses (`identity`) | [`identity`] | `identity` | `chapter3.rs` |
+//! | 3, ROUTER Broker and REQ Workers (`rtreq`) | [`rtreq`] | `rtreq` | `chapter3.rs` |
+//! | 3, ROUTER Broker and DEALER Workers (`rtdealer`) | [`rtdealer`] | `rtdealer` | `chapter3.rs` |
+//! | 3, A Load Balancing Message Broker (`lbbroker`) | [`lbbroker`] | `lbbroker` | `lbbroker.rs` |
+//! | 3, The Asynchronous Client/Server Pattern (`asyncsrv`) | [`asyncsrv`] | `asyncsrv` | `asyncsrv.rs` |
+//! | 4, Lazy Pirate (`lpclient`, `lpserver`) | [`lazy_pirate`] | `lpclient` | `lazy_pirate.rs` |
+//! | 4, Simple and Paranoid Pirate (`spqueue`, `ppqueue`, `ppworker`) | [`pirate`] | `ppqueue` | `pirates.rs` |
+//! | 4, Majordomo (`mdbroker`, `mdwrkapi`, `mdcliapi2`) | [`mdp`] | `majordomo` | `majordomo.rs` |
+//!
 //! ```
 //! use zmtp_guide::hello;
 //! use zmtp_std::{Context, SocketType};
@@ -31,6 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod asyncsrv;
 pub mod hello;
 pub mod identity;
 pub mod lazy_pirate;

@@ -165,3 +165,24 @@ fn pipeline_every_task_once() {
         "{per_worker:?}"
     );
 }
+
+/// The start signal and the results reach the sink over different connections, so a
+/// result can come first; the sink still counts every result and the signal as such.
+#[test]
+fn pipeline_sink_start_signal_overtaken() {
+    let ctx = Context::new().unwrap();
+    let sink = ctx.socket(SocketType::Pull).unwrap();
+    sink.set_max_peers(1).unwrap();
+    let endpoint = sink.bind(ANY_LOCAL).unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&endpoint).unwrap();
+    // One connection keeps this order: a result, the start signal, the other result.
+    for m in ["worker-1 0", "0", "worker-2 1"] {
+        push.send(m).unwrap();
+    }
+    let batch = pipeline::tasksink(&sink, 2).unwrap();
+    assert_eq!(
+        batch.results,
+        [("worker-1".to_owned(), 0), ("worker-2".to_owned(), 1)]
+    );
+}

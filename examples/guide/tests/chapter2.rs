@@ -1,11 +1,12 @@
 //! Chapter 2 of the Guide: the request-reply broker (`rrbroker`) and the built-in proxy
-//! (`msgqueue`), with our workers and with libzmq ones.
+//! (`msgqueue`), with our workers and with libzmq ones; the pipeline with a kill signal
+//! ("Handling Errors and ETERM": `taskwork2`, `tasksink2`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use zmtp_guide::proxy::{proxy_steerable, ProxyStats};
-use zmtp_guide::{rrbroker, Stop, ANY_LOCAL};
+use zmtp_guide::{pipeline, rrbroker, wait_for, Stop, ANY_LOCAL};
 use zmtp_std::{Context, Socket, SocketType};
 
 const CLIENTS: usize = 4;
@@ -176,4 +177,116 @@ fn msgqueue_proxy_libzmq_peers() {
     steer.send("TERMINATE", 0).unwrap();
     let stats = proxy.join().unwrap();
     assert_eq!(stats.backend_in_msgs, (CLIENTS * REQUESTS) as u64);
+}
+
+/// A pipeline worker in libzmq with the kill switch (`taskwork2`): PULL tasks, SUB for the
+/// kill signal, `zmq_poll` on both; returns the tasks it did.
+fn libzmq_taskwork2(zctx: &zmq::Context, vent: &str, sink: &str, control: &str) -> usize {
+    let receiver = zctx.socket(zmq::PULL).unwrap();
+    receiver.connect(vent).unwrap();
+    let sender = zctx.socket(zmq::PUSH).unwrap();
+    sender.connect(sink).unwrap();
+    let controller = zctx.socket(zmq::SUB).unwrap();
+    controller.set_subscribe(b"").unwrap();
+    controller.connect(control).unwrap();
+    let mut done = 0;
+    loop {
+        let mut items = [
+            receiver.as_poll_item(zmq::POLLIN),
+            controller.as_poll_item(zmq::POLLIN),
+        ];
+        zmq::poll(&mut items, -1).unwrap();
+        if items[0].is_readable() {
+            let task = String::from_utf8(receiver.recv_bytes(0).unwrap()).unwrap();
+            let id = task.split_once(' ').unwrap().0;
+            sender.send(format!("libzmq {id}").as_bytes(), 0).unwrap();
+            done += 1;
+        }
+        if items[1].is_readable() {
+            assert_eq!(controller.recv_bytes(0).unwrap(), pipeline::KILL);
+            return done;
+        }
+    }
+}
+
+/// The pipeline with the kill signal (`taskwork2`, `tasksink2`): every task is done once,
+/// then the sink's KILL ends every worker, ours and (if `libzmq_worker`) a libzmq one.
+fn pipeline_kill(libzmq_worker: bool) {
+    const TASKS: usize = 60;
+    const OURS: usize = 3;
+    let workers = OURS + usize::from(libzmq_worker);
+    let ctx = Context::new().unwrap();
+    // Room for the peers the test has (a bound socket allocates its peer slots up front;
+    // the default 64 costs time for nothing here).
+    let bound = |ty, peers| {
+        let s = ctx.socket(ty).unwrap();
+        s.set_max_peers(peers).unwrap();
+        let ep = s.bind(ANY_LOCAL).unwrap();
+        (s, ep)
+    };
+    let (sink, sink_ep) = bound(SocketType::Pull, workers + 1);
+    let (controller, control_ep) = bound(SocketType::Pub, workers);
+    let (sender, vent_ep) = bound(SocketType::Push, workers);
+    let mut threads: Vec<_> = (1..=OURS)
+        .map(|n| {
+            let ctx = ctx.clone();
+            let (vent, sink, control) = (vent_ep.clone(), sink_ep.clone(), control_ep.clone());
+            std::thread::spawn(move || {
+                let receiver = ctx.socket(SocketType::Pull).unwrap();
+                receiver.connect(&vent).unwrap();
+                let sender = ctx.socket(SocketType::Push).unwrap();
+                sender.connect(&sink).unwrap();
+                let controller = ctx.socket(SocketType::Sub).unwrap();
+                controller.subscribe("").unwrap();
+                controller.connect(&control).unwrap();
+                let name = format!("worker-{n}");
+                let unit = Duration::from_micros(20);
+                pipeline::taskwork2(&name, &receiver, &controller, &sender, unit).unwrap()
+            })
+        })
+        .collect();
+    if libzmq_worker {
+        let (vent, sink, control) = (vent_ep.clone(), sink_ep.clone(), control_ep.clone());
+        threads.push(std::thread::spawn(move || {
+            libzmq_taskwork2(&zmq::Context::new(), &vent, &sink, &control)
+        }));
+    }
+    let to_sink = ctx.socket(SocketType::Push).unwrap();
+    to_sink.connect(&sink_ep).unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        sender.connected_peers() == workers
+            && controller.connected_peers() == workers
+            && to_sink.connected_peers() == 1
+    }));
+    let collector = std::thread::spawn(move || {
+        let batch = pipeline::tasksink2(&sink, &controller, TASKS, Duration::from_secs(10));
+        (batch, controller.connected_peers())
+    });
+    pipeline::taskvent(&sender, &to_sink, TASKS, 5).unwrap();
+    let (batch, subscribers_left) = collector.join().unwrap();
+    let batch = batch.unwrap();
+    assert_eq!(subscribers_left, 0);
+    let ids: BTreeSet<usize> = batch.results.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids, (0..TASKS).collect::<BTreeSet<_>>());
+    // The KILL ended every worker: each thread finishes on its own, no flag raised.
+    assert!(
+        wait_for(Duration::from_secs(10), || threads
+            .iter()
+            .all(|t| t.is_finished())),
+        "a worker is still running after KILL"
+    );
+    let done: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(done.iter().sum::<usize>(), TASKS);
+    // PUSH dealt round robin over the workers connected before the first task.
+    assert!(done.iter().all(|&n| n == TASKS / workers), "{done:?}");
+}
+
+#[test]
+fn pipeline_kill_ends_every_worker() {
+    pipeline_kill(false);
+}
+
+#[test]
+fn pipeline_kill_ends_a_libzmq_worker_too() {
+    pipeline_kill(true);
 }
