@@ -245,8 +245,10 @@ mod error;
 mod io;
 mod options;
 mod owned;
+mod security;
 mod shared;
 mod socket;
+pub mod zap;
 
 pub use context::Context;
 pub use error::{Error, Result};
@@ -254,5 +256,10 @@ pub use options::{
     SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
     DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
+pub use security::{
+    curve_keypair, curve_public, AuthFailure, AuthFailureKind, Mechanism, SecretBytes,
+    SecurityOptions,
+};
 pub use socket::Socket;
+pub use zeroize::Zeroizing;
 pub use zmtp_core::SocketType;
