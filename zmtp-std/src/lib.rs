@@ -263,3 +263,4 @@ pub use security::{
 pub use socket::Socket;
 pub use zeroize::Zeroizing;
 pub use zmtp_core::SocketType;
+pub use zmtp_core::{CloseReason, ProtocolError};

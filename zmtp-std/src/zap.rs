@@ -324,10 +324,7 @@ pub(crate) struct Job {
 enum Backend {
     Handler(Box<dyn ZapHandler>),
     /// A DEALER (in a context of its own) connected to the user's ZAP socket.
-    Socket {
-        _ctx: Context,
-        socket: Socket,
-    },
+    Socket(Box<(Context, Socket)>),
 }
 
 /// A context's authentication: its allow-list and its ZAP thread, shared by the
@@ -357,13 +354,10 @@ impl ContextAuth {
         *self.timeout.lock().unwrap_or_else(PoisonError::into_inner) = t;
     }
 
-    /// Hands a request to the ZAP thread; `Err` gives it back when there is none.
-    pub(crate) fn submit(&self, job: Job) -> std::result::Result<(), Job> {
+    /// Hands a request to the ZAP thread; whether there is one.
+    pub(crate) fn submit(&self, job: Job) -> bool {
         let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        match jobs.as_ref() {
-            Some(tx) => tx.send(job).map_err(|e| e.0),
-            None => Err(job),
-        }
+        jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok())
     }
 
     /// Whether a ZAP handler is set.
@@ -408,7 +402,7 @@ fn run(jobs: Receiver<Job>, mut backend: Backend, commands: &Sender<Command>, wa
                     log::error!("zmtp-std: the ZAP handler panicked; rejecting the client");
                     ZapReply::with_status(500, "ZAP handler panicked")
                 }),
-            Backend::Socket { socket, .. } => ask_socket(socket, &job, sequence),
+            Backend::Socket(s) => ask_socket(&s.1, &job, sequence),
         };
         let sent = commands.send(Command::ZapReply {
             id: job.socket,
@@ -491,7 +485,7 @@ impl Context {
         socket.connect(endpoint)?;
         let inner = self.inner();
         inner.auth.install(Some((
-            Backend::Socket { _ctx: ctx, socket },
+            Backend::Socket(Box::new((ctx, socket))),
             inner.command_sender(),
             inner.waker(),
         )))

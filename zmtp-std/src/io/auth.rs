@@ -137,13 +137,12 @@ impl IoSocket {
             deadline,
             zap,
         };
-        match ctx.submit(job) {
-            Ok(()) => {
-                self.auth
-                    .pending
-                    .insert(request, Pending { peer: h, deadline });
-            }
-            Err(_) => self.reject(h, &ZapReply::with_status(500, "ZAP handler gone")),
+        if ctx.submit(job) {
+            self.auth
+                .pending
+                .insert(request, Pending { peer: h, deadline });
+        } else {
+            self.reject(h, &ZapReply::with_status(500, "ZAP handler gone"));
         }
     }
 
@@ -217,18 +216,15 @@ impl IoSocket {
         }
         let secure = self.opts.security.mechanism() != Mechanism::Null;
         let kind = match reason {
-            // Recorded with its status when we rejected.
-            CloseReason::AuthRejected => return,
+            // Recorded with its status when we rejected; we closed it ourselves.
+            CloseReason::AuthRejected | CloseReason::Local => return,
             CloseReason::AuthFailed => AuthFailureKind::RefusedByServer,
             CloseReason::Protocol(ProtocolError::MechanismMismatch) => {
                 AuthFailureKind::Handshake(*reason)
             }
-            CloseReason::Protocol(ProtocolError::Curve(_) | ProtocolError::MalformedHello)
-            | CloseReason::PeerError
-                if secure =>
-            {
-                AuthFailureKind::Handshake(*reason)
-            }
+            // libzmq hangs up without a word on a mechanism mismatch (it has not sent its
+            // mechanism yet) and on a HELLO sealed for another server key (RFC 26).
+            _ if secure => AuthFailureKind::Handshake(*reason),
             _ => return,
         };
         let peer = self.peer_addr(h);
