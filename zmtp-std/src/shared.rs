@@ -124,6 +124,8 @@ pub(crate) struct Shared {
     monitor: Mutex<Option<MonitorSender>>,
     /// `monitor.is_some()`, read without the lock.
     monitored: AtomicBool,
+    /// Allow-list and handshake failures (PLAIN, CURVE).
+    pub(crate) security: crate::security::SocketSecurity,
 }
 
 impl Shared {
@@ -146,6 +148,7 @@ impl Shared {
             waiter_count: AtomicUsize::new(0),
             monitor: Mutex::new(None),
             monitored: AtomicBool::new(false),
+            security: Default::default(),
         }
     }
 

@@ -77,6 +77,15 @@ impl Stream {
 
     /// TCP: no Nagle delay (messages are batched by the core already), and keepalive as
     /// the options say. Failures are logged: the connection works without them.
+    /// The peer's address: TCP only (a Unix domain socket's peer is usually unnamed).
+    pub(crate) fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr(),
+            #[cfg(unix)]
+            _ => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
     pub(crate) fn configure(&self, opts: &SocketOptions) {
         let Stream::Tcp(s) = self else { return };
         let _ = s.set_nodelay(true);
