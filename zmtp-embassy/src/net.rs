@@ -6,7 +6,7 @@ use core::task::Poll;
 
 use embassy_futures::join::join;
 use embassy_futures::select::{select, select3, Either, Either3};
-use embassy_net::tcp::TcpSocket;
+use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::Stack;
 use embassy_sync::waitqueue::WakerRegistration;
 use embassy_time::{Duration, Instant as EInstant, Timer};
@@ -226,7 +226,16 @@ async fn link_loop(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) -> ! 
                 debug!("zmtp: link {} connecting", i);
                 match embassy_time::with_timeout(connect_timeout, tcp.connect(addr)).await {
                     Ok(Ok(())) => Role::Connected,
-                    _ => {
+                    r => {
+                        let why = match r {
+                            Ok(Err(ConnectError::NoRoute)) => "no route",
+                            Ok(Err(ConnectError::InvalidState)) => "invalid state",
+                            Ok(_) => "refused or reset",
+                            Err(_) => "timed out",
+                        };
+                        debug!("zmtp: link {} connect failed: {}", i, why);
+                        #[cfg(feature = "log")]
+                        log::debug!("state {:?} {:?}", tcp.state(), tcp.local_endpoint());
                         tcp.abort();
                         let _ = tcp.flush().await;
                         let delay = shared.engine.borrow_mut().connect_failed(i);
