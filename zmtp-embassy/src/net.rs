@@ -234,8 +234,6 @@ async fn link_loop(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) -> ! 
                             Err(_) => "timed out",
                         };
                         debug!("zmtp: link {} connect failed: {}", i, why);
-                        #[cfg(feature = "log")]
-                        log::debug!("state {:?} {:?}", tcp.state(), tcp.local_endpoint());
                         tcp.abort();
                         let _ = tcp.flush().await;
                         let delay = shared.engine.borrow_mut().connect_failed(i);
