@@ -160,9 +160,9 @@ fn dealer_reconnects_after_the_router_restarts() {
             [b"d1".to_vec(), b"one".to_vec()]
         );
     }
-    // The router goes away (its TCP sockets reset): the dealer sees the connection drop.
+    // The router goes away (no longer polled, its TCP sockets reset): the dealer sees the
+    // connection drop.
     let handles: Vec<SocketHandle> = net.sockets.iter().map(|(h, _)| h).collect();
-    drop(router);
     for h in &handles[2..] {
         net.sockets.get_mut::<tcp::Socket<'_>>(*h).abort();
     }

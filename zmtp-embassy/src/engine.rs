@@ -119,7 +119,7 @@ pub(crate) struct Engine<'d> {
     options: Options<'d>,
     ready: usize,
     #[cfg(feature = "curve")]
-    pub(crate) rng: Option<&'d mut dyn rand_core::CryptoRng>,
+    pub(crate) rng: Option<&'d mut (dyn rand_core::CryptoRng + Send)>,
 }
 
 impl<'d> Engine<'d> {

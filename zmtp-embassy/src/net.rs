@@ -155,7 +155,7 @@ impl<'d, const PEERS: usize> Runner<'d, PEERS> {
     /// from (a hardware TRNG, or a CSPRNG seeded from one). Without it CURVE connections fail
     /// with [`zmtp_core::ConfigError::MissingRandomness`] (logged) and are retried.
     #[cfg(feature = "curve")]
-    pub fn set_rng(&mut self, rng: &'d mut dyn rand_core::CryptoRng) {
+    pub fn set_rng(&mut self, rng: &'d mut (dyn rand_core::CryptoRng + Send)) {
         self.shared.engine.borrow_mut().rng = Some(rng);
     }
 

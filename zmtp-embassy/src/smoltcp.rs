@@ -178,7 +178,7 @@ impl<'d> Socket<'d> {
 
     /// CURVE: the RNG each new connection draws its transient key and nonces from.
     #[cfg(feature = "curve")]
-    pub fn set_rng(&mut self, rng: &'d mut dyn rand_core::CryptoRng) {
+    pub fn set_rng(&mut self, rng: &'d mut (dyn rand_core::CryptoRng + Send)) {
         self.engine.rng = Some(rng);
     }
 
