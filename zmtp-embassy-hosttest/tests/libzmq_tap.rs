@@ -18,6 +18,7 @@ use embassy_net::{Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
 use embassy_time::Timer;
 use static_cell::StaticCell;
+use zmtp_embassy::zmtp_core::Role;
 use zmtp_embassy::{Endpoint, Options, Resources, Runner, SocketType};
 
 const NS_ENV: &str = "ZMTP_EMBASSY_NETNS";
@@ -252,6 +253,49 @@ async fn dev_restart(spawner: Spawner, stack: Stack<'static>) {
     report("restart", Ok(()));
 }
 
+/// The embedded-io-async driver over an embassy-net TcpSocket opened (and re-opened) by hand.
+#[embassy_executor::task]
+async fn dev_io(stack: Stack<'static>) {
+    let res: &'static mut Res = Box::leak(Box::new(Res::new()));
+    let options = options(SocketType::Dealer).with_identity(b"dev-io");
+    let (mut s, driver) = zmtp_embassy::new_io(res, options).unwrap();
+    let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let connections = async {
+        let mut failures = 0;
+        loop {
+            let mut tcp = embassy_net::tcp::TcpSocket::new(stack, &mut rx, &mut tx);
+            let addr = core::net::SocketAddrV4::new(HOST.parse().unwrap(), 7007);
+            if tcp.connect(addr).await.is_ok() {
+                failures = 0;
+                driver.run_connection(&mut tcp, Role::Connected).await;
+            } else {
+                failures += 1;
+            }
+            tcp.abort();
+            let _ = tcp.flush().await;
+            drop(tcp);
+            let delay = driver.backoff(failures);
+            Timer::after_micros(delay.as_micros() as u64).await;
+        }
+    };
+    let app = async {
+        let mut buf = [0u8; 64];
+        for i in 0..3u8 {
+            s.send(&[b"io", &[i]]).await.unwrap();
+            let m = s.recv(&mut buf).await.unwrap();
+            let got: Vec<&[u8]> = m.frames().collect();
+            if got != [&b"io"[..], &[i]] {
+                return Err(format!("echo {i}: {got:?}"));
+            }
+        }
+        Ok(())
+    };
+    match select(connections, app).await {
+        Either::Second(r) => report("io", r),
+        Either::First(()) => unreachable!(),
+    }
+}
+
 fn start_device() {
     static EXECUTOR: StaticCell<Executor> = StaticCell::new();
     static STACK: StaticCell<StackResources<16>> = StaticCell::new();
@@ -273,6 +317,7 @@ fn start_device() {
             spawner.spawn(dev_push(spawner, stack).unwrap());
             spawner.spawn(dev_pub(spawner, stack).unwrap());
             spawner.spawn(dev_restart(spawner, stack).unwrap());
+            spawner.spawn(dev_io(stack).unwrap());
         });
     });
 }
@@ -460,6 +505,19 @@ fn restart(ctx: &zmq::Context) -> Result<(), String> {
     r.and(wait_report("restart"))
 }
 
+fn io_router(ctx: &zmq::Context) -> Result<(), String> {
+    let router = bind(ctx, zmq::ROUTER, 7007);
+    for i in 0..3u8 {
+        let m = router.recv_multipart(0).map_err(|e| e.to_string())?;
+        check(
+            m == [b"dev-io".to_vec(), b"io".to_vec(), vec![i]],
+            format!("{m:?}"),
+        )?;
+        router.send_multipart(&m, 0).unwrap();
+    }
+    wait_report("io")
+}
+
 fn inside() -> ExitCode {
     let _ = env_logger::builder().is_test(true).try_init();
     start_device();
@@ -469,13 +527,14 @@ fn inside() -> ExitCode {
             .spawn()
             .unwrap()
     });
-    let tests: [(&str, fn(&zmq::Context) -> Result<(), String>); 6] = [
+    let tests: [(&str, fn(&zmq::Context) -> Result<(), String>); 7] = [
         ("req_to_libzmq_rep_with_heartbeats", req_rep),
         ("dealer_to_libzmq_router", dealer_router),
         ("sub_with_filter_from_libzmq_pub", pub_sub),
         ("push_to_libzmq_pull", push_pull),
         ("pub_listening_to_libzmq_sub", device_pub),
         ("reconnect_after_libzmq_restart", restart),
+        ("io_driver_dealer_to_libzmq_router", io_router),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, f) in tests {

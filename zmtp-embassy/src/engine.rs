@@ -265,6 +265,15 @@ impl<'d> Engine<'d> {
         })
     }
 
+    /// Why the session on `link` ended (end of stream if not known).
+    #[cfg(feature = "embassy")]
+    pub(crate) fn close_reason(&self, link: usize) -> CloseReason {
+        self.links
+            .get(link)
+            .and_then(|l| l.closed)
+            .unwrap_or(CloseReason::Eof)
+    }
+
     /// The transport of `link` is closed: free the peer. Returns the delay before the next
     /// connection attempt (client links), `None` for no reconnect.
     pub(crate) fn detach(&mut self, link: usize) -> Option<Duration> {

@@ -44,9 +44,14 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Another transport
+//!
+//! [`new_io`] and [`io::Driver::run_connection`] run the same socket over any
+//! `embedded_io_async::Read + Write` stream you open yourself (a serial link, a TLS stream).
+//!
 //! # Without embassy
 //!
-//! Feature `smoltcp` adds [`smoltcp`](crate::smoltcp): the same sockets over
+//! Feature `smoltcp` adds the module `zmtp_embassy::smoltcp`: the same sockets over
 //! `smoltcp::socket::tcp::Socket`s in your `SocketSet`, driven by a `poll(now)` call from a
 //! super loop or an RTIC task.
 //!
@@ -80,6 +85,8 @@ mod fmt;
 
 mod engine;
 #[cfg(feature = "embassy")]
+pub mod io;
+#[cfg(feature = "embassy")]
 mod net;
 #[cfg(feature = "smoltcp")]
 pub mod smoltcp;
@@ -87,7 +94,7 @@ pub mod smoltcp;
 use core::time::Duration;
 
 #[cfg(feature = "embassy")]
-pub use net::{new, Resources, Runner, Socket};
+pub use net::{new, new_io, Resources, Runner, Socket};
 pub use zmtp_core;
 pub use zmtp_core::socket::{Received, SocketConfig};
 pub use zmtp_core::{AuthRequest, CloseReason, ConfigError, Security, SocketType};
