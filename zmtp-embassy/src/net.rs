@@ -21,7 +21,8 @@ use crate::{Endpoint, Error, Message, Options};
 /// `ConstStaticCell`; [`Resources::new`] is `const`, so the arrays never touch the stack).
 ///
 /// - `PEERS`: connections at once (one per `Connect` endpoint, the rest accept).
-/// - `BUF`: bytes of each TCP buffer and each ZMTP buffer (4 per peer).
+/// - `BUF`: bytes of each TCP buffer and each ZMTP buffer (4 per peer). With [`new_io`] the
+///   two TCP buffers of a peer are the driver's read and write scratch buffers.
 /// - `QUEUE`: bytes of each message queue (2 per peer). The largest message a peer can send
 ///   us is a little under `QUEUE`.
 /// - `SUBS`: bytes of subscription memory (PUB, XPUB, SUB, XSUB; see
@@ -361,8 +362,10 @@ async fn pump(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) {
     }
 }
 
-/// A ZeroMQ socket: send and receive whole multipart messages. Created by [`new`]; its
-/// [`Runner`] must be running. Use it from tasks on the runner's executor.
+/// A ZeroMQ socket: send and receive whole multipart messages. Created by [`new`] (or
+/// [`new_io`]); its [`Runner`] (or [`crate::io::Driver`]) must be running. Use it from tasks
+/// on the runner's executor (it is not `Send`); to share it between tasks, put it in an
+/// `embassy_sync::mutex::Mutex`.
 pub struct Socket<'d> {
     shared: &'d Shared<'d>,
 }
