@@ -521,12 +521,6 @@ fn io_router(ctx: &zmq::Context) -> Result<(), String> {
 fn inside() -> ExitCode {
     let _ = env_logger::builder().is_test(true).try_init();
     start_device();
-    let _dump = std::env::var_os("ZMTP_TCPDUMP").map(|_| {
-        Command::new("tcpdump")
-            .args(["-n", "-i", TAP, "-w", "/tmp/zt0.pcap"])
-            .spawn()
-            .unwrap()
-    });
     let tests: [(&str, fn(&zmq::Context) -> Result<(), String>); 7] = [
         ("req_to_libzmq_rep_with_heartbeats", req_rep),
         ("dealer_to_libzmq_router", dealer_router),
