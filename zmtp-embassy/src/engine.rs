@@ -119,7 +119,7 @@ pub(crate) struct Engine<'d> {
     options: Options<'d>,
     ready: usize,
     #[cfg(feature = "curve")]
-    pub(crate) rng: Option<&'d mut dyn rand_core::CryptoRng>,
+    pub(crate) rng: Option<&'d mut (dyn rand_core::CryptoRng + Send)>,
 }
 
 impl<'d> Engine<'d> {
@@ -263,6 +263,15 @@ impl<'d> Engine<'d> {
                 && l.closed.is_some()
                 && l.peer.is_none_or(|h| self.socket.is_finished(h))
         })
+    }
+
+    /// Why the session on `link` ended (end of stream if not known).
+    #[cfg(feature = "embassy")]
+    pub(crate) fn close_reason(&self, link: usize) -> CloseReason {
+        self.links
+            .get(link)
+            .and_then(|l| l.closed)
+            .unwrap_or(CloseReason::Eof)
     }
 
     /// The transport of `link` is closed: free the peer. Returns the delay before the next
@@ -417,5 +426,72 @@ impl From<SocketRecvError> for Error {
             SocketRecvError::NotAllowed => Error::NotAllowed,
             _ => Error::WouldBlock,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+
+    use super::*;
+    use core::net::{Ipv4Addr, SocketAddrV4};
+
+    fn addr(port: u16) -> Endpoint {
+        Endpoint::Connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn endpoints_take_one_link_each_and_listen_takes_the_rest() {
+        let o = Options::new(SocketType::Dealer);
+        let mut links = [Link::new(), Link::new(), Link::new()];
+        plan_links(&mut links, &[addr(1), Endpoint::Listen(9)], &o).unwrap();
+        assert!(matches!(links[0].plan, Plan::Connect(a) if a.port() == 1));
+        assert_eq!(links[1].plan, Plan::Listen(9));
+        assert_eq!(links[2].plan, Plan::Listen(9));
+        assert_eq!(links[0].backoff, o.reconnect_ivl);
+    }
+
+    #[test]
+    fn endpoint_errors() {
+        let o = Options::new(SocketType::Dealer);
+        let mut one = [Link::new()];
+        assert_eq!(
+            plan_links(&mut one, &[addr(1), addr(2)], &o),
+            Err(Error::TooManyEndpoints)
+        );
+        let mut one = [Link::new()];
+        assert_eq!(
+            plan_links(&mut one, &[addr(1), Endpoint::Listen(9)], &o),
+            Err(Error::TooManyEndpoints)
+        );
+        let mut two = [Link::new(), Link::new()];
+        assert_eq!(
+            plan_links(&mut two, &[Endpoint::Listen(8), Endpoint::Listen(9)], &o),
+            Err(Error::TooManyEndpoints)
+        );
+        assert_eq!(plan_links(&mut two, &[], &o), Err(Error::NoEndpoint));
+    }
+
+    #[test]
+    fn messages_copy_into_the_callers_buffer_or_fail_typed() {
+        let frames: [&[u8]; 3] = [b"id", b"", b"body"];
+        let mut buf = [0u8; 6];
+        let m = copy_message(frames.iter().copied(), &mut buf).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.frame(0), Some(&b"id"[..]));
+        assert_eq!(m.frame(1), Some(&b""[..]));
+        assert_eq!(m.frame(2), Some(&b"body"[..]));
+        assert_eq!(m.bytes(), b"idbody");
+        let mut small = [0u8; 5];
+        assert_eq!(
+            copy_message(frames.iter().copied(), &mut small),
+            Err(Error::BufferTooSmall)
+        );
+        let many = [&b""[..]; MAX_FRAMES + 1];
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            copy_message(many.iter().copied(), &mut buf),
+            Err(Error::TooManyFrames)
+        );
     }
 }

@@ -17,45 +17,41 @@
 //!
 //! ```no_run
 //! use core::net::{Ipv4Addr, SocketAddrV4};
-//! use static_cell::StaticCell;
+//! use static_cell::ConstStaticCell;
 //! use zmtp_embassy::{Endpoint, Options, Resources, Runner, SocketType};
 //!
-//! // 1 peer, 1 KiB buffers, 4 KiB queues, no subscription memory.
-//! type Res = Resources<'static, 1, 1024, 4096>;
-//! static RES: StaticCell<Res> = StaticCell::new();
+//! type Res = Resources<'static, 1, 1024, 4096>; // 1 peer, 1 KiB buffers, 4 KiB queues
+//! static RES: ConstStaticCell<Res> = ConstStaticCell::new(Res::new());
 //!
 //! #[embassy_executor::task]
-//! async fn zmq_runner(runner: Runner<'static, 1>) -> ! {
-//!     runner.run().await
+//! async fn zmq(runner: Runner<'static, 1>) -> ! {
+//!     runner.run().await // connects, reconnects with backoff, keeps heartbeats
 //! }
 //!
 //! async fn dealer(spawner: embassy_executor::Spawner, stack: embassy_net::Stack<'static>) {
 //!     let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5555);
-//!     let options = Options::new(SocketType::Dealer)
-//!         .with_identity(b"sensor-1")
-//!         .with_heartbeat(core::time::Duration::from_secs(5));
-//!     let (mut socket, runner) = zmtp_embassy::new(
-//!         stack,
-//!         RES.init(Res::new()),
-//!         options,
-//!         &[Endpoint::Connect(server)],
-//!     )
-//!     .unwrap();
-//!     spawner.spawn(zmq_runner(runner).unwrap());
-//!
+//!     let options = Options::new(SocketType::Dealer).with_identity(b"sensor-1");
+//!     let (mut socket, runner) =
+//!         zmtp_embassy::new(stack, RES.take(), options, &[Endpoint::Connect(server)]).unwrap();
+//!     spawner.spawn(zmq(runner).unwrap());
 //!     let mut buf = [0u8; 256];
 //!     loop {
 //!         socket.send(&[b"temperature", b"21.5"]).await.unwrap();
-//!         let reply = socket.recv(&mut buf).await.unwrap();
-//!         let _first: Option<&[u8]> = reply.frames().next();
+//!         let reply = socket.recv(&mut buf).await.unwrap(); // frames copied into buf
+//!         let _first_frame: Option<&[u8]> = reply.frame(0);
 //!     }
 //! }
 //! # fn main() {}
 //! ```
 //!
+//! # Another transport
+//!
+//! [`new_io`] and [`io::Driver::run_connection`] run the same socket over any
+//! `embedded_io_async::Read + Write` stream you open yourself (a serial link, a TLS stream).
+//!
 //! # Without embassy
 //!
-//! Feature `smoltcp` adds [`smoltcp`](crate::smoltcp): the same sockets over
+//! Feature `smoltcp` adds the module `zmtp_embassy::smoltcp`: the same sockets over
 //! `smoltcp::socket::tcp::Socket`s in your `SocketSet`, driven by a `poll(now)` call from a
 //! super loop or an RTIC task.
 //!
@@ -89,6 +85,8 @@ mod fmt;
 
 mod engine;
 #[cfg(feature = "embassy")]
+pub mod io;
+#[cfg(feature = "embassy")]
 mod net;
 #[cfg(feature = "smoltcp")]
 pub mod smoltcp;
@@ -96,7 +94,7 @@ pub mod smoltcp;
 use core::time::Duration;
 
 #[cfg(feature = "embassy")]
-pub use net::{new, Resources, Runner, Socket};
+pub use net::{new, new_io, Resources, Runner, Socket};
 pub use zmtp_core;
 pub use zmtp_core::socket::{Received, SocketConfig};
 pub use zmtp_core::{AuthRequest, CloseReason, ConfigError, Security, SocketType};

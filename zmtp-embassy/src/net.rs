@@ -6,7 +6,7 @@ use core::task::Poll;
 
 use embassy_futures::join::join;
 use embassy_futures::select::{select, select3, Either, Either3};
-use embassy_net::tcp::TcpSocket;
+use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::Stack;
 use embassy_sync::waitqueue::WakerRegistration;
 use embassy_time::{Duration, Instant as EInstant, Timer};
@@ -21,7 +21,8 @@ use crate::{Endpoint, Error, Message, Options};
 /// `ConstStaticCell`; [`Resources::new`] is `const`, so the arrays never touch the stack).
 ///
 /// - `PEERS`: connections at once (one per `Connect` endpoint, the rest accept).
-/// - `BUF`: bytes of each TCP buffer and each ZMTP buffer (4 per peer).
+/// - `BUF`: bytes of each TCP buffer and each ZMTP buffer (4 per peer). With [`new_io`] the
+///   two TCP buffers of a peer are the driver's read and write scratch buffers.
 /// - `QUEUE`: bytes of each message queue (2 per peer). The largest message a peer can send
 ///   us is a little under `QUEUE`.
 /// - `SUBS`: bytes of subscription memory (PUB, XPUB, SUB, XSUB; see
@@ -67,17 +68,17 @@ impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize
 
 /// State shared by the handle and the runner (same executor: no locking beyond a RefCell,
 /// never borrowed across an await).
-struct Shared<'d> {
-    engine: RefCell<Engine<'d>>,
-    wakers: RefCell<Wakers>,
+pub(crate) struct Shared<'d> {
+    pub(crate) engine: RefCell<Engine<'d>>,
+    pub(crate) wakers: RefCell<Wakers>,
 }
 
 #[derive(Default)]
-struct Wakers {
+pub(crate) struct Wakers {
     /// The runner task (all its link futures run in it).
     runner: WakerRegistration,
     /// Counter bumped by the application side: links re-check for output.
-    epoch: u32,
+    pub(crate) epoch: u32,
     /// Application tasks waiting in send/recv.
     send: WakerRegistration,
     recv: WakerRegistration,
@@ -85,7 +86,7 @@ struct Wakers {
 
 impl Shared<'_> {
     /// Something changed on the protocol side: wake everyone.
-    fn kick(&self) {
+    pub(crate) fn kick(&self) {
         let mut w = self.wakers.borrow_mut();
         w.epoch = w.epoch.wrapping_add(1);
         w.runner.wake();
@@ -93,14 +94,14 @@ impl Shared<'_> {
         w.recv.wake();
     }
 
-    fn wake_app(&self) {
+    pub(crate) fn wake_app(&self) {
         let mut w = self.wakers.borrow_mut();
         w.send.wake();
         w.recv.wake();
     }
 }
 
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     Instant::from_micros(EInstant::now().as_micros())
 }
 
@@ -143,6 +144,39 @@ pub fn new<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const S
     Ok((Socket { shared }, Runner { shared, tcp }))
 }
 
+/// [`new`] for another transport: the socket and a [`crate::io::Driver`] that runs
+/// connections you open yourself over any `embedded-io-async` byte stream (a UART, a TLS
+/// stream, ...). The TCP buffers of `resources` become the driver's per-connection scratch
+/// buffers (input is read into one, output written from the other).
+pub fn new_io<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
+    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+    options: Options<'d>,
+) -> Result<(Socket<'d>, crate::io::Driver<'d, PEERS>), Error> {
+    options
+        .socket
+        .session
+        .check_buffers(BUF, BUF)
+        .map_err(Error::Config)?;
+    let Resources {
+        peers,
+        tcp,
+        subs,
+        links,
+        slots,
+        shared,
+    } = resources;
+    let slots = slots.insert(peers.each_mut().map(PeerBuffers::slot));
+    let engine = Engine::new(options, slots, subs, links);
+    let shared: &'d Shared<'d> = shared.insert(Shared {
+        engine: RefCell::new(engine),
+        wakers: RefCell::new(Wakers::default()),
+    });
+    let scratch = tcp
+        .each_mut()
+        .map(|(rx, tx)| Some((&mut rx[..], &mut tx[..])));
+    Ok((Socket { shared }, crate::io::Driver::new(shared, scratch)))
+}
+
 /// Moves bytes between the TCP sockets and the protocol core, connects, accepts, reconnects
 /// and keeps the heartbeats. Spawn a task that awaits [`run`](Self::run).
 pub struct Runner<'d, const PEERS: usize> {
@@ -155,7 +189,7 @@ impl<'d, const PEERS: usize> Runner<'d, PEERS> {
     /// from (a hardware TRNG, or a CSPRNG seeded from one). Without it CURVE connections fail
     /// with [`zmtp_core::ConfigError::MissingRandomness`] (logged) and are retried.
     #[cfg(feature = "curve")]
-    pub fn set_rng(&mut self, rng: &'d mut dyn rand_core::CryptoRng) {
+    pub fn set_rng(&mut self, rng: &'d mut (dyn rand_core::CryptoRng + Send)) {
         self.shared.engine.borrow_mut().rng = Some(rng);
     }
 
@@ -176,7 +210,7 @@ impl<'d, const PEERS: usize> Runner<'d, PEERS> {
 }
 
 /// Fires the core's timers (heartbeats, handshake timeouts) at its next deadline.
-async fn timer_loop(shared: &Shared<'_>) -> ! {
+pub(crate) async fn timer_loop(shared: &Shared<'_>) -> ! {
     loop {
         let deadline = shared.engine.borrow().poll_timeout();
         let seen = shared.wakers.borrow().epoch;
@@ -198,7 +232,7 @@ async fn timer_loop(shared: &Shared<'_>) -> ! {
 }
 
 /// Resolves once `epoch` moved past `seen`.
-async fn changed(shared: &Shared<'_>, seen: u32) {
+pub(crate) async fn changed(shared: &Shared<'_>, seen: u32) {
     poll_fn(move |cx| {
         let mut w = shared.wakers.borrow_mut();
         if w.epoch != seen {
@@ -226,7 +260,14 @@ async fn link_loop(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) -> ! 
                 debug!("zmtp: link {} connecting", i);
                 match embassy_time::with_timeout(connect_timeout, tcp.connect(addr)).await {
                     Ok(Ok(())) => Role::Connected,
-                    _ => {
+                    r => {
+                        let why = match r {
+                            Ok(Err(ConnectError::NoRoute)) => "no route",
+                            Ok(Err(ConnectError::InvalidState)) => "invalid state",
+                            Ok(_) => "refused or reset",
+                            Err(_) => "timed out",
+                        };
+                        debug!("zmtp: link {} connect failed: {}", i, why);
                         tcp.abort();
                         let _ = tcp.flush().await;
                         let delay = shared.engine.borrow_mut().connect_failed(i);
@@ -321,8 +362,10 @@ async fn pump(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) {
     }
 }
 
-/// A ZeroMQ socket: send and receive whole multipart messages. Created by [`new`]; its
-/// [`Runner`] must be running. Use it from tasks on the runner's executor.
+/// A ZeroMQ socket: send and receive whole multipart messages. Created by [`new`] (or
+/// [`new_io`]); its [`Runner`] (or [`crate::io::Driver`]) must be running. Use it from tasks
+/// on the runner's executor (it is not `Send`); to share it between tasks, put it in an
+/// `embassy_sync::mutex::Mutex`.
 pub struct Socket<'d> {
     shared: &'d Shared<'d>,
 }

@@ -1,0 +1,554 @@
+//! zmtp-embassy against real libzmq: embassy-net on a TAP device, inside a network namespace
+//! this test creates (and removes, also on failure). No traffic leaves the namespace.
+//!
+//! The kernel side of the TAP has 10.77.0.1/24 (libzmq binds there); embassy-net has the
+//! static address 10.77.0.2/24. The binary re-executes itself under `ip netns exec`.
+//!
+//! Needs root, `ip` (iproute2) and `/dev/net/tun`; fails (never skips) without them.
+//! Run: `cargo test -p zmtp-embassy-hosttest --test libzmq_tap`.
+
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use embassy_executor::{Executor, Spawner};
+use embassy_futures::select::{select, Either};
+use embassy_net::{Ipv4Cidr, Stack, StackResources, StaticConfigV4};
+use embassy_net_tuntap::TunTapDevice;
+use embassy_time::Timer;
+use static_cell::StaticCell;
+use zmtp_embassy::zmtp_core::Role;
+use zmtp_embassy::{Endpoint, Options, Resources, Runner, SocketType};
+
+const NS_ENV: &str = "ZMTP_EMBASSY_NETNS";
+const TAP: &str = "zt0";
+const HOST: &str = "10.77.0.1";
+const DEVICE: [u8; 4] = [10, 77, 0, 2];
+
+fn main() -> ExitCode {
+    if std::env::var_os(NS_ENV).is_some() {
+        return inside();
+    }
+    match outside() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("libzmq_tap: cannot run: {e}");
+            println!("test result: FAILED. 0 passed; 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("`ip` not runnable (install iproute2): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The namespace, deleted when dropped (whatever happened inside).
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = ip(&["netns", "del", &self.0]) {
+            eprintln!("libzmq_tap: {e}");
+        }
+    }
+}
+
+fn outside() -> Result<ExitCode, String> {
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Err("/dev/net/tun missing (TAP devices unavailable)".into());
+    }
+    let name = format!("zmtp-emb-{}", std::process::id());
+    ip(&["netns", "add", &name])?;
+    let ns = Netns(name);
+    let exec = |args: &[&str]| {
+        let mut v = vec!["netns", "exec", &ns.0, "ip"];
+        v.extend_from_slice(args);
+        ip(&v)
+    };
+    exec(&["link", "set", "lo", "up"])?;
+    exec(&["tuntap", "add", "dev", TAP, "mode", "tap"])?;
+    exec(&["addr", "add", &format!("{HOST}/24"), "dev", TAP])?;
+    exec(&["link", "set", TAP, "up"])?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env(NS_ENV, "1")
+        .status()
+        .map_err(|e| e.to_string())?;
+    drop(ns);
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+// ------------------------------------------------------------------ device side (embassy)
+
+type Res = Resources<'static, 1, 2048, 8192, 512>;
+
+/// What device tasks report: (scenario, outcome).
+static REPORTS: Mutex<Vec<(&'static str, Result<(), String>)>> = Mutex::new(Vec::new());
+static STOP_PUB: AtomicBool = AtomicBool::new(false);
+static STOP_RESTART: AtomicBool = AtomicBool::new(false);
+
+fn report(name: &'static str, r: Result<(), String>) {
+    REPORTS.lock().unwrap().push((name, r));
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, TunTapDevice>) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task(pool_size = 8)]
+async fn zmq_task(runner: Runner<'static, 1>) -> ! {
+    runner.run().await
+}
+
+fn options(ty: SocketType) -> Options<'static> {
+    let mut o = Options::new(ty).with_heartbeat(Duration::from_millis(200));
+    o.reconnect_ivl = Duration::from_millis(50);
+    o.reconnect_ivl_max = Duration::from_millis(400);
+    o
+}
+
+fn connect(port: u16) -> Endpoint {
+    Endpoint::Connect(core::net::SocketAddrV4::new(HOST.parse().unwrap(), port))
+}
+
+fn socket(
+    spawner: Spawner,
+    stack: Stack<'static>,
+    options: Options<'static>,
+    endpoint: Endpoint,
+) -> zmtp_embassy::Socket<'static> {
+    let res: &'static mut Res = Box::leak(Box::new(Res::new()));
+    let (socket, runner) = zmtp_embassy::new(stack, res, options, &[endpoint]).unwrap();
+    spawner.spawn(zmq_task(runner).unwrap());
+    socket
+}
+
+fn text(f: Option<&[u8]>) -> String {
+    String::from_utf8_lossy(f.unwrap_or(b"<none>")).into_owned()
+}
+
+#[embassy_executor::task]
+async fn dev_req(spawner: Spawner, stack: Stack<'static>) {
+    let mut s = socket(spawner, stack, options(SocketType::Req), connect(7001));
+    let mut buf = [0u8; 256];
+    for i in 0..5 {
+        s.send(&[format!("req-{i}").as_bytes()]).await.unwrap();
+        let m = s.recv(&mut buf).await.unwrap();
+        if m.len() != 1 || m.frame(0) != Some(format!("rep-{i}").as_bytes()) {
+            return report("req", Err(format!("reply {i}: {}", text(m.frame(0)))));
+        }
+        if i == 2 {
+            // Idle for several libzmq heartbeat timeouts: only PING/PONG keep us connected.
+            Timer::after_millis(1500).await;
+        }
+    }
+    report("req", Ok(()));
+}
+
+#[embassy_executor::task]
+async fn dev_dealer(spawner: Spawner, stack: Stack<'static>) {
+    let mut s = socket(
+        spawner,
+        stack,
+        options(SocketType::Dealer).with_identity(b"dev-1"),
+        connect(7002),
+    );
+    let mut buf = [0u8; 256];
+    s.send(&[b"hello", b"world"]).await.unwrap();
+    let m = s.recv(&mut buf).await.unwrap();
+    let got: Vec<&[u8]> = m.frames().collect();
+    report(
+        "dealer",
+        if got == [&b"echo"[..], b"hello", b"world"] {
+            Ok(())
+        } else {
+            Err(format!("got {got:?}"))
+        },
+    );
+}
+
+#[embassy_executor::task]
+async fn dev_sub(spawner: Spawner, stack: Stack<'static>) {
+    let mut s = socket(spawner, stack, options(SocketType::Sub), connect(7003));
+    s.subscribe(b"temp").unwrap();
+    let mut buf = [0u8; 256];
+    for _ in 0..3 {
+        let m = s.recv(&mut buf).await.unwrap();
+        if !m.frame(0).unwrap_or(b"").starts_with(b"temp") {
+            return report("sub", Err(format!("unfiltered: {}", text(m.frame(0)))));
+        }
+    }
+    report("sub", Ok(()));
+}
+
+#[embassy_executor::task]
+async fn dev_push(spawner: Spawner, stack: Stack<'static>) {
+    let mut s = socket(spawner, stack, options(SocketType::Push), connect(7004));
+    for i in 0..100u32 {
+        s.send(&[b"n", &i.to_be_bytes()]).await.unwrap();
+    }
+    report("push", Ok(()));
+}
+
+#[embassy_executor::task]
+async fn dev_pub(spawner: Spawner, stack: Stack<'static>) {
+    let mut s = socket(
+        spawner,
+        stack,
+        options(SocketType::Pub),
+        Endpoint::Listen(7005),
+    );
+    let mut n = 0u32;
+    while !STOP_PUB.load(Ordering::Relaxed) {
+        s.send(&[b"x", &n.to_be_bytes()]).await.unwrap();
+        s.send(&[b"y", &n.to_be_bytes()]).await.unwrap();
+        n += 1;
+        Timer::after_millis(20).await;
+    }
+    report("pub", Ok(()));
+}
+
+#[embassy_executor::task]
+async fn dev_restart(spawner: Spawner, stack: Stack<'static>) {
+    let mut s = socket(
+        spawner,
+        stack,
+        options(SocketType::Dealer).with_identity(b"dev-r"),
+        connect(7006),
+    );
+    let mut buf = [0u8; 256];
+    let mut i = 0u32;
+    while !STOP_RESTART.load(Ordering::Relaxed) {
+        if s.try_send(&[b"m", &i.to_be_bytes()]).is_ok() {
+            i += 1;
+        }
+        // A request sent to a peer that went away is lost: ask again after a while.
+        match select(s.recv(&mut buf), Timer::after_millis(300)).await {
+            Either::First(Ok(_)) | Either::Second(()) => {}
+            Either::First(Err(e)) => return report("restart", Err(format!("{e}"))),
+        }
+    }
+    report("restart", Ok(()));
+}
+
+/// The embedded-io-async driver over an embassy-net TcpSocket opened (and re-opened) by hand.
+#[embassy_executor::task]
+async fn dev_io(stack: Stack<'static>) {
+    let res: &'static mut Res = Box::leak(Box::new(Res::new()));
+    let options = options(SocketType::Dealer).with_identity(b"dev-io");
+    let (mut s, driver) = zmtp_embassy::new_io(res, options).unwrap();
+    let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let connections = async {
+        let mut failures = 0;
+        loop {
+            let mut tcp = embassy_net::tcp::TcpSocket::new(stack, &mut rx, &mut tx);
+            let addr = core::net::SocketAddrV4::new(HOST.parse().unwrap(), 7007);
+            if tcp.connect(addr).await.is_ok() {
+                failures = 0;
+                driver.run_connection(&mut tcp, Role::Connected).await;
+            } else {
+                failures += 1;
+            }
+            tcp.abort();
+            let _ = tcp.flush().await;
+            drop(tcp);
+            let delay = driver.backoff(failures);
+            Timer::after_micros(delay.as_micros() as u64).await;
+        }
+    };
+    let app = async {
+        let mut buf = [0u8; 64];
+        for i in 0..3u8 {
+            s.send(&[b"io", &[i]]).await.unwrap();
+            let m = s.recv(&mut buf).await.unwrap();
+            let got: Vec<&[u8]> = m.frames().collect();
+            if got != [&b"io"[..], &[i]] {
+                return Err(format!("echo {i}: {got:?}"));
+            }
+        }
+        Ok(())
+    };
+    match select(connections, app).await {
+        Either::Second(r) => report("io", r),
+        Either::First(()) => unreachable!(),
+    }
+}
+
+fn start_device() {
+    static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+    static STACK: StaticCell<StackResources<16>> = StaticCell::new();
+    std::thread::spawn(|| {
+        let device = TunTapDevice::new(TAP).expect("open the TAP device");
+        let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
+            address: Ipv4Cidr::new(DEVICE.into(), 24),
+            gateway: None,
+            dns_servers: Default::default(),
+        });
+        let (stack, runner) =
+            embassy_net::new(device, config, STACK.init(StackResources::new()), 0x7a37);
+        let executor = EXECUTOR.init(Executor::new());
+        executor.run(move |spawner| {
+            spawner.spawn(net_task(runner).unwrap());
+            spawner.spawn(dev_req(spawner, stack).unwrap());
+            spawner.spawn(dev_dealer(spawner, stack).unwrap());
+            spawner.spawn(dev_sub(spawner, stack).unwrap());
+            spawner.spawn(dev_push(spawner, stack).unwrap());
+            spawner.spawn(dev_pub(spawner, stack).unwrap());
+            spawner.spawn(dev_restart(spawner, stack).unwrap());
+            spawner.spawn(dev_io(stack).unwrap());
+        });
+    });
+}
+
+// ------------------------------------------------------------------ libzmq side
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn wait_report(name: &str) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        if let Some((_, r)) = REPORTS.lock().unwrap().iter().find(|(n, _)| *n == name) {
+            return r.clone();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!(
+        "device side of {name} did not finish in {DEADLINE:?}"
+    ))
+}
+
+fn zsock(ctx: &zmq::Context, ty: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(ty).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(DEADLINE.as_millis() as i32).unwrap();
+    // libzmq heartbeats on: a silent device would be dropped after 300 ms.
+    s.set_heartbeat_ivl(100).unwrap();
+    s.set_heartbeat_timeout(300).unwrap();
+    s.set_heartbeat_ttl(1000).unwrap();
+    s
+}
+
+fn bind(ctx: &zmq::Context, ty: zmq::SocketType, port: u16) -> zmq::Socket {
+    let s = zsock(ctx, ty);
+    s.bind(&format!("tcp://{HOST}:{port}")).unwrap();
+    s
+}
+
+/// Counts (ACCEPTED, DISCONNECTED) events on a monitored socket so far.
+fn monitor_counts(mon: &zmq::Socket) -> (usize, usize) {
+    let (mut accepted, mut disconnected) = (0, 0);
+    while let Ok(frames) = mon.recv_multipart(zmq::DONTWAIT) {
+        if let Some(ev) = frames.first().filter(|f| f.len() >= 2) {
+            let ev = u16::from_le_bytes([ev[0], ev[1]]);
+            if ev == zmq::SocketEvent::ACCEPTED as u16 {
+                accepted += 1;
+            } else if ev == zmq::SocketEvent::DISCONNECTED as u16 {
+                disconnected += 1;
+            }
+        }
+    }
+    (accepted, disconnected)
+}
+
+fn check(cond: bool, what: impl Into<String>) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.into())
+    }
+}
+
+fn req_rep(ctx: &zmq::Context) -> Result<(), String> {
+    // The monitor outlives the socket: libzmq's I/O thread blocks on a monitor event that
+    // has no reader.
+    let mon = ctx.socket(zmq::PAIR).unwrap();
+    let rep = bind(ctx, zmq::REP, 7001);
+    rep.monitor("inproc://mon-rep", zmq::SocketEvent::ALL as i32)
+        .unwrap();
+    mon.connect("inproc://mon-rep").unwrap();
+    for i in 0..5 {
+        let m = rep
+            .recv_multipart(0)
+            .map_err(|e| format!("request {i}: {e}"))?;
+        check(
+            m == [format!("req-{i}").into_bytes()],
+            format!("request {i}: {m:?}"),
+        )?;
+        rep.send(format!("rep-{i}").as_bytes(), 0).unwrap();
+    }
+    wait_report("req")?;
+    let (accepted, disconnected) = monitor_counts(&mon);
+    check(
+        accepted == 1 && disconnected == 0,
+        format!(
+            "libzmq saw {accepted} connections and {disconnected} disconnects \
+             (heartbeats not answered?)"
+        ),
+    )
+}
+
+fn dealer_router(ctx: &zmq::Context) -> Result<(), String> {
+    let router = bind(ctx, zmq::ROUTER, 7002);
+    let m = router.recv_multipart(0).map_err(|e| e.to_string())?;
+    check(
+        m == [b"dev-1".to_vec(), b"hello".to_vec(), b"world".to_vec()],
+        format!("{m:?}"),
+    )?;
+    router
+        .send_multipart([&b"dev-1"[..], b"echo", b"hello", b"world"], 0)
+        .unwrap();
+    wait_report("dealer")
+}
+
+fn pub_sub(ctx: &zmq::Context) -> Result<(), String> {
+    let publisher = bind(ctx, zmq::PUB, 7003);
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < DEADLINE {
+        if REPORTS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(name, _)| *name == "sub")
+        {
+            break;
+        }
+        publisher.send(format!("humid {n}").as_bytes(), 0).unwrap();
+        publisher.send(format!("temp {n}").as_bytes(), 0).unwrap();
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_report("sub")
+}
+
+fn push_pull(ctx: &zmq::Context) -> Result<(), String> {
+    let pull = bind(ctx, zmq::PULL, 7004);
+    for i in 0..100u32 {
+        let m = pull
+            .recv_multipart(0)
+            .map_err(|e| format!("message {i}: {e}"))?;
+        check(
+            m == [b"n".to_vec(), i.to_be_bytes().to_vec()],
+            format!("message {i}: {m:?}"),
+        )?;
+    }
+    wait_report("push")
+}
+
+fn device_pub(ctx: &zmq::Context) -> Result<(), String> {
+    let sub = zsock(ctx, zmq::SUB);
+    sub.set_subscribe(b"x").unwrap();
+    sub.connect(&format!("tcp://10.77.0.2:7005")).unwrap();
+    let r = (|| {
+        for _ in 0..3 {
+            let m = sub.recv_multipart(0).map_err(|e| e.to_string())?;
+            check(m.len() == 2 && m[0] == b"x", format!("{m:?}"))?;
+        }
+        Ok(())
+    })();
+    STOP_PUB.store(true, Ordering::Relaxed);
+    r.and(wait_report("pub"))
+}
+
+fn echo(router: &zmq::Socket, n: usize) -> Result<(), String> {
+    for _ in 0..n {
+        let m = router.recv_multipart(0).map_err(|e| e.to_string())?;
+        check(
+            m.len() == 3 && m[0] == b"dev-r" && m[1] == b"m",
+            format!("{m:?}"),
+        )?;
+        router.send_multipart(&m, 0).unwrap();
+    }
+    Ok(())
+}
+
+fn restart(ctx: &zmq::Context) -> Result<(), String> {
+    let r = (|| {
+        let first = bind(ctx, zmq::ROUTER, 7006);
+        echo(&first, 3)?;
+        drop(first);
+        // The same endpoint again, a new libzmq socket: the device must reconnect. libzmq
+        // closes the old listener in the background: retry the bind until the port is free.
+        let second = zsock(ctx, zmq::ROUTER);
+        let start = Instant::now();
+        while let Err(e) = second.bind(&format!("tcp://{HOST}:7006")) {
+            if start.elapsed() > DEADLINE {
+                return Err(format!("rebind: {e}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        echo(&second, 3)
+    })();
+    STOP_RESTART.store(true, Ordering::Relaxed);
+    r.and(wait_report("restart"))
+}
+
+fn io_router(ctx: &zmq::Context) -> Result<(), String> {
+    let router = bind(ctx, zmq::ROUTER, 7007);
+    for i in 0..3u8 {
+        let m = router.recv_multipart(0).map_err(|e| e.to_string())?;
+        check(
+            m == [b"dev-io".to_vec(), b"io".to_vec(), vec![i]],
+            format!("{m:?}"),
+        )?;
+        router.send_multipart(&m, 0).unwrap();
+    }
+    wait_report("io")
+}
+
+fn inside() -> ExitCode {
+    let _ = env_logger::builder().is_test(true).try_init();
+    start_device();
+    let tests: [(&str, fn(&zmq::Context) -> Result<(), String>); 7] = [
+        ("req_to_libzmq_rep_with_heartbeats", req_rep),
+        ("dealer_to_libzmq_router", dealer_router),
+        ("sub_with_filter_from_libzmq_pub", pub_sub),
+        ("push_to_libzmq_pull", push_pull),
+        ("pub_listening_to_libzmq_sub", device_pub),
+        ("reconnect_after_libzmq_restart", restart),
+        ("io_driver_dealer_to_libzmq_router", io_router),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, f) in tests {
+        let start = Instant::now();
+        // A context per scenario: one scenario's libzmq I/O thread cannot stall the next.
+        match f(&zmq::Context::new()) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:?})", start.elapsed());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {name} ... FAILED: {e}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
