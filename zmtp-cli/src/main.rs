@@ -97,6 +97,7 @@ mod decode;
 mod error;
 mod output;
 mod proxy;
+mod security;
 mod sock;
 
 use std::process::ExitCode;
@@ -130,6 +131,7 @@ fn main() -> ExitCode {
         Command::Proxy(a) => proxy::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Keygen(a) => security::keygen(&a),
     };
     // The sockets and their contexts are closed: let -v print their last events.
     sock::join_monitors();
