@@ -9,7 +9,7 @@ each line: [\"hello\",\"world\"]. With --hex, frames are hex. A frame that is no
 printed (without --hex) with U+FFFD for each bad byte sequence, and a warning goes to stderr.
 Status lines go to stderr; each endpoint bound comes first, as `bound tcp://127.0.0.1:41234`.
 
-SECURITY (send, recv, echo, req): CURVE server --curve-server --curve-secretkey KEY, client
+SECURITY (send, recv, echo, req, bench): CURVE server --curve-server --curve-secretkey KEY, client
 --curve-serverkey KEY [--curve-secretkey KEY]; PLAIN server --plain-server, client
 --plain-username U --plain-password P; allow-lists --allow-curve-key, --allow-plain. Keys are
 Z85 (`zmtp keygen` makes a pair) or hex. Secrets can come from ZMTP_CURVE_SECRETKEY and
@@ -402,6 +402,9 @@ pub struct BenchArgs {
     /// Connection tuning.
     #[command(flatten)]
     pub tuning: Tuning,
+    /// Security (CURVE, PLAIN), to measure its cost.
+    #[command(flatten)]
+    pub security: Security,
 }
 
 /// `zmtp decode`.

@@ -91,8 +91,9 @@
 //!
 //! # Security: CURVE and PLAIN
 //!
-//! `send`, `recv`, `echo` and `req` take libzmq's security options. Keys are Z85 (40
-//! characters, as libzmq, pyzmq and `zmtp keygen` print them) or 64 hex digits.
+//! `send`, `recv`, `echo`, `req` and `bench` (to measure what security costs) take libzmq's
+//! security options. Keys are Z85 (40 characters, as libzmq, pyzmq and `zmtp keygen` print
+//! them) or 64 hex digits.
 //!
 //! | option | libzmq | |
 //! | --- | --- | --- |

@@ -869,3 +869,50 @@ fn bad_keys_and_contradictory_options_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
+
+/// `zmtp bench` over CURVE, both sides the tool (to measure what CURVE costs).
+#[test]
+fn bench_thr_over_curve() {
+    let (server_public, server_secret) = keygen();
+    let mut recv = zmtp(
+        &[
+            "bench",
+            "thr",
+            "recv",
+            "-b",
+            "tcp://127.0.0.1:0",
+            "--size",
+            "64",
+            "--count",
+            "2000",
+            "--timeout",
+            "20000",
+            "--curve-server",
+        ],
+        &[("ZMTP_CURVE_SECRETKEY", &server_secret)],
+    );
+    let ep = recv.bound();
+    let (status, _, err) = zmtp(
+        &[
+            "bench",
+            "thr",
+            "send",
+            "-c",
+            &ep,
+            "--size",
+            "64",
+            "--count",
+            "2000",
+            "--timeout",
+            "20000",
+            "--curve-serverkey",
+            &server_public,
+        ],
+        &[],
+    )
+    .finish();
+    assert!(status.success(), "{status:?} {err}");
+    let (status, out, err) = recv.finish();
+    assert!(status.success(), "{status:?} {err}");
+    assert!(out.contains(&"message count: 2000".to_owned()), "{out:?}");
+}
