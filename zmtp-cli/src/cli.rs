@@ -109,7 +109,7 @@ pub enum Command {
 pub struct KeygenArgs {
     /// Print the pair of this secret key (Z85 or hex; `-`: read it from stdin) instead of a
     /// new one.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub secret: Option<String>,
 }
 
@@ -189,33 +189,33 @@ pub struct Security {
     /// Be a CURVE client of the server with this public key (Z85, 40 characters, or 64 hex
     /// digits). Our own key pair: --curve-secretkey, else ZMTP_CURVE_SECRETKEY, else a new
     /// pair made for this run (its public key is printed on stderr).
-    #[arg(help_heading = SECURITY, long, value_name = "KEY")]
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
     pub curve_serverkey: Option<String>,
     /// Our CURVE secret key (Z85 or hex). Visible to other local users in the process list:
     /// prefer the environment variable ZMTP_CURVE_SECRETKEY, read when this is absent.
-    #[arg(help_heading = SECURITY, long, value_name = "KEY")]
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
     pub curve_secretkey: Option<String>,
     /// Our CURVE public key (Z85 or hex); optional: derived from the secret key, and checked
     /// against it when given.
-    #[arg(help_heading = SECURITY, long, value_name = "KEY")]
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
     pub curve_publickey: Option<String>,
     /// CURVE server: let in only clients with this public key (Z85 or hex); repeatable.
     /// Others are turned away (ZAP status 400); -v reports each.
-    #[arg(help_heading = SECURITY, long, value_name = "KEY")]
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
     pub allow_curve_key: Vec<String>,
     /// Be a PLAIN server (RFC 24; passwords travel in clear: trusted networks only). Anyone
     /// is let in unless --allow-plain or --zap-endpoint says otherwise.
     #[arg(help_heading = SECURITY, long, conflicts_with_all = ["plain_username", "plain_password"])]
     pub plain_server: bool,
     /// Be a PLAIN client with this user name.
-    #[arg(help_heading = SECURITY, long, value_name = "USER")]
+    #[arg(help_heading = SECURITY, long, value_name = "USER", allow_hyphen_values = true)]
     pub plain_username: Option<String>,
     /// PLAIN client password [default: the environment variable ZMTP_PLAIN_PASSWORD, else
     /// empty]. Visible to other local users in the process list: prefer the variable.
-    #[arg(help_heading = SECURITY, long, value_name = "PASSWORD")]
+    #[arg(help_heading = SECURITY, long, value_name = "PASSWORD", allow_hyphen_values = true)]
     pub plain_password: Option<String>,
     /// PLAIN server: let in only USER with PASSWORD (split at the first ':'); repeatable.
-    #[arg(help_heading = SECURITY, long, value_name = "USER:PASSWORD")]
+    #[arg(help_heading = SECURITY, long, value_name = "USER:PASSWORD", allow_hyphen_values = true)]
     pub allow_plain: Vec<String>,
     /// Server: ask the ZAP handler (RFC 27) at EP about clients no --allow-* list decided
     /// on: a REP or ROUTER socket, such as pyzmq's zmq.auth handler bound to tcp://.

@@ -916,3 +916,33 @@ fn bench_thr_over_curve() {
     assert!(status.success(), "{status:?} {err}");
     assert!(out.contains(&"message count: 2000".to_owned()), "{out:?}");
 }
+
+/// Z85 has '-' in its alphabet: a key starting with it is a value, not an option.
+#[test]
+fn keys_starting_with_a_dash_are_values() {
+    let (public, secret) = loop {
+        let (p, s) = zmtp_std::curve_keypair().unwrap();
+        if s.starts_with('-') {
+            break (p, s.to_string());
+        }
+    };
+    let (code, out, err) = run(&["keygen", "--secret", &secret], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("public: {public}\nsecret: {secret}\n"));
+    let (code, _, err) = run(
+        &[
+            "recv",
+            "-t",
+            "pull",
+            "-b",
+            "tcp://127.0.0.1:0",
+            "--curve-server",
+            "--curve-secretkey",
+            &secret,
+            "--timeout",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(code, 3, "parsed, bound, timed out: {err}");
+}
