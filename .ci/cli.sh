@@ -20,7 +20,7 @@ trap cleanup EXIT
 # Waits (at most 20 s) for the `bound EP` line on a stderr file; prints EP.
 bound() {
     for _ in $(seq 400); do
-        if ep=$(sed -n 's/^bound //p' "$1" | head -n1) && [ -n "$ep" ]; then
+        if ep=$(sed -n 's/^bound //p' "$1" 2>/dev/null | head -n1) && [ -n "$ep" ]; then
             echo "$ep"
             return
         fi
@@ -54,4 +54,28 @@ pids+=("$!")
 for _ in $(seq 400); do [ -s "$tmp/rep_ep" ] && break; sleep 0.05; done
 reply=$("$zmtp" req -c "$(cat "$tmp/rep_ep")" --timeout 20000 ping)
 test "$reply" = '["re:","ping"]'
+# README example 3: CURVE. zmtp receives what a pyzmq CURVE PUSH sends, letting in only
+# the client key it was told about.
+"$zmtp" keygen >"$tmp/server.keys"
+"$zmtp" keygen >"$tmp/client.keys"
+key() { sed -n "s/^$1: //p" "$2"; }
+ZMTP_CURVE_SECRETKEY=$(key secret "$tmp/server.keys") \
+    "$zmtp" recv -t pull -b tcp://127.0.0.1:0 --curve-server \
+    --allow-curve-key "$(key public "$tmp/client.keys")" --count 1 --timeout 20000 \
+    >"$tmp/curve_out" 2>"$tmp/curve_err" &
+recv=$!
+pids+=("$recv")
+ep=$(bound "$tmp/curve_err")
+python3 - "$ep" "$(key public "$tmp/server.keys")" "$(key public "$tmp/client.keys")" \
+    "$(key secret "$tmp/client.keys")" <<'PY'
+import sys, zmq
+ep, server_public, client_public, client_secret = (a.encode() for a in sys.argv[1:])
+s = zmq.Context().socket(zmq.PUSH)
+s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_public, client_public, client_secret
+s.connect(ep.decode())
+s.send_multipart([b"sealed", b"with CURVE"])
+s.close(linger=20000)
+PY
+wait "$recv"
+test "$(cat "$tmp/curve_out")" = '["sealed","with CURVE"]'
 echo "zmtp worked examples against pyzmq: ok"

@@ -8,6 +8,7 @@ use zmtp_std::{Context, Socket, SocketType};
 use crate::cli::{BenchArgs, BenchCommand, LatRole, ThrRole};
 use crate::error::{CliError, Result};
 use crate::output::announce_bound;
+use crate::security;
 use crate::sock::{apply_tuning, ensure_queue_room, wait_peer, wait_recv, wait_send};
 
 fn socket(ctx: &Context, ty: SocketType, a: &BenchArgs) -> Result<Socket> {
@@ -16,6 +17,7 @@ fn socket(ctx: &Context, ty: SocketType, a: &BenchArgs) -> Result<Socket> {
         .map_err(|e| CliError::socket(format!("making a {ty} socket"), e))?;
     apply_tuning(&s, &a.tuning)?;
     ensure_queue_room(&s, a.size)?;
+    let (role, notes) = security::apply(ctx, &s, &a.security)?;
     if let Some(ep) = &a.bind {
         let bound = s
             .bind(ep)
@@ -25,6 +27,16 @@ fn socket(ctx: &Context, ty: SocketType, a: &BenchArgs) -> Result<Socket> {
         s.connect(ep)
             .map_err(|e| CliError::socket(format!("connecting to {ep}"), e))?;
     }
+    for n in notes {
+        eprintln!("{n}");
+    }
+    security::watch(
+        &s,
+        role,
+        false,
+        usize::from(a.bind.is_some()),
+        usize::from(a.connect.is_some()),
+    );
     Ok(s)
 }
 

@@ -9,7 +9,17 @@ each line: [\"hello\",\"world\"]. With --hex, frames are hex. A frame that is no
 printed (without --hex) with U+FFFD for each bad byte sequence, and a warning goes to stderr.
 Status lines go to stderr; each endpoint bound comes first, as `bound tcp://127.0.0.1:41234`.
 
-EXIT CODES: 0 done, 1 error, 2 bad usage, 3 --timeout ran out, 130 interrupted (Ctrl-C).";
+SECURITY (send, recv, echo, req, bench): CURVE server --curve-server --curve-secretkey KEY, client
+--curve-serverkey KEY [--curve-secretkey KEY]; PLAIN server --plain-server, client
+--plain-username U --plain-password P; allow-lists --allow-curve-key, --allow-plain. Keys are
+Z85 (`zmtp keygen` makes a pair) or hex. Secrets can come from ZMTP_CURVE_SECRETKEY and
+ZMTP_PLAIN_PASSWORD instead of the command line (which `ps` shows).
+
+EXIT CODES: 0 done, 1 error (also: every server refused our credentials), 2 bad usage (also:
+bad keys, security options that do not fit together), 3 --timeout ran out, 130 interrupted.";
+
+/// The help heading of the security options.
+const SECURITY: &str = "Security (CURVE, PLAIN)";
 
 /// ZeroMQ from the command line (ZMTP 3.1; talks to libzmq, pyzmq, JeroMQ, ...).
 #[derive(Debug, Parser)]
@@ -79,6 +89,28 @@ pub enum Command {
     /// A malformed stream stops with an error naming the byte offset and the zmtp-core
     /// error (exit 1); so does a stream that ends inside a frame.
     Decode(DecodeArgs),
+    /// Print a new CURVE key pair (for --curve-secretkey, --curve-serverkey,
+    /// --allow-curve-key), in Z85 as libzmq's zmq_curve_keypair makes them.
+    ///
+    /// Two lines on stdout (libzmq's curve_keygen prints the same keys under headers):
+    ///
+    ///   public: AIbHD<7n6H4)mXUNX032voi:jnXhXx2/HAnxmGIv
+    ///   secret: [?nvUi.+.LHYCw7lX>8<T+R%DKa6jFGs&B]4#[r{
+    ///
+    /// With --secret KEY, the pair of that secret key instead (its public key, as
+    /// zmq_curve_public); `--secret -` reads the key from stdin. New keys come from the
+    /// operating system's RNG.
+    #[command(verbatim_doc_comment)]
+    Keygen(KeygenArgs),
+}
+
+/// `zmtp keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Print the pair of this secret key (Z85 or hex; `-`: read it from stdin) instead of a
+    /// new one.
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    pub secret: Option<String>,
 }
 
 /// Socket options that tune a connection, shared by every command that makes sockets.
@@ -140,6 +172,58 @@ pub struct SockOpts {
     /// Connection tuning.
     #[command(flatten)]
     pub tuning: Tuning,
+    /// Security (CURVE, PLAIN).
+    #[command(flatten)]
+    pub security: Security,
+}
+
+/// Security options of the socket commands: libzmq's `ZMQ_CURVE_*`, `ZMQ_PLAIN_*` and
+/// `ZMQ_ZAP_DOMAIN`, server allow-lists and a ZAP handler. Checked together by
+/// `security::apply`, which explains what is missing or contradictory (exit 2).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Security {
+    /// Be a CURVE server (RFC 26): needs --curve-secretkey (or ZMTP_CURVE_SECRETKEY). Any
+    /// client key is let in unless --allow-curve-key or --zap-endpoint says otherwise.
+    #[arg(help_heading = SECURITY, long, conflicts_with = "curve_serverkey")]
+    pub curve_server: bool,
+    /// Be a CURVE client of the server with this public key (Z85, 40 characters, or 64 hex
+    /// digits). Our own key pair: --curve-secretkey, else ZMTP_CURVE_SECRETKEY, else a new
+    /// pair made for this run (its public key is printed on stderr).
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
+    pub curve_serverkey: Option<String>,
+    /// Our CURVE secret key (Z85 or hex). Visible to other local users in the process list:
+    /// prefer the environment variable ZMTP_CURVE_SECRETKEY, read when this is absent.
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
+    pub curve_secretkey: Option<String>,
+    /// Our CURVE public key (Z85 or hex); optional: derived from the secret key, and checked
+    /// against it when given.
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
+    pub curve_publickey: Option<String>,
+    /// CURVE server: let in only clients with this public key (Z85 or hex); repeatable.
+    /// Others are turned away (ZAP status 400); -v reports each.
+    #[arg(help_heading = SECURITY, long, value_name = "KEY", allow_hyphen_values = true)]
+    pub allow_curve_key: Vec<String>,
+    /// Be a PLAIN server (RFC 24; passwords travel in clear: trusted networks only). Anyone
+    /// is let in unless --allow-plain or --zap-endpoint says otherwise.
+    #[arg(help_heading = SECURITY, long, conflicts_with_all = ["plain_username", "plain_password"])]
+    pub plain_server: bool,
+    /// Be a PLAIN client with this user name.
+    #[arg(help_heading = SECURITY, long, value_name = "USER", allow_hyphen_values = true)]
+    pub plain_username: Option<String>,
+    /// PLAIN client password [default: the environment variable ZMTP_PLAIN_PASSWORD, else
+    /// empty]. Visible to other local users in the process list: prefer the variable.
+    #[arg(help_heading = SECURITY, long, value_name = "PASSWORD", allow_hyphen_values = true)]
+    pub plain_password: Option<String>,
+    /// PLAIN server: let in only USER with PASSWORD (split at the first ':'); repeatable.
+    #[arg(help_heading = SECURITY, long, value_name = "USER:PASSWORD", allow_hyphen_values = true)]
+    pub allow_plain: Vec<String>,
+    /// Server: ask the ZAP handler (RFC 27) at EP about clients no --allow-* list decided
+    /// on: a REP or ROUTER socket, such as pyzmq's zmq.auth handler bound to tcp://.
+    #[arg(help_heading = SECURITY, long, value_name = "EP")]
+    pub zap_endpoint: Option<String>,
+    /// Server: the ZAP domain put in ZAP requests (ZMQ_ZAP_DOMAIN).
+    #[arg(help_heading = SECURITY, long, value_name = "DOMAIN")]
+    pub zap_domain: Option<String>,
 }
 
 /// A socket of a type, its endpoints and options.
@@ -318,6 +402,9 @@ pub struct BenchArgs {
     /// Connection tuning.
     #[command(flatten)]
     pub tuning: Tuning,
+    /// Security (CURVE, PLAIN), to measure its cost.
+    #[command(flatten)]
+    pub security: Security,
 }
 
 /// `zmtp decode`.

@@ -10,6 +10,7 @@
 //! zmtp proxy  --frontend TYPE,EP --backend TYPE,EP [--capture TYPE,EP]   like zmq_proxy
 //! zmtp bench  thr|lat ...                                     throughput / latency (vs libzmq too)
 //! zmtp decode [--hex]                                         decode a captured ZMTP byte stream
+//! zmtp keygen [--secret KEY]                                  print a new CURVE key pair
 //! ```
 //!
 //! `TYPE` is one of the eleven socket types in any case (`pair`, `pub`, `sub`, `req`, `rep`,
@@ -34,8 +35,8 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | done (`--count` reached, reply printed, stream decoded) |
-//! | 1 | an error: socket, network, malformed stream (`decode`) |
-//! | 2 | bad usage: unknown option, bad socket type or endpoint, bad hex, a type that cannot do this |
+//! | 1 | an error: socket, network, malformed stream (`decode`), every server refused our credentials |
+//! | 2 | bad usage: unknown option, bad socket type or endpoint, bad hex, a type that cannot do this, a bad key, security options that do not fit together |
 //! | 3 | `--timeout` ran out while waiting (for a message, a reply, a peer, room to send) |
 //! | 130 | interrupted (Ctrl-C, SIGINT) |
 //!
@@ -88,7 +89,70 @@
 //! $ zmtp bench lat ping -c tcp://127.0.0.1:5555 --size 100 --count 10000     # remote_lat
 //! ```
 //!
-//! Security options (CURVE, PLAIN) are not command-line options yet.
+//! # Security: CURVE and PLAIN
+//!
+//! `send`, `recv`, `echo`, `req` and `bench` (to measure what security costs) take libzmq's
+//! security options. Keys are Z85 (40 characters, as libzmq, pyzmq and `zmtp keygen` print
+//! them) or 64 hex digits.
+//!
+//! | option | libzmq | |
+//! | --- | --- | --- |
+//! | `--curve-server` | `ZMQ_CURVE_SERVER` | be a CURVE server; needs the secret key |
+//! | `--curve-secretkey KEY` | `ZMQ_CURVE_SECRETKEY` | our secret key (else `$ZMTP_CURVE_SECRETKEY`) |
+//! | `--curve-publickey KEY` | `ZMQ_CURVE_PUBLICKEY` | optional: derived from the secret, checked if given |
+//! | `--curve-serverkey KEY` | `ZMQ_CURVE_SERVERKEY` | be a CURVE client of this server |
+//! | `--allow-curve-key KEY` (repeatable) | ZAP allow-list | CURVE server: only these client keys |
+//! | `--plain-server` | `ZMQ_PLAIN_SERVER` | be a PLAIN server |
+//! | `--plain-username U` | `ZMQ_PLAIN_USERNAME` | be a PLAIN client |
+//! | `--plain-password P` | `ZMQ_PLAIN_PASSWORD` | else `$ZMTP_PLAIN_PASSWORD`, else empty |
+//! | `--allow-plain USER:PASSWORD` (repeatable) | ZAP allow-list | PLAIN server: only these users |
+//! | `--zap-endpoint EP` | (libzmq: `inproc://zeromq.zap.01`) | server: ask this ZAP handler (RFC 27) |
+//! | `--zap-domain D` | `ZMQ_ZAP_DOMAIN` | server: the domain in ZAP requests |
+//!
+//! - A CURVE client without `--curve-secretkey` (and without `$ZMTP_CURVE_SECRETKEY`) makes
+//!   a key pair for the run and prints its public key on stderr, after the `bound` lines:
+//!   `zmtp: no --curve-secretkey: using a new CURVE key pair for this run; public key ...`.
+//! - A server without an allow-list or ZAP endpoint lets every client in, as libzmq does
+//!   without a ZAP handler (CURVE still encrypts and still proves the server's identity).
+//! - Options that do not fit together (CURVE and PLAIN, a secret key without a role, an
+//!   allow-list on a client, a public key that is not the secret key's) and malformed keys
+//!   are usage errors (exit 2); a malformed secret key is not echoed.
+//! - A client whose every server refused its credentials stops at once with exit 1 (a
+//!   refused client does not reconnect): `zmtp: error: 127.0.0.1:5555: the server refused
+//!   our credentials (does the server allow our public key ...?); ...`. A client's first
+//!   other failed security handshake (a wrong `--curve-serverkey`: the server hangs up) is
+//!   a warning; it keeps retrying until `--timeout`.
+//! - With `-v`, every failed security handshake is printed (a server: each client it turned
+//!   away, `zmtp: 127.0.0.1:40312: client rejected: 400 not in the allow-list`; it keeps
+//!   serving the others), and `handshake done` lines name the mechanism: `... handshake
+//!   done with a PUSH peer (CURVE)`.
+//! - Secrets on a command line can be read by other local users (`ps`): prefer the
+//!   environment variables.
+//!
+//! `zmtp keygen` prints a new pair as two lines, `public: KEY` and `secret: KEY` (libzmq's
+//! `curve_keygen` prints the same keys under `== CURVE PUBLIC KEY ==` headers);
+//! `zmtp keygen --secret -` reads a secret key on stdin and prints its pair.
+//!
+//! ```text
+//! $ zmtp keygen > server.keys
+//! $ export ZMTP_CURVE_SECRETKEY=$(sed -n 's/^secret: //p' server.keys)
+//! $ zmtp echo -t rep -b tcp://127.0.0.1:5555 --curve-server &
+//! bound tcp://127.0.0.1:5555
+//! $ zmtp req -c tcp://127.0.0.1:5555 --curve-serverkey "$(sed -n 's/^public: //p' server.keys)" ping
+//! zmtp: no --curve-secretkey: using a new CURVE key pair for this run; public key X&(dn=...
+//! ["ping"]
+//! ```
+//!
+//! Against pyzmq, a CURVE PUSH that only a known client key may feed:
+//!
+//! ```text
+//! $ zmtp recv -t pull -b tcp://127.0.0.1:5555 --curve-server --allow-curve-key "$CLIENT_PUBLIC" -v
+//! $ python3 -c '
+//! import zmq; s = zmq.Context().socket(zmq.PUSH)
+//! s.curve_secretkey = b"<client secret>"; s.curve_publickey = b"<client public>"
+//! s.curve_serverkey = b"<server public>"
+//! s.connect("tcp://127.0.0.1:5555"); s.send(b"sealed")'
+//! ```
 
 mod bench;
 mod broker;
@@ -97,6 +161,7 @@ mod decode;
 mod error;
 mod output;
 mod proxy;
+mod security;
 mod sock;
 
 use std::process::ExitCode;
@@ -130,6 +195,7 @@ fn main() -> ExitCode {
         Command::Proxy(a) => proxy::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Keygen(a) => security::keygen(&a),
     };
     // The sockets and their contexts are closed: let -v print their last events.
     sock::join_monitors();

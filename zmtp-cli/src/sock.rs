@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
+use zmtp_std::{Context, Mechanism, MonitorEvent, Socket, SocketType};
 
-use crate::cli::{RecvArgs, ReqArgs, SendArgs, SockOpts, SocketArgs, Tuning};
+use crate::cli::{RecvArgs, ReqArgs, SendArgs, SockOpts, Tuning};
 use crate::error::{CliError, Result};
 use crate::interrupted;
 use crate::output::{announce_bound, from_hex, parse_frames, print_message};
+use crate::security;
 
 /// Longest a blocking call waits before looking at Ctrl-C again.
 pub const SLICE: Duration = Duration::from_millis(100);
@@ -143,6 +144,7 @@ pub fn wait_recv(s: &Socket, timeout: Option<u64>, what: &str) -> Result<Vec<Vec
         if interrupted() {
             return Err(CliError::Interrupted);
         }
+        security::check(s)?;
         let Some(slice) = next_slice(deadline) else {
             return Err(CliError::Timeout(format!(
                 "no {what} within --timeout {} ms",
@@ -150,7 +152,10 @@ pub fn wait_recv(s: &Socket, timeout: Option<u64>, what: &str) -> Result<Vec<Vec
             )));
         };
         match s.recv_multipart_timeout(slice) {
-            Ok(m) => return Ok(m),
+            Ok(m) => {
+                security::check(s)?;
+                return Ok(m);
+            }
             Err(zmtp_std::Error::Timeout) => {}
             Err(e) => return Err(CliError::socket(format!("receiving a {what}"), e)),
         }
@@ -170,6 +175,7 @@ pub fn wait_send(s: &Socket, msg: &[Vec<u8>], timeout: Option<u64>) -> Result {
         if interrupted() {
             return Err(CliError::Interrupted);
         }
+        security::check(s)?;
         let Some(slice) = next_slice(deadline) else {
             return Err(CliError::Timeout(format!(
                 "could not send within --timeout {} ms (no peer, or peers at their high-water mark)",
@@ -187,12 +193,14 @@ pub fn wait_send(s: &Socket, msg: &[Vec<u8>], timeout: Option<u64>) -> Result {
 /// Waits until at least one peer has finished its handshake, at most `timeout` ms.
 pub fn wait_peer(s: &Socket, timeout: Option<u64>) -> Result {
     let deadline = deadline(timeout);
-    // The library has no readiness notification for peers yet: look every few ms.
+    // The monitor's HandshakeSucceeded is sent just before the peer counts as ready (and
+    // can be sent to), so the count itself is what is watched: every few ms.
     let mut pause = Duration::from_millis(1);
     while s.connected_peers() == 0 {
         if interrupted() {
             return Err(CliError::Interrupted);
         }
+        security::check(s)?;
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(CliError::Timeout(format!(
                 "no peer connected within --timeout {} ms",
@@ -223,7 +231,7 @@ fn pause(d: Duration) -> Result {
 /// Runs `body` with a socket; on failure drops queued messages at once (linger 0) so the
 /// process exits now, not after the linger time.
 fn with_socket(s: Socket, body: impl FnOnce(&Socket) -> Result) -> Result {
-    let r = body(&s);
+    let r = body(&s).and_then(|()| security::check(&s));
     if r.is_err() {
         s.set_linger(Some(Duration::ZERO));
     }
@@ -235,9 +243,24 @@ fn context() -> Result<Context> {
     Context::new().map_err(|e| CliError::failed(format!("starting the I/O thread: {e}")))
 }
 
-fn setup(a: &SocketArgs, ctx: &Context) -> Result<Socket> {
-    let s = make_socket(ctx, a.ty, &a.opts)?;
-    attach_verbose(&s, &a.bind, &a.connect, a.opts.verbose)?;
+/// Makes the socket of a socket command: options (with room in its queues for a message
+/// of `room` bytes), security, `-v`; binds and connects, then prints the security notes.
+fn open(
+    ctx: &Context,
+    ty: SocketType,
+    o: &SockOpts,
+    bind: &[String],
+    connect: &[String],
+    room: usize,
+) -> Result<Socket> {
+    let s = make_socket(ctx, ty, o)?;
+    ensure_queue_room(&s, room)?;
+    let (role, notes) = security::apply(ctx, &s, &o.security)?;
+    attach_verbose(&s, bind, connect, o.verbose)?;
+    for n in notes {
+        eprintln!("{n}");
+    }
+    security::watch(&s, role, o.verbose, bind.len(), connect.len());
     Ok(s)
 }
 
@@ -254,9 +277,10 @@ pub fn attach_verbose(s: &Socket, bind: &[String], connect: &[String], verbose: 
     };
     attach(s, bind, connect)?;
     if let Some(events) = events {
+        let mechanism = s.mechanism();
         let printer = std::thread::spawn(move || {
             for ev in events {
-                if let Some(line) = describe(&ev) {
+                if let Some(line) = describe(&ev, mechanism) {
                     eprintln!("zmtp: {line}");
                 }
             }
@@ -285,8 +309,13 @@ pub fn join_monitors() {
     }
 }
 
-/// A monitor event as a status line (`None` for those the `bound` lines already said).
-fn describe(ev: &MonitorEvent) -> Option<String> {
+/// A monitor event as a status line (`None` for those the `bound` lines already said);
+/// a handshake done names the security mechanism unless it is NULL.
+fn describe(ev: &MonitorEvent, mechanism: Mechanism) -> Option<String> {
+    let secured = match mechanism {
+        Mechanism::Null => String::new(),
+        m => format!(" ({m})"),
+    };
     Some(match ev {
         MonitorEvent::Listening { .. } => return None,
         MonitorEvent::Accepted { endpoint, peer } => format!("{endpoint}: accepted {peer}"),
@@ -301,8 +330,8 @@ fn describe(ev: &MonitorEvent) -> Option<String> {
             endpoint,
             peer_type,
         } => match peer_type {
-            Some(t) => format!("{endpoint}: handshake done with a {t} peer"),
-            None => format!("{endpoint}: handshake done"),
+            Some(t) => format!("{endpoint}: handshake done with a {t} peer{secured}"),
+            None => format!("{endpoint}: handshake done{secured}"),
         },
         MonitorEvent::HandshakeFailed { endpoint, reason } => {
             format!("{endpoint}: handshake failed: {reason}")
@@ -341,10 +370,15 @@ pub fn send(a: SendArgs) -> Result {
     }
     let msg = parse_frames(&a.frames, a.socket.opts.hex)?;
     let ctx = context()?;
-    let s = make_socket(&ctx, ty, &a.socket.opts)?;
     // A message larger than the library's default queue needs a larger one.
-    ensure_queue_room(&s, msg.iter().map(Vec::len).sum())?;
-    attach_verbose(&s, &a.socket.bind, &a.socket.connect, a.socket.opts.verbose)?;
+    let s = open(
+        &ctx,
+        ty,
+        &a.socket.opts,
+        &a.socket.bind,
+        &a.socket.connect,
+        msg.iter().map(Vec::len).sum(),
+    )?;
     let timeout = a.socket.opts.timeout;
     with_socket(s, |s| {
         wait_peer(s, timeout)?;
@@ -385,7 +419,14 @@ fn check_recv_type(ty: SocketType, echo: bool) -> Result {
 fn serve(a: RecvArgs, echo: bool) -> Result {
     check_recv_type(a.socket.ty, echo)?;
     let ctx = context()?;
-    let s = setup(&a.socket, &ctx)?;
+    let s = open(
+        &ctx,
+        a.socket.ty,
+        &a.socket.opts,
+        &a.socket.bind,
+        &a.socket.connect,
+        0,
+    )?;
     let o = a.socket.opts.clone();
     with_socket(s, |s| {
         let mut n = 0u64;
@@ -421,8 +462,7 @@ pub fn echo(a: RecvArgs) -> Result {
 pub fn req(a: ReqArgs) -> Result {
     let msg = parse_frames(&a.frames, a.opts.hex)?;
     let ctx = context()?;
-    let s = make_socket(&ctx, SocketType::Req, &a.opts)?;
-    attach_verbose(&s, &a.bind, &a.connect, a.opts.verbose)?;
+    let s = open(&ctx, SocketType::Req, &a.opts, &a.bind, &a.connect, 0)?;
     with_socket(s, |s| {
         wait_send(s, &msg, a.opts.timeout)?;
         let reply = wait_recv(s, a.opts.timeout, "reply")?;
