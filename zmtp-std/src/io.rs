@@ -1121,11 +1121,13 @@ impl IoSocket {
             return;
         };
         c.ready = true;
+        // Counted (and a ROUTER's id known) before the event goes out: an application that
+        // sends when it sees the event finds the peer.
+        self.shared.peer_ready(routing_id.as_deref());
         self.shared.emit(|| MonitorEvent::HandshakeSucceeded {
             endpoint: c.endpoint.clone(),
             peer_type,
         });
-        self.shared.peer_ready(routing_id.as_deref());
         c.routing_id = routing_id;
         if let (Some(i), Some(ivl)) = (c.origin, self.opts.reconnect_interval) {
             if let Some(k) = self.connects.get_mut(&i) {
