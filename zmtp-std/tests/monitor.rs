@@ -259,3 +259,34 @@ fn an_unread_monitor_never_holds_the_socket_back() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A ROUTER that sees `HandshakeSucceeded` can address the peer at once: the peer is counted
+/// and its routing id known before the event is sent (`router_mandatory` would fail the send
+/// otherwise).
+#[test]
+fn a_peer_is_ready_when_its_handshake_event_arrives() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    for round in 0..20 {
+        let router = ctx.socket(SocketType::Router).unwrap();
+        router.set_router_mandatory(true).unwrap();
+        router.set_linger(Some(Duration::ZERO));
+        let events = router.monitor().unwrap();
+        let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+        let dealer = zsocket(&zctx, zmq::DEALER);
+        let id = format!("peer-{round}");
+        dealer.set_identity(id.as_bytes()).unwrap();
+        dealer.connect(&ep).unwrap();
+        expect(&events, "HandshakeSucceeded", |e| {
+            matches!(e, MonitorEvent::HandshakeSucceeded { .. }).then_some(())
+        });
+        assert!(
+            router.connected_peers() >= 1,
+            "round {round}: not counted yet"
+        );
+        router
+            .send_multipart([id.as_bytes(), b"now"])
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(dealer.recv_bytes(0).unwrap(), b"now");
+    }
+}
