@@ -1344,7 +1344,10 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
     let (mut fi, mut off) = progress.unwrap_or((0, 0));
     for (k, f) in msg.frames().enumerate().skip(fi) {
         let more = k.saturating_add(1) < count;
-        if off == 0 {
+        // A streamed frame may be started with none of its body written yet (its header
+        // filled the transmit buffer): then the session still owes body bytes, and the frame
+        // must not be started again.
+        if off == 0 && session.frame_body_remaining() == 0 {
             let whole = f.len().saturating_add(9);
             if whole <= session.frame_space() {
                 if session.send_frame(f, more).is_err() {
