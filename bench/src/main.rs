@@ -20,9 +20,14 @@ mod roles;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use roles::{Lib, Res};
+
+/// Longest a single measurement (one pair of processes) may take.
+const STALL_LIMIT: Duration = Duration::from_secs(300);
 
 /// The C side of the CURVE comparison, compiled at run time.
 const LIBZMQ_PERF_C: &str = include_str!("../c/libzmq_perf.c");
@@ -44,6 +49,7 @@ fn usage() -> ! {
          \n  curve  CURVE throughput and handshakes, zmtp-core vs the system libzmq\
          \n  --runs N   alternating runs per figure (default 5); medians are reported\
          \n  --quick    a tenth of the messages\
+         \n  --smoke    one run with a thousandth of the messages (a check, not a measurement)\
          \n  --mixed    throughput also zmtp->libzmq and libzmq->zmtp"
     );
     std::process::exit(2)
@@ -76,6 +82,12 @@ fn main() {
                     .unwrap_or_else(|| usage())
             }
             "--quick" => opts.scale = 10,
+            // CI: every role once with a handful of messages (checks the harness works).
+            "--smoke" => {
+                opts.scale = 1000;
+                opts.runs = 1;
+                opts.mixed = true;
+            }
             "--mixed" => opts.mixed = true,
             _ => usage(),
         }
@@ -193,14 +205,41 @@ fn pair(
         ep.get(1).map_or("-", String::as_str),
     );
     let mut c = client(e, k)?;
-    let r = if result_from_server {
-        s.expect("RESULT")?
-    } else {
-        c.expect("RESULT")?
+    // A measurement that stalls (a lost message, a deadlock) is killed and reported, so the
+    // run ends with an error instead of hanging.
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = Arc::clone(&done);
+        let pids = [s.child.id(), c.child.id()];
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + STALL_LIMIT;
+            while !done.load(Ordering::Relaxed) {
+                if Instant::now() > deadline {
+                    eprintln!(
+                        "\nzmtp-bench: no result after {STALL_LIMIT:?}: killing the children"
+                    );
+                    for pid in pids {
+                        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
     };
-    c.finish()?;
-    s.finish()?;
-    nums(&r)
+    let r = if result_from_server {
+        s.expect("RESULT")
+    } else {
+        c.expect("RESULT")
+    };
+    let r = r.and_then(|r| {
+        c.finish()?;
+        s.finish()?;
+        Ok(r)
+    });
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    nums(&r.map_err(|e| format!("stalled or failed: {e}"))?)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -231,7 +270,7 @@ fn size_name(size: usize) -> String {
 fn spread(v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{lo:.2}–{hi:.2}")
+    format!("{lo:.0}–{hi:.0}")
 }
 
 // ------------------------------------------------------------------------- throughput
@@ -253,7 +292,7 @@ fn throughput(opts: &Opts) -> Res {
     for run in 0..opts.runs {
         progress(&format!("throughput run {}/{}:", run + 1, opts.runs));
         for (si, &(size, count)) in sizes.iter().enumerate() {
-            let count = count / opts.scale;
+            let count = (count / opts.scale).max(2);
             for (pi, &(tx, rx)) in pairs.iter().enumerate() {
                 let (sz, n) = (size.to_string(), count.to_string());
                 let r = pair(
@@ -276,7 +315,7 @@ fn throughput(opts: &Opts) -> Res {
     println!();
     print!("| size | messages |");
     for (tx, rx) in &pairs {
-        print!(" {}→{} (M msg/s) |", tx.name(), rx.name());
+        print!(" {}→{} (k msg/s) |", tx.name(), rx.name());
     }
     println!(" zmtp MB/s | libzmq MB/s | zmtp / libzmq |");
     print!("|---|---:|");
@@ -286,12 +325,12 @@ fn throughput(opts: &Opts) -> Res {
     println!("---:|---:|---:|");
     for (si, &(size, count)) in sizes.iter().enumerate() {
         let mut meds = Vec::new();
-        print!("| {} | {} |", size_name(size), count / opts.scale);
+        print!("| {} | {} |", size_name(size), (count / opts.scale).max(2));
         for v in res[si].iter_mut() {
-            let sp = spread(&v.iter().map(|x| x / 1e6).collect::<Vec<_>>());
+            let sp = spread(&v.iter().map(|x| x / 1e3).collect::<Vec<_>>());
             let m = median(v);
             meds.push(m);
-            print!(" {:.3} ({sp}) |", m / 1e6);
+            print!(" {:.0} ({sp}) |", m / 1e3);
         }
         let mbs = |m: f64| m * size as f64 / 1e6;
         println!(
@@ -309,7 +348,7 @@ fn throughput(opts: &Opts) -> Res {
 // ------------------------------------------------------------------------- latency
 
 fn latency(opts: &Opts) -> Res {
-    let rounds = (20_000 / opts.scale).to_string();
+    let rounds = (20_000 / opts.scale).max(2).to_string();
     let libs = ["zmtp", "libzmq", "tcp"];
     let sizes = [1usize, 1024];
     // [size][lib] -> (p50s, p99s)
@@ -384,6 +423,10 @@ fn build_c_tool() -> Option<PathBuf> {
     })();
     match r {
         Ok(()) => Some(bin),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            eprintln!("zmtp-bench: CI=true and the libzmq side of the CURVE comparison cannot be built: {e}");
+            std::process::exit(1);
+        }
         Err(e) => {
             println!(
                 "\nCURVE: skipped, cannot build the libzmq side ({e}); it needs a C compiler and \
@@ -400,7 +443,7 @@ fn curve(opts: &Opts) -> Res {
     };
     let c = c.as_path();
     let sizes: [(usize, u64); 2] = [(64, 200_000), (1024, 200_000)];
-    let hs: u64 = 200 / opts.scale.min(10);
+    let hs: u64 = (200 / opts.scale).max(2);
     // Variants: (name, curve). Sides: zmtp-core driver, system libzmq.
     let variants = [("NULL", "0"), ("CURVE", "1")];
     // [variant][size][side]
@@ -413,7 +456,7 @@ fn curve(opts: &Opts) -> Res {
         progress(&format!("CURVE run {}/{}:", run + 1, opts.runs));
         for (vi, &(_, on)) in variants.iter().enumerate() {
             for (si, &(size, count)) in sizes.iter().enumerate() {
-                let count = count / opts.scale;
+                let count = (count / opts.scale).max(2);
                 let (sz, n) = (size.to_string(), count.to_string());
                 for (side, out) in thr[vi][si].iter_mut().enumerate() {
                     let r = if side == 0 {
