@@ -444,11 +444,11 @@ fn curve(opts: &Opts) -> Res {
     let c = c.as_path();
     let sizes: [(usize, u64); 2] = [(64, 200_000), (1024, 200_000)];
     let hs: u64 = (200 / opts.scale).max(2);
-    // Variants: (name, curve). Sides: zmtp-core driver, system libzmq.
+    // Variants: (name, curve). Sides: zmtp-std, zmtp-core driver, system libzmq.
     let variants = [("NULL", "0"), ("CURVE", "1")];
     // [variant][size][side]
-    let mut thr = vec![vec![[Vec::new(), Vec::new()]; sizes.len()]; variants.len()];
-    let mut hsr = vec![[Vec::new(), Vec::new()]; variants.len()];
+    let mut thr = vec![vec![[Vec::new(), Vec::new(), Vec::new()]; sizes.len()]; variants.len()];
+    let mut hsr = vec![[Vec::new(), Vec::new(), Vec::new()]; variants.len()];
     let cs = |args: &[&str]| -> Res<Kid> {
         Kid::spawn(c, &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     };
@@ -460,6 +460,12 @@ fn curve(opts: &Opts) -> Res {
                 let (sz, n) = (size.to_string(), count.to_string());
                 for (side, out) in thr[vi][si].iter_mut().enumerate() {
                     let r = if side == 0 {
+                        pair(
+                            Kid::me(&["thr-recv", "zmtp", &sz, &n, on]),
+                            |ep, key| Kid::me(&["thr-send", "zmtp", ep, &sz, &n, key]),
+                            true,
+                        )?
+                    } else if side == 1 {
                         pair(
                             Kid::me(&["core-thr-recv", on, &sz, &n]),
                             |ep, key| Kid::me(&["core-thr-send", ep, key, &sz, &n]),
@@ -479,6 +485,12 @@ fn curve(opts: &Opts) -> Res {
             let n = hs.to_string();
             for (side, out) in hsr[vi].iter_mut().enumerate() {
                 let r = if side == 0 {
+                    pair(
+                        Kid::me(&["std-hs-server", on, &n]),
+                        |ep, key| Kid::me(&["std-hs-client", ep, key, &n]),
+                        false,
+                    )?
+                } else if side == 1 {
                     pair(
                         Kid::me(&["core-hs-server", on, &n]),
                         |ep, key| Kid::me(&["core-hs-client", ep, key, &n]),
@@ -500,30 +512,32 @@ fn curve(opts: &Opts) -> Res {
     std::thread::sleep(Duration::from_millis(10));
     println!();
     println!(
-        "### CURVE vs NULL: zmtp-core (blocking driver) vs system libzmq (C), PUSH/PULL and handshakes (median of {} runs)",
+        "### CURVE vs NULL: zmtp-std, zmtp-core (blocking driver), system libzmq (C); PUSH/PULL and handshakes (median of {} runs)",
         opts.runs
     );
     println!();
-    println!("| security | figure | zmtp-core | libzmq | zmtp / libzmq |");
-    println!("|---|---|---:|---:|---:|");
+    println!("| security | figure | zmtp-std | zmtp-core | libzmq | zmtp-std / libzmq | zmtp-core / libzmq |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for (vi, &(name, _)) in variants.iter().enumerate() {
         for (si, &(size, _)) in sizes.iter().enumerate() {
-            let [a, b] = &mut thr[vi][si];
-            let (ma, mb) = (median(a), median(b));
+            let [z, a, b] = &mut thr[vi][si];
+            let (mz, ma, mb) = (median(z), median(a), median(b));
+            let cell = |m: f64| format!("{:.0} ({:.0} MB/s)", m / 1e3, m * size as f64 / 1e6);
             println!(
-                "| {name} | {} PUSH/PULL (k msg/s) | {:.0} ({:.0} MB/s) | {:.0} ({:.0} MB/s) | {:.2} |",
+                "| {name} | {} PUSH/PULL (k msg/s) | {} | {} | {} | {:.2} | {:.2} |",
                 size_name(size),
-                ma / 1e3,
-                ma * size as f64 / 1e6,
-                mb / 1e3,
-                mb * size as f64 / 1e6,
+                cell(mz),
+                cell(ma),
+                cell(mb),
+                mz / mb,
                 ma / mb
             );
         }
-        let [a, b] = &mut hsr[vi];
-        let (ma, mb) = (median(a), median(b));
+        let [z, a, b] = &mut hsr[vi];
+        let (mz, ma, mb) = (median(z), median(a), median(b));
         println!(
-            "| {name} | connect + handshake + 1 round trip + close (conn/s) | {ma:.0} | {mb:.0} | {:.2} |",
+            "| {name} | connect + handshake + 1 round trip + close (conn/s) | {mz:.0} | {ma:.0} | {mb:.0} | {:.2} | {:.2} |",
+            mz / mb,
             ma / mb
         );
     }

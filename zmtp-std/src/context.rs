@@ -47,6 +47,12 @@ pub(crate) enum Command {
     Close { id: u64, linger: Option<Duration> },
     /// Every handle is gone: finish lingering sockets, then stop.
     Shutdown,
+    /// The ZAP thread's answer to a socket's authentication request.
+    ZapReply {
+        id: u64,
+        request: u64,
+        reply: crate::zap::ZapReply,
+    },
 }
 
 /// The part of a context that sockets share.
@@ -55,6 +61,8 @@ pub(crate) struct Inner {
     waker: Arc<Waker>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next_id: AtomicU64,
+    /// Allow-lists and the ZAP handler (shared with the I/O thread).
+    pub(crate) auth: Arc<crate::zap::ContextAuth>,
 }
 
 impl Inner {
@@ -66,6 +74,11 @@ impl Inner {
 
     pub(crate) fn waker(&self) -> Arc<Waker> {
         Arc::clone(&self.waker)
+    }
+
+    /// For the ZAP thread's answers.
+    pub(crate) fn command_sender(&self) -> Sender<Command> {
+        self.commands.clone()
     }
 }
 
@@ -111,17 +124,24 @@ impl Context {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
+        let auth = Arc::new(crate::zap::ContextAuth::default());
+        let io_auth = Arc::clone(&auth);
         let thread = std::thread::Builder::new()
             .name("zmtp-io".into())
-            .spawn(move || crate::io::run(poll, rx))?;
+            .spawn(move || crate::io::run(poll, rx, io_auth))?;
         Ok(Context {
             inner: Arc::new(Inner {
                 commands: tx,
                 waker,
                 thread: Mutex::new(Some(thread)),
                 next_id: AtomicU64::new(1),
+                auth,
             }),
         })
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// A new socket of type `ty`, with default options.

@@ -18,6 +18,8 @@
 //!
 //! Nothing here blocks except `poll`; no error of one connection stops the loop.
 
+mod auth;
+
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -47,10 +49,11 @@ const SEND_BUDGET: usize = 256;
 const ROUNDS: usize = 8;
 
 /// The I/O thread's body.
-pub(crate) fn run(poll: Poll, commands: Receiver<Command>) {
+pub(crate) fn run(poll: Poll, commands: Receiver<Command>, auth: Arc<crate::zap::ContextAuth>) {
     let mut io = IoThread {
         poll,
         commands,
+        auth,
         epoch: Instant::now(),
         tokens: Tokens::default(),
         sockets: HashMap::new(),
@@ -104,6 +107,8 @@ struct IoThread {
     tokens: Tokens,
     sockets: HashMap<u64, IoSocket>,
     shutting_down: bool,
+    /// The context's allow-list and ZAP thread.
+    auth: Arc<crate::zap::ContextAuth>,
 }
 
 impl IoThread {
@@ -183,8 +188,9 @@ impl IoThread {
                     opts,
                     shared,
                 } => {
-                    self.sockets
-                        .insert(id, IoSocket::new(id, ty, *opts, shared));
+                    let mut s = IoSocket::new(id, ty, *opts, shared);
+                    s.auth.context = Some(Arc::clone(&self.auth));
+                    self.sockets.insert(id, s);
                 }
                 Command::Bind { id, addr, reply } => {
                     let r = match self.sockets.get_mut(&id) {
@@ -224,6 +230,11 @@ impl IoThread {
                 Command::Close { id, linger } => {
                     if let Some(s) = self.sockets.get_mut(&id) {
                         s.begin_close(&mut env, linger);
+                    }
+                }
+                Command::ZapReply { id, request, reply } => {
+                    if let Some(s) = self.sockets.get_mut(&id) {
+                        s.zap_reply(request, &reply);
                     }
                 }
                 Command::Shutdown => {
@@ -352,6 +363,8 @@ struct IoSocket {
     /// correlating REQ can tell replies to requests it has since replaced).
     sent: u64,
     closing: Option<Closing>,
+    /// PLAIN/CURVE server: clients waiting for the ZAP handler.
+    auth: auth::AuthState,
 }
 
 fn random_u32(salt: u64) -> u32 {
@@ -395,7 +408,12 @@ impl IoSocket {
         IoSocket {
             id,
             ty,
-            core: OwnedSocket::new(cfg, &opts.routing_id, layout),
+            core: OwnedSocket::with_security(
+                cfg,
+                &opts.routing_id,
+                layout,
+                Some(opts.security.material()),
+            ),
             opts,
             shared,
             listeners: HashMap::new(),
@@ -405,6 +423,7 @@ impl IoSocket {
             rep_busy: false,
             sent: 0,
             closing: None,
+            auth: auth::AuthState::default(),
         }
     }
 
@@ -509,7 +528,8 @@ impl IoSocket {
             })
             .min();
         let linger = self.closing.as_ref().and_then(|c| c.deadline);
-        [core, reconnect, linger].into_iter().flatten().min()
+        let zap = self.zap_deadline();
+        [core, reconnect, linger, zap].into_iter().flatten().min()
     }
 
     // ------------------------------------------------------------ service
@@ -524,6 +544,7 @@ impl IoSocket {
         for _ in 0..ROUNDS {
             let mut progress = self.read_all(env, &mut more);
             self.core.core().handle_timeout(env.core_now());
+            progress |= self.expire_zap(env.now);
             progress |= self.take_inbound(false);
             progress |= self.handle_events(env);
             progress |= self.push_outbound(&mut more);
@@ -566,7 +587,12 @@ impl IoSocket {
             env.tokens.free(t);
             return;
         }
-        match self.core.core().add_peer(Role::Accepted, env.core_now()) {
+        match auth::add_peer(
+            &mut self.core,
+            self.opts.security.mechanism(),
+            Role::Accepted,
+            env.core_now(),
+        ) {
             Ok(h) => {
                 self.conns.insert(t, Conn::new(stream, Some(h), None));
             }
@@ -643,7 +669,12 @@ impl IoSocket {
                 }
                 Ok(true) => {
                     let _ = c.stream.set_nodelay(true);
-                    match self.core.core().add_peer(Role::Connected, env.core_now()) {
+                    match auth::add_peer(
+                        &mut self.core,
+                        self.opts.security.mechanism(),
+                        Role::Connected,
+                        env.core_now(),
+                    ) {
                         Ok(h) => {
                             c.peer = Some(h);
                             c.readable = true;
@@ -880,8 +911,8 @@ impl IoSocket {
             match ev {
                 SocketEvent::PeerReady(h) => self.peer_ready(h),
                 SocketEvent::PeerClosed(h, reason) => self.peer_closed(env, h, reason),
-                // Only a PLAIN/CURVE server is asked; this crate configures neither yet.
-                SocketEvent::Authenticate(h) => self.core.core().reject_peer(h, b"400"),
+                // PLAIN/CURVE server: allow-lists, the ZAP handler, or everyone (auth.rs).
+                SocketEvent::Authenticate(h) => self.authenticate(h, env.now),
                 _ => {}
             }
         }
@@ -910,6 +941,7 @@ impl IoSocket {
     /// The core's duty list for a closed peer: write out what it still has for it, close
     /// the transport, `remove_peer`; then reconnect if it was ours to reconnect.
     fn peer_closed(&mut self, env: &mut Env<'_>, h: PeerHandle, reason: CloseReason) {
+        self.note_closed(h, &reason);
         // Messages the peer sent before it went wait in its queue and go with its slot:
         // hand them over first, past the application's limit if need be.
         self.take_inbound(true);

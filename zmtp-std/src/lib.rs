@@ -110,6 +110,78 @@
 //! (except linger): set them first. Subscriptions are not options: `subscribe` and
 //! `unsubscribe` work at any time.
 //!
+//! # Security: PLAIN and CURVE
+//!
+//! The options are libzmq's. A CURVE server needs its key pair; a client needs its own and
+//! the server's public key. Keys are 32 bytes or 40 Z85 characters;
+//! [`curve_keypair`] makes a pair from the operating system's RNG. Secrets are wiped from
+//! memory when the socket is closed and never shown by `Debug`.
+//!
+//! ```
+//! use zmtp_std::{Context, SocketType};
+//!
+//! # fn main() -> Result<(), zmtp_std::Error> {
+//! let ctx = Context::new()?;
+//! let (server_public, server_secret) = zmtp_std::curve_keypair()?;
+//! let (client_public, client_secret) = zmtp_std::curve_keypair()?;
+//!
+//! let server = ctx.socket(SocketType::Rep)?;
+//! server.set_curve_server(true)?;
+//! server.set_curve_secretkey(&*server_secret)?;
+//! server.allow_curve_key(&client_public)?; // without a list or ZAP handler: any client key
+//! let endpoint = server.bind("tcp://127.0.0.1:0")?;
+//!
+//! let client = ctx.socket(SocketType::Req)?;
+//! client.set_curve_serverkey(&server_public)?;
+//! client.set_curve_secretkey(&*client_secret)?;
+//! client.connect(&endpoint)?;
+//! client.send("hello")?;
+//! assert_eq!(server.recv()?, b"hello");
+//!
+//! // PLAIN, with a ZAP handler (RFC 27) deciding for every server socket of the context.
+//! ctx.set_zap_handler(|req: &zmtp_std::zap::ZapRequest| match &req.credentials {
+//!     zmtp_std::zap::Credentials::Plain { username, password }
+//!         if username == b"admin" && password.expose() == b"secret" =>
+//!     {
+//!         zmtp_std::zap::ZapReply::accept("admin")
+//!     }
+//!     _ => zmtp_std::zap::ZapReply::deny("who are you?"),
+//! })?;
+//! let plain_server = ctx.socket(SocketType::Pull)?;
+//! plain_server.set_plain_server(true)?;
+//! let endpoint = plain_server.bind("tcp://127.0.0.1:0")?;
+//! let plain_client = ctx.socket(SocketType::Push)?;
+//! plain_client.set_plain_username("admin")?;
+//! plain_client.set_plain_password("secret")?;
+//! plain_client.connect(&endpoint)?;
+//! plain_client.send("in")?;
+//! assert_eq!(plain_server.recv()?, b"in");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Who a server lets in (allow-lists, a ZAP handler function or socket, or everyone as
+//! libzmq without ZAP), and how that differs from libzmq's `inproc://zeromq.zap.01`, is in
+//! [`zap`]. Refused and failed security handshakes are reported by
+//! [`Socket::auth_failures`]; a client the server refused does not reconnect. A socket
+//! uses one mechanism for all its connections: a peer with another one is disconnected (no
+//! downgrade).
+//!
+//! | pyzmq | zmtp-std |
+//! | --- | --- |
+//! | `public, secret = zmq.curve_keypair()` | `let (public, secret) = zmtp_std::curve_keypair()?;` |
+//! | `zmq.curve_public(secret)` | `zmtp_std::curve_public(&secret)?` |
+//! | `s.curve_server = True` | `s.set_curve_server(true)?;` |
+//! | `s.curve_secretkey = secret` / `s.curve_publickey = public` | `s.set_curve_secretkey(&secret)?;` / `s.set_curve_publickey(&public)?;` |
+//! | `s.curve_serverkey = server_public` | `s.set_curve_serverkey(&server_public)?;` |
+//! | `s.plain_server = True` | `s.set_plain_server(true)?;` |
+//! | `s.plain_username = b"u"; s.plain_password = b"p"` | `s.set_plain_username("u")?; s.set_plain_password("p")?;` |
+//! | `s.zap_domain = b"global"` | `s.set_zap_domain("global")?;` |
+//! | `s.getsockopt(zmq.MECHANISM)` | `s.mechanism()` |
+//! | `ThreadAuthenticator(ctx).allow(...)`, `configure_plain`, `configure_curve` | `s.allow_plain(u, p)`, `s.allow_curve_key(k)?` (or on the `Context`) |
+//! | a REP bound at `inproc://zeromq.zap.01` | `ctx.set_zap_handler(f)?` or `ctx.set_zap_endpoint("tcp://...")?` |
+//! | monitor `EVENT_HANDSHAKE_FAILED_AUTH` / `_PROTOCOL` | `s.auth_failures()` |
+//!
 //! # Defaults
 //!
 //! | option | default | libzmq |
@@ -221,7 +293,8 @@
 //! - Publish-subscribe: `ZMQ_XPUB_MANUAL`, `XPUB_WELCOME_MSG`, `XPUB_NODROP`, `CONFLATE`,
 //!   `INVERT_MATCHING`. A SUB's messages already received into the socket when it
 //!   unsubscribes are still delivered (libzmq filters them again on `recv`).
-//! - Transports other than `tcp://` (`ipc://`, `inproc://`); PLAIN and CURVE security.
+//! - Transports other than `tcp://` (`ipc://`, `inproc://`). GSSAPI; ZAP user ids and
+//!   metadata as message properties.
 //! - A poller over several sockets, `disconnect`/`unbind`, socket monitors.
 //! - Options after bind/connect; messages larger than `queue_size`.
 //! - Memory is allocated for all `max_peers` connections up front (lazily per connection
@@ -245,8 +318,10 @@ mod error;
 mod io;
 mod options;
 mod owned;
+mod security;
 mod shared;
 mod socket;
+pub mod zap;
 
 pub use context::Context;
 pub use error::{Error, Result};
@@ -254,5 +329,11 @@ pub use options::{
     SocketOptions, DEFAULT_BUFFER_SIZE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LINGER,
     DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
+pub use security::{
+    curve_keypair, curve_public, AuthFailure, AuthFailureKind, Mechanism, SecretBytes,
+    SecurityOptions,
+};
 pub use socket::Socket;
+pub use zeroize::Zeroizing;
 pub use zmtp_core::SocketType;
+pub use zmtp_core::{CloseReason, ProtocolError};

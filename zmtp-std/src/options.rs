@@ -98,6 +98,9 @@ pub struct SocketOptions {
     /// XPUB: every unsubscription too, not only the one that leaves a topic without
     /// subscribers (`ZMQ_XPUB_VERBOSER`, default off; implies `xpub_verbose`).
     pub xpub_verboser: bool,
+    /// PLAIN and CURVE (`ZMQ_CURVE_*`, `ZMQ_PLAIN_*`, `ZMQ_ZAP_DOMAIN`), set with the
+    /// socket's `set_curve_*`, `set_plain_*` and `set_zap_domain`. Default: NULL.
+    pub security: crate::security::SecurityOptions,
 }
 
 impl Default for SocketOptions {
@@ -124,6 +127,7 @@ impl Default for SocketOptions {
             subscription_nodes: DEFAULT_SUBSCRIPTION_NODES,
             xpub_verbose: false,
             xpub_verboser: false,
+            security: Default::default(),
         }
     }
 }

@@ -19,6 +19,7 @@
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
+use crate::security::Material;
 use zmtp_core::socket::{PeerMemory, PeerSlot, Socket, SocketConfig, SubscriptionMemory};
 
 /// Sizes of the memory of one socket.
@@ -44,6 +45,8 @@ pub(crate) struct OwnedSocket {
     slots: NonNull<[PeerSlot<'static>]>,
     buffers: Vec<NonNull<[u8]>>,
     identity: NonNull<[u8]>,
+    /// PLAIN/CURVE keys and credentials the socket's `Security` borrows (wiped on drop).
+    security: Option<NonNull<Material>>,
 }
 
 /// Allocates `len` zeroed bytes and leaks them: the pointer, and a `'static` reference
@@ -62,7 +65,26 @@ fn leak_bytes(len: usize, keep: &mut Vec<NonNull<[u8]>>) -> &'static mut [u8] {
 impl OwnedSocket {
     /// Allocates the memory for `layout` and builds a core socket over it with `cfg`, whose
     /// identity is replaced by a copy of `identity` owned here.
-    pub(crate) fn new(mut cfg: SocketConfig<'static>, identity: &[u8], layout: Layout) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(cfg: SocketConfig<'static>, identity: &[u8], layout: Layout) -> Self {
+        Self::with_security(cfg, identity, layout, None)
+    }
+
+    /// [`new`](Self::new) with the socket's security material, owned here: the core's
+    /// [`Security`](zmtp_core::Security) borrows it.
+    pub(crate) fn with_security(
+        mut cfg: SocketConfig<'static>,
+        identity: &[u8],
+        layout: Layout,
+        material: Option<Material>,
+    ) -> Self {
+        let security = material.map(|m| NonNull::from(Box::leak(Box::new(m))));
+        if let Some(m) = security {
+            // SAFETY: as for the identity below: a fresh allocation, freed only after the
+            // socket, the only holder of references into it.
+            let m: &'static Material = unsafe { &*m.as_ptr() };
+            cfg.session.security = m.security();
+        }
         let identity = NonNull::from(Box::leak(identity.to_vec().into_boxed_slice()));
         // SAFETY: as for `leak_bytes`: a fresh allocation, freed only after the socket.
         let identity_ref: &'static [u8] = unsafe { &*identity.as_ptr() };
@@ -95,6 +117,7 @@ impl OwnedSocket {
             slots,
             buffers,
             identity,
+            security,
         }
     }
 
@@ -119,6 +142,9 @@ impl Drop for OwnedSocket {
                 drop(Box::from_raw(b.as_ptr()));
             }
             drop(Box::from_raw(self.identity.as_ptr()));
+            if let Some(m) = self.security.take() {
+                drop(Box::from_raw(m.as_ptr()));
+            }
         }
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     /// ROUTER: routing ids of ready peers (with a count, for a handover's overlap).
     routing_ids: Mutex<HashMap<Vec<u8>, usize>>,
     waker: std::sync::Arc<Waker>,
+    /// Allow-list and handshake failures (PLAIN, CURVE).
+    pub(crate) security: crate::security::SocketSecurity,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
             ready_peers: AtomicUsize::new(0),
             routing_ids: Mutex::new(HashMap::new()),
             waker,
+            security: Default::default(),
         }
     }
 

@@ -1,5 +1,7 @@
 //! The application's side of a socket.
 
+mod security;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -99,6 +101,7 @@ fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
         ty,
         SocketType::Pub | SocketType::Sub | SocketType::XPub | SocketType::XSub
     );
+    o.security.validate()?;
     if pubsub && (o.subscription_nodes < 2 || o.subscription_nodes > u32::MAX as usize) {
         return Err(invalid(
             "subscription_nodes",
