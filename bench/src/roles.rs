@@ -240,6 +240,9 @@ fn std_hs_client(endpoint: &str, key: &str, count: u64) -> Res {
     for _ in 0..count {
         let s = ctx.socket(SocketType::Dealer)?;
         s.set_linger(Some(std::time::Duration::ZERO));
+        if std::env::var_os("ZMTP_BENCH_MAX_PEERS_1").is_some() {
+            s.set_max_peers(1)?;
+        }
         if let Some((_, secret)) = &keys {
             s.set_curve_serverkey(key)?;
             s.set_curve_secretkey(&**secret)?;

@@ -5,6 +5,10 @@
 //!
 //! The zmq.rs side runs as a task on a tokio runtime while our blocking socket works on the
 //! test's thread. Every wait has a deadline; nothing sleeps in place of a condition.
+//!
+//! zmq.rs 0.4 greets as ZMTP 3.0 and sends subscriptions as `\x01topic` messages (RFC 23), so
+//! the PUB-SUB test runs our 3.0 subscription path in both directions. Its sending sockets
+//! return an error while they have no peer instead of waiting (see [`zsend`]).
 
 use std::time::{Duration, Instant};
 
