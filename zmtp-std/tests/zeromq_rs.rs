@@ -334,7 +334,7 @@ fn push_pull_both_ways() {
         wire(&rt, binder, &push, &mut pull);
         let receiver = rt.spawn(async move {
             let mut got = Vec::new();
-            for _ in 0..N {
+            for _ in 0..=N {
                 got.push(frames(&timeout(STEP, pull.recv()).await.unwrap().unwrap()));
             }
             got
@@ -343,10 +343,14 @@ fn push_pull_both_ways() {
             push.send_multipart([i.to_string().into_bytes(), body(i)])
                 .unwrap();
         }
+        // And one message of many frames (more than the I/O thread passes on the stack).
+        let many: Vec<Vec<u8>> = (0..12).map(body).collect();
+        push.send_multipart(&many).unwrap();
         let got = join(&rt, receiver);
-        for (i, m) in got.iter().enumerate() {
+        for (i, m) in got.iter().take(N).enumerate() {
             assert_eq!(m, &[i.to_string().into_bytes(), body(i)], "{binder:?}");
         }
+        assert_eq!(got.get(N), Some(&many), "{binder:?}");
 
         // Their PUSH, our PULL.
         let pull = ours(&ctx, SocketType::Pull);
