@@ -99,8 +99,10 @@ impl Conn {
         Ok(true)
     }
 
-    /// Runs the handshake to its end (a server accepts every client).
-    fn handshake(&mut self) -> Res {
+    /// Runs the handshake to its end (a server accepts every client); returns the frames
+    /// that came in the same reads as the end of the handshake.
+    fn handshake(&mut self) -> Res<Vec<Vec<u8>>> {
+        let mut early = Vec::new();
         loop {
             let mut done = false;
             let mut auth = false;
@@ -108,6 +110,7 @@ impl Conn {
                 match ev {
                     Event::HandshakeComplete(_) => done = true,
                     Event::Authenticate(_) => auth = true,
+                    Event::Frame { data, .. } => early.push(data.to_vec()),
                     Event::Closed(r) => return Err(format!("closed in handshake: {r}").into()),
                     _ => return Err("unexpected event in handshake".into()),
                 }
@@ -120,7 +123,7 @@ impl Conn {
             // greeting, the next handshake command) goes out before waiting for input.
             self.flush()?;
             if done {
-                return Ok(());
+                return Ok(early);
             }
             if !self.fill()? {
                 return Err("end of stream in handshake".into());
@@ -183,9 +186,9 @@ pub fn thr_recv(curve: u8, size: usize, count: u64) -> Res {
     let l = listen(&key)?;
     let (stream, _) = l.accept()?;
     let mut c = Conn::new(stream, &cfg, Role::Accepted, bufs())?;
-    c.handshake()?;
-    let mut got = 0u64;
-    let mut start = None;
+    let early = c.handshake()?;
+    let mut got = early.len() as u64;
+    let mut start = (got > 0).then(Instant::now);
     while got < count {
         if !c.fill()? {
             return Err("end of stream".into());
@@ -237,8 +240,13 @@ pub fn hs_server(curve: u8, count: u64) -> Res {
     for _ in 0..count {
         let (stream, _) = l.accept()?;
         let mut c = Conn::new(stream, &cfg, Role::Accepted, b.take().ok_or("buffers")?)?;
-        c.handshake()?;
+        let mut frame = c.handshake()?.pop();
         let mut echoed = false;
+        if let Some(f) = frame.take() {
+            c.send(&f)?;
+            c.flush()?;
+            echoed = true;
+        }
         while !echoed {
             if !c.fill()? {
                 return Err("end of stream before the request".into());

@@ -20,9 +20,14 @@ mod roles;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use roles::{Lib, Res};
+
+/// Longest a single measurement (one pair of processes) may take.
+const STALL_LIMIT: Duration = Duration::from_secs(300);
 
 /// The C side of the CURVE comparison, compiled at run time.
 const LIBZMQ_PERF_C: &str = include_str!("../c/libzmq_perf.c");
@@ -44,6 +49,7 @@ fn usage() -> ! {
          \n  curve  CURVE throughput and handshakes, zmtp-core vs the system libzmq\
          \n  --runs N   alternating runs per figure (default 5); medians are reported\
          \n  --quick    a tenth of the messages\
+         \n  --smoke    one run with a thousandth of the messages (a check, not a measurement)\
          \n  --mixed    throughput also zmtp->libzmq and libzmq->zmtp"
     );
     std::process::exit(2)
@@ -76,6 +82,12 @@ fn main() {
                     .unwrap_or_else(|| usage())
             }
             "--quick" => opts.scale = 10,
+            // CI: every role once with a handful of messages (checks the harness works).
+            "--smoke" => {
+                opts.scale = 1000;
+                opts.runs = 1;
+                opts.mixed = true;
+            }
             "--mixed" => opts.mixed = true,
             _ => usage(),
         }
@@ -193,14 +205,41 @@ fn pair(
         ep.get(1).map_or("-", String::as_str),
     );
     let mut c = client(e, k)?;
-    let r = if result_from_server {
-        s.expect("RESULT")?
-    } else {
-        c.expect("RESULT")?
+    // A measurement that stalls (a lost message, a deadlock) is killed and reported, so the
+    // run ends with an error instead of hanging.
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = Arc::clone(&done);
+        let pids = [s.child.id(), c.child.id()];
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + STALL_LIMIT;
+            while !done.load(Ordering::Relaxed) {
+                if Instant::now() > deadline {
+                    eprintln!(
+                        "\nzmtp-bench: no result after {STALL_LIMIT:?}: killing the children"
+                    );
+                    for pid in pids {
+                        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
     };
-    c.finish()?;
-    s.finish()?;
-    nums(&r)
+    let r = if result_from_server {
+        s.expect("RESULT")
+    } else {
+        c.expect("RESULT")
+    };
+    let r = r.and_then(|r| {
+        c.finish()?;
+        s.finish()?;
+        Ok(r)
+    });
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    nums(&r.map_err(|e| format!("stalled or failed: {e}"))?)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -231,7 +270,7 @@ fn size_name(size: usize) -> String {
 fn spread(v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{lo:.2}–{hi:.2}")
+    format!("{lo:.0}–{hi:.0}")
 }
 
 // ------------------------------------------------------------------------- throughput
@@ -253,7 +292,7 @@ fn throughput(opts: &Opts) -> Res {
     for run in 0..opts.runs {
         progress(&format!("throughput run {}/{}:", run + 1, opts.runs));
         for (si, &(size, count)) in sizes.iter().enumerate() {
-            let count = count / opts.scale;
+            let count = (count / opts.scale).max(2);
             for (pi, &(tx, rx)) in pairs.iter().enumerate() {
                 let (sz, n) = (size.to_string(), count.to_string());
                 let r = pair(
@@ -276,7 +315,7 @@ fn throughput(opts: &Opts) -> Res {
     println!();
     print!("| size | messages |");
     for (tx, rx) in &pairs {
-        print!(" {}→{} (M msg/s) |", tx.name(), rx.name());
+        print!(" {}→{} (k msg/s) |", tx.name(), rx.name());
     }
     println!(" zmtp MB/s | libzmq MB/s | zmtp / libzmq |");
     print!("|---|---:|");
@@ -286,12 +325,12 @@ fn throughput(opts: &Opts) -> Res {
     println!("---:|---:|---:|");
     for (si, &(size, count)) in sizes.iter().enumerate() {
         let mut meds = Vec::new();
-        print!("| {} | {} |", size_name(size), count / opts.scale);
+        print!("| {} | {} |", size_name(size), (count / opts.scale).max(2));
         for v in res[si].iter_mut() {
-            let sp = spread(&v.iter().map(|x| x / 1e6).collect::<Vec<_>>());
+            let sp = spread(&v.iter().map(|x| x / 1e3).collect::<Vec<_>>());
             let m = median(v);
             meds.push(m);
-            print!(" {:.3} ({sp}) |", m / 1e6);
+            print!(" {:.0} ({sp}) |", m / 1e3);
         }
         let mbs = |m: f64| m * size as f64 / 1e6;
         println!(
@@ -309,7 +348,7 @@ fn throughput(opts: &Opts) -> Res {
 // ------------------------------------------------------------------------- latency
 
 fn latency(opts: &Opts) -> Res {
-    let rounds = (20_000 / opts.scale).to_string();
+    let rounds = (20_000 / opts.scale).max(2).to_string();
     let libs = ["zmtp", "libzmq", "tcp"];
     let sizes = [1usize, 1024];
     // [size][lib] -> (p50s, p99s)
@@ -384,6 +423,10 @@ fn build_c_tool() -> Option<PathBuf> {
     })();
     match r {
         Ok(()) => Some(bin),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            eprintln!("zmtp-bench: CI=true and the libzmq side of the CURVE comparison cannot be built: {e}");
+            std::process::exit(1);
+        }
         Err(e) => {
             println!(
                 "\nCURVE: skipped, cannot build the libzmq side ({e}); it needs a C compiler and \
@@ -400,12 +443,12 @@ fn curve(opts: &Opts) -> Res {
     };
     let c = c.as_path();
     let sizes: [(usize, u64); 2] = [(64, 200_000), (1024, 200_000)];
-    let hs: u64 = 200 / opts.scale.min(10);
-    // Variants: (name, curve). Sides: zmtp-core driver, system libzmq.
+    let hs: u64 = (200 / opts.scale).max(2);
+    // Variants: (name, curve). Sides: zmtp-std, zmtp-core driver, system libzmq.
     let variants = [("NULL", "0"), ("CURVE", "1")];
     // [variant][size][side]
-    let mut thr = vec![vec![[Vec::new(), Vec::new()]; sizes.len()]; variants.len()];
-    let mut hsr = vec![[Vec::new(), Vec::new()]; variants.len()];
+    let mut thr = vec![vec![[Vec::new(), Vec::new(), Vec::new()]; sizes.len()]; variants.len()];
+    let mut hsr = vec![[Vec::new(), Vec::new(), Vec::new()]; variants.len()];
     let cs = |args: &[&str]| -> Res<Kid> {
         Kid::spawn(c, &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     };
@@ -413,10 +456,16 @@ fn curve(opts: &Opts) -> Res {
         progress(&format!("CURVE run {}/{}:", run + 1, opts.runs));
         for (vi, &(_, on)) in variants.iter().enumerate() {
             for (si, &(size, count)) in sizes.iter().enumerate() {
-                let count = count / opts.scale;
+                let count = (count / opts.scale).max(2);
                 let (sz, n) = (size.to_string(), count.to_string());
                 for (side, out) in thr[vi][si].iter_mut().enumerate() {
                     let r = if side == 0 {
+                        pair(
+                            Kid::me(&["thr-recv", "zmtp", &sz, &n, on]),
+                            |ep, key| Kid::me(&["thr-send", "zmtp", ep, &sz, &n, key]),
+                            true,
+                        )?
+                    } else if side == 1 {
                         pair(
                             Kid::me(&["core-thr-recv", on, &sz, &n]),
                             |ep, key| Kid::me(&["core-thr-send", ep, key, &sz, &n]),
@@ -436,6 +485,12 @@ fn curve(opts: &Opts) -> Res {
             let n = hs.to_string();
             for (side, out) in hsr[vi].iter_mut().enumerate() {
                 let r = if side == 0 {
+                    pair(
+                        Kid::me(&["std-hs-server", on, &n]),
+                        |ep, key| Kid::me(&["std-hs-client", ep, key, &n]),
+                        false,
+                    )?
+                } else if side == 1 {
                     pair(
                         Kid::me(&["core-hs-server", on, &n]),
                         |ep, key| Kid::me(&["core-hs-client", ep, key, &n]),
@@ -457,30 +512,32 @@ fn curve(opts: &Opts) -> Res {
     std::thread::sleep(Duration::from_millis(10));
     println!();
     println!(
-        "### CURVE vs NULL: zmtp-core (blocking driver) vs system libzmq (C), PUSH/PULL and handshakes (median of {} runs)",
+        "### CURVE vs NULL: zmtp-std, zmtp-core (blocking driver), system libzmq (C); PUSH/PULL and handshakes (median of {} runs)",
         opts.runs
     );
     println!();
-    println!("| security | figure | zmtp-core | libzmq | zmtp / libzmq |");
-    println!("|---|---|---:|---:|---:|");
+    println!("| security | figure | zmtp-std | zmtp-core | libzmq | zmtp-std / libzmq | zmtp-core / libzmq |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for (vi, &(name, _)) in variants.iter().enumerate() {
         for (si, &(size, _)) in sizes.iter().enumerate() {
-            let [a, b] = &mut thr[vi][si];
-            let (ma, mb) = (median(a), median(b));
+            let [z, a, b] = &mut thr[vi][si];
+            let (mz, ma, mb) = (median(z), median(a), median(b));
+            let cell = |m: f64| format!("{:.0} ({:.0} MB/s)", m / 1e3, m * size as f64 / 1e6);
             println!(
-                "| {name} | {} PUSH/PULL (k msg/s) | {:.0} ({:.0} MB/s) | {:.0} ({:.0} MB/s) | {:.2} |",
+                "| {name} | {} PUSH/PULL (k msg/s) | {} | {} | {} | {:.2} | {:.2} |",
                 size_name(size),
-                ma / 1e3,
-                ma * size as f64 / 1e6,
-                mb / 1e3,
-                mb * size as f64 / 1e6,
+                cell(mz),
+                cell(ma),
+                cell(mb),
+                mz / mb,
                 ma / mb
             );
         }
-        let [a, b] = &mut hsr[vi];
-        let (ma, mb) = (median(a), median(b));
+        let [z, a, b] = &mut hsr[vi];
+        let (mz, ma, mb) = (median(z), median(a), median(b));
         println!(
-            "| {name} | connect + handshake + 1 round trip + close (conn/s) | {ma:.0} | {mb:.0} | {:.2} |",
+            "| {name} | connect + handshake + 1 round trip + close (conn/s) | {mz:.0} | {ma:.0} | {mb:.0} | {:.2} | {:.2} |",
+            mz / mb,
             ma / mb
         );
     }

@@ -70,19 +70,24 @@ fn check_len(got: usize, size: usize) -> Res {
 pub fn run(args: &[String]) -> Res {
     let role = args.first().map(String::as_str).unwrap_or("");
     match role {
-        // thr-recv LIB SIZE COUNT
+        // thr-recv LIB SIZE COUNT [CURVE 0|1]
         "thr-recv" => thr_recv(
             Lib::parse(&args[1])?,
             arg(args, 2, "size")?,
             arg(args, 3, "count")?,
+            args.get(4).is_some_and(|c| c == "1"),
         ),
-        // thr-send LIB ENDPOINT SIZE COUNT
+        // thr-send LIB ENDPOINT SIZE COUNT [SERVER-KEY|-]
         "thr-send" => thr_send(
             Lib::parse(&args[1])?,
             &args[2],
             arg(args, 3, "size")?,
             arg(args, 4, "count")?,
+            args.get(5).map_or("-", String::as_str),
         ),
+        // std-hs-server CURVE COUNT / std-hs-client ENDPOINT KEY COUNT (zmtp-std)
+        "std-hs-server" => std_hs_server(arg::<u8>(args, 1, "curve")? != 0, arg(args, 2, "count")?),
+        "std-hs-client" => std_hs_client(&args[1], &args[2], arg(args, 3, "count")?),
         // lat-server LIB SIZE ROUNDS
         "lat-server" => lat_server(&args[1], arg(args, 2, "size")?, arg(args, 3, "rounds")?),
         // lat-client LIB ENDPOINT SIZE ROUNDS
@@ -116,13 +121,14 @@ pub fn run(args: &[String]) -> Res {
 /// PULL: binds, announces, receives `count` messages of `size` bytes. Like libzmq's
 /// `local_thr`, the clock starts at the first message; unlike it, the rate is computed over
 /// the `count - 1` messages that came after (the parent does that).
-fn thr_recv(lib: Lib, size: usize, count: u64) -> Res {
+fn thr_recv(lib: Lib, size: usize, count: u64, curve: bool) -> Res {
     match lib {
         Lib::Zmtp => {
             let ctx = zmtp_std::Context::new()?;
             let s = ctx.socket(SocketType::Pull)?;
+            let key = std_curve_server(&s, curve)?;
             let ep = s.bind("tcp://127.0.0.1:0")?;
-            announce(&ep, "-");
+            announce(&ep, &key);
             check_len(s.recv()?.len(), size)?;
             let t = Instant::now();
             for _ in 1..count {
@@ -132,6 +138,9 @@ fn thr_recv(lib: Lib, size: usize, count: u64) -> Res {
             result(&[t.elapsed().as_nanos()]);
         }
         Lib::Libzmq => {
+            if curve {
+                return Err("the zmq crate's libzmq has no CURVE".into());
+            }
             let ctx = zmq::Context::new();
             let s = ctx.socket(zmq::PULL)?;
             s.bind("tcp://127.0.0.1:*")?;
@@ -153,12 +162,13 @@ fn thr_recv(lib: Lib, size: usize, count: u64) -> Res {
 
 /// PUSH: connects and sends `count` messages of `size` bytes, then closes and waits until
 /// they are out (zmtp-std: linger; libzmq: linger -1, the default).
-fn thr_send(lib: Lib, endpoint: &str, size: usize, count: u64) -> Res {
+fn thr_send(lib: Lib, endpoint: &str, size: usize, count: u64, key: &str) -> Res {
     let body = vec![0u8; size];
     match lib {
         Lib::Zmtp => {
             let ctx = zmtp_std::Context::new()?;
             let s = ctx.socket(SocketType::Push)?;
+            std_curve_client(&s, key)?;
             s.connect(endpoint)?;
             for _ in 0..count {
                 s.send(&body)?;
@@ -178,6 +188,70 @@ fn thr_send(lib: Lib, endpoint: &str, size: usize, count: u64) -> Res {
             drop(ctx);
         }
     }
+    Ok(())
+}
+
+/// zmtp-std CURVE server setup (any client key is let in); returns the public key to
+/// announce, or "-" without CURVE.
+fn std_curve_server(s: &zmtp_std::Socket, curve: bool) -> Res<String> {
+    if !curve {
+        return Ok("-".into());
+    }
+    let (public, secret) = zmtp_std::curve_keypair()?;
+    s.set_curve_server(true)?;
+    s.set_curve_secretkey(&*secret)?;
+    Ok(public)
+}
+
+/// zmtp-std CURVE client setup with a fresh key pair, unless `key` is "-".
+fn std_curve_client(s: &zmtp_std::Socket, key: &str) -> Res {
+    if key == "-" {
+        return Ok(());
+    }
+    let (_, secret) = zmtp_std::curve_keypair()?;
+    s.set_curve_serverkey(key)?;
+    s.set_curve_secretkey(&*secret)?;
+    Ok(())
+}
+
+/// zmtp-std handshake-rate server: a ROUTER echoing `count` one-frame messages.
+fn std_hs_server(curve: bool, count: u64) -> Res {
+    let ctx = zmtp_std::Context::new()?;
+    let s = ctx.socket(SocketType::Router)?;
+    let key = std_curve_server(&s, curve)?;
+    announce(&s.bind("tcp://127.0.0.1:0")?, &key);
+    for _ in 0..count {
+        let m = s.recv_multipart()?;
+        s.send_multipart(m)?;
+    }
+    Ok(())
+}
+
+/// zmtp-std handshake-rate client: `count` times a new DEALER (one key pair for all, as
+/// the C tool), connect, one round trip, close without linger.
+fn std_hs_client(endpoint: &str, key: &str, count: u64) -> Res {
+    let ctx = zmtp_std::Context::new()?;
+    let keys = if key == "-" {
+        None
+    } else {
+        Some(zmtp_std::curve_keypair()?)
+    };
+    let t = Instant::now();
+    for _ in 0..count {
+        let s = ctx.socket(SocketType::Dealer)?;
+        s.set_linger(Some(std::time::Duration::ZERO));
+        if std::env::var_os("ZMTP_BENCH_MAX_PEERS_1").is_some() {
+            s.set_max_peers(1)?;
+        }
+        if let Some((_, secret)) = &keys {
+            s.set_curve_serverkey(key)?;
+            s.set_curve_secretkey(&**secret)?;
+        }
+        s.connect(endpoint)?;
+        s.send("x")?;
+        check_len(s.recv()?.len(), 1)?;
+    }
+    result(&[t.elapsed().as_nanos()]);
     Ok(())
 }
 

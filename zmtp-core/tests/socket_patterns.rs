@@ -526,3 +526,38 @@ fn round_robin_and_fair_queueing_follow_peers_across_freed_and_reused_slots() {
         [(d, msg(&[b"", b"from d"])), (e, msg(&[b"", b"from e"])),]
     );
 }
+
+/// A frame streamed through a small transmit buffer whose header fills the buffer exactly
+/// (no room left for a single body byte) must still get its body out. Regression: the
+/// queue pump took "no body byte written yet" for "frame not started", tried to start the
+/// frame again (refused: a frame is in progress) and stalled the peer for good with the
+/// header on the wire. Seen in zmtp-std with 64 KiB messages through 64 KiB buffers.
+#[test]
+fn streamed_frame_whose_header_fills_the_transmit_buffer_still_gets_its_body_out() {
+    // 256-byte transmit buffer; a 750-byte frame goes out as 9 + 247, 256, 247 bytes, so the
+    // next frame's 9-byte header lands in the last 9 bytes of a full buffer.
+    let mut n = Net::with_memory(
+        SocketConfig::new(Config::new(SocketType::Push)),
+        2,
+        1024,
+        256,
+        8192,
+    );
+    n.connect(SocketType::Pull, b"");
+    let bodies: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 750]).collect();
+    for b in &bodies {
+        n.socket.send(&[b]).unwrap();
+    }
+    n.run();
+    let got: Vec<(usize, u8)> = n.remotes[0]
+        .messages
+        .iter()
+        .map(|m| (m[0].len(), m[0][0]))
+        .collect();
+    assert_eq!(got, [(750, 0), (750, 1), (750, 2), (750, 3)]);
+    assert!(n.remotes[0]
+        .messages
+        .iter()
+        .zip(&bodies)
+        .all(|(m, b)| &m[0] == b));
+}

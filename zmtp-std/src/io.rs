@@ -1070,8 +1070,22 @@ impl IoSocket {
         let rep_busy = &mut self.rep_busy;
         let mut blocked = false;
         let taken = self.shared.send_queued(SEND_BUDGET, |msg| {
-            let frames: Vec<&[u8]> = msg.iter().map(Vec::as_slice).collect();
-            match core.send(&frames) {
+            // Frame slices for the core without an allocation per message (up to 8 frames).
+            let mut on_stack: [&[u8]; 8] = [&[]; 8];
+            let on_heap: Vec<&[u8]>;
+            let frames: &[&[u8]] = match on_stack.get_mut(..msg.len()) {
+                Some(refs) => {
+                    for (r, f) in refs.iter_mut().zip(msg.iter()) {
+                        *r = f.as_slice();
+                    }
+                    refs
+                }
+                None => {
+                    on_heap = msg.iter().map(Vec::as_slice).collect();
+                    &on_heap
+                }
+            };
+            match core.send(frames) {
                 Ok(()) => {}
                 Err(SocketSendError::WouldBlock) => {
                     blocked = true;

@@ -1042,6 +1042,7 @@ impl<'s, 'b> Socket<'s, 'b> {
         frames: &[&[u8]],
     ) -> Result<PeerHandle, SocketSendError> {
         let hwm = self.cfg.send_hwm;
+        let len = MsgLen::of(envelope, frames);
         let mut any_ready = false;
         let mut any_fits_ever = false;
         for i in self.round_from(self.lb) {
@@ -1052,8 +1053,8 @@ impl<'s, 'b> Socket<'s, 'b> {
                 continue;
             }
             any_ready = true;
-            any_fits_ever |= could_ever_fit(slot, envelope, frames);
-            if has_room(slot, envelope, frames, hwm) {
+            any_fits_ever |= could_ever_fit(slot, len);
+            if has_room(slot, len, hwm) {
                 self.lb = i.wrapping_add(1);
                 return self.handle_of(i).ok_or(SocketSendError::WouldBlock);
             }
@@ -1272,11 +1273,12 @@ fn enqueue_slot(
     envelope: &[&[u8]],
     frames: &[&[u8]],
 ) -> Result<(), SocketSendError> {
-    let need = message_stored_len(envelope, frames);
-    if !could_ever_fit(slot, envelope, frames) {
+    let len = MsgLen::of(envelope, frames);
+    let need = len.stored;
+    if !could_ever_fit(slot, len) {
         return Err(SocketSendError::TooLarge);
     }
-    if !has_room(slot, envelope, frames, hwm) {
+    if !has_room(slot, len, hwm) {
         return Err(SocketSendError::WouldBlock);
     }
     let PeerSlot {
@@ -1286,8 +1288,7 @@ fn enqueue_slot(
         ..
     } = slot;
     if let Conn::Live(session) = conn {
-        let wire = wire_len(envelope, frames);
-        if send.is_empty() && progress.is_none() && wire <= session.frame_space() {
+        if send.is_empty() && progress.is_none() && len.wire <= session.frame_space() {
             let total = envelope.len().saturating_add(frames.len());
             for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
                 // Fits: checked above.
@@ -1344,7 +1345,10 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
     let (mut fi, mut off) = progress.unwrap_or((0, 0));
     for (k, f) in msg.frames().enumerate().skip(fi) {
         let more = k.saturating_add(1) < count;
-        if off == 0 {
+        // A streamed frame may be started with none of its body written yet (its header
+        // filled the transmit buffer): then the session still owes body bytes, and the frame
+        // must not be started again.
+        if off == 0 && session.frame_body_remaining() == 0 {
             let whole = f.len().saturating_add(9);
             if whole <= session.frame_space() {
                 if session.send_frame(f, more).is_err() {
@@ -1389,43 +1393,53 @@ fn push_frames(q: &mut MsgQueue<'_>, frames: &[&[u8]]) {
     }
 }
 
-fn message_stored_len(envelope: &[&[u8]], frames: &[&[u8]]) -> usize {
-    let bytes: usize = envelope.iter().chain(frames.iter()).map(|f| f.len()).sum();
-    stored_len(envelope.len().saturating_add(frames.len()), bytes)
+/// A message's sizes, computed once per send (they were recomputed for every check).
+#[derive(Clone, Copy, Debug)]
+struct MsgLen {
+    /// Bytes it takes in a send queue (records included).
+    stored: usize,
+    /// Bytes it takes on the wire at most (9-byte headers).
+    wire: usize,
+}
+
+impl MsgLen {
+    fn of(envelope: &[&[u8]], frames: &[&[u8]]) -> MsgLen {
+        let mut bytes = 0usize;
+        let mut count = 0usize;
+        for f in envelope.iter().chain(frames.iter()) {
+            bytes = bytes.saturating_add(f.len());
+            count = count.saturating_add(1);
+        }
+        MsgLen {
+            stored: stored_len(count, bytes),
+            wire: bytes.saturating_add(count.saturating_mul(9)),
+        }
+    }
 }
 
 /// Room kept in a transmit buffer for control commands when deciding whether a frame can
 /// ever go out whole (the session keeps the same).
 const CONTROL_MARGIN: usize = 40;
 
-/// Bytes `envelope` + `frames` take on the wire at most (9-byte headers).
-fn wire_len(envelope: &[&[u8]], frames: &[&[u8]]) -> usize {
-    envelope
-        .iter()
-        .chain(frames.iter())
-        .map(|f| f.len().saturating_add(9))
-        .sum()
-}
-
 /// Whether a peer can take a message now: into its send queue, or straight into its
 /// session when nothing is queued before it.
-fn has_room(slot: &PeerSlot<'_>, envelope: &[&[u8]], frames: &[&[u8]], hwm: usize) -> bool {
+fn has_room(slot: &PeerSlot<'_>, len: MsgLen, hwm: usize) -> bool {
     if !slot.is_active() || (hwm != 0 && slot.send.messages() >= hwm) {
         return false;
     }
-    message_stored_len(envelope, frames) <= slot.send.free()
+    len.stored <= slot.send.free()
         || (slot.send.is_empty()
             && slot.progress.is_none()
             && slot
                 .session_ref()
-                .is_some_and(|s| wire_len(envelope, frames) <= s.frame_space()))
+                .is_some_and(|s| len.wire <= s.frame_space()))
 }
 
 /// Whether a peer could ever take the message (into an empty send queue or an empty
 /// transmit buffer).
-fn could_ever_fit(slot: &PeerSlot<'_>, envelope: &[&[u8]], frames: &[&[u8]]) -> bool {
-    message_stored_len(envelope, frames) <= slot.send.capacity()
-        || slot.session_ref().is_some_and(|s| {
-            wire_len(envelope, frames).saturating_add(CONTROL_MARGIN) <= s.tx_capacity()
-        })
+fn could_ever_fit(slot: &PeerSlot<'_>, len: MsgLen) -> bool {
+    len.stored <= slot.send.capacity()
+        || slot
+            .session_ref()
+            .is_some_and(|s| len.wire.saturating_add(CONTROL_MARGIN) <= s.tx_capacity())
 }
