@@ -1543,6 +1543,37 @@ impl<'b> Session<'b> {
         self.tx_frame_remaining
     }
 
+    /// The body length of the next data frame to be delivered in chunks
+    /// ([`Event::FrameChunk`]), when none of its body has been delivered yet: its header is
+    /// in, and the frame is larger than the receive buffer. `None` otherwise (a whole frame,
+    /// a command, an incomplete header, a frame already under way, or CURVE, whose frames
+    /// always come whole).
+    ///
+    /// A caller that queues messages can look before it polls: a frame it has no room for
+    /// now can wait in the session until room is made, rather than be torn.
+    pub fn next_streamed_frame_len(&self) -> Option<u64> {
+        if self.phase != Phase::Active {
+            return None;
+        }
+        if let Some(c) = self.chunk {
+            return (c.offset == 0).then_some(c.len);
+        }
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return None;
+        }
+        match FrameHeader::parse(self.available()) {
+            Ok(Status::Complete((h, hl))) if !h.command => {
+                let whole = usize::try_from(h.size)
+                    .ok()
+                    .and_then(|s| s.checked_add(hl))
+                    .is_some_and(|t| t <= self.rx.len());
+                (!whole).then_some(h.size)
+            }
+            _ => None,
+        }
+    }
+
     /// Subscribes the peer's PUB/XPUB to `topic`: a SUBSCRIBE command to a ZMTP 3.1 peer, a
     /// `01 topic` message to a 3.0 peer (RFC 37 §"The SUBSCRIBE Command", RFC 29).
     pub fn send_subscribe(&mut self, topic: &[u8]) -> Result<(), SendError> {
@@ -1585,6 +1616,13 @@ impl<'b> Session<'b> {
     pub fn close_with_error(&mut self, reason: &'static [u8]) {
         let reason = reason.get(..reason.len().min(255)).unwrap_or(&[]);
         self.fail(CloseReason::Local, Some(reason));
+    }
+
+    /// Closes the session because the peer broke a limit the caller enforces (the socket's
+    /// receive queue), with [`CloseReason::Protocol`]`(e)` and an ERROR carrying `reason`.
+    pub(crate) fn close_protocol_error(&mut self, e: ProtocolError, reason: &'static [u8]) {
+        let reason = reason.get(..reason.len().min(255)).unwrap_or(&[]);
+        self.fail(CloseReason::Protocol(e), Some(reason));
     }
 }
 

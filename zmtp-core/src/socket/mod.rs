@@ -16,9 +16,11 @@
 //! (PAIR), with libzmq's choices where the RFCs leave room (`docs/PROTOCOL.md`).
 //!
 //! **Receive back-pressure**: a peer's input is taken only while its receive queue has room
-//! for the largest frame its session can deliver whole (its receive buffer); otherwise the
-//! bytes wait in the session and [`Socket::recv_window`] shrinks, until the application
-//! receives.
+//! for the largest frame its session can deliver whole (its receive buffer), and for the whole
+//! of a larger (streamed) frame before its first chunk; otherwise the bytes wait in the
+//! session and [`Socket::recv_window`] shrinks, until the application receives. Only a
+//! message the queue could not hold even empty closes the connection
+//! ([`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge)).
 
 mod pubsub;
 mod queue;
@@ -649,18 +651,30 @@ impl<'s, 'b> Socket<'s, 'b> {
             // ones come as chunks into a reserved record), so only take input when one fits.
             // An empty queue always takes input (a message it cannot hold is refused below).
             let room = stored_len(1, slot.rx_len).min(slot.recv.capacity());
-            let full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
+            let mut full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
                 || (slot.recv.messages() > 0 && slot.recv.free() < room)
                 || self.ps.blocks(ty, slot.rx_len);
-            slot.stalled = full;
             let PeerSlot {
                 conn: Conn::Live(session),
                 recv,
+                stalled,
                 ..
             } = slot
             else {
+                slot.stalled = full;
                 return;
             };
+            // A frame larger than the receive buffer comes in chunks into one record reserved
+            // at its first chunk: look at its length first. If the queue has no room for it
+            // now but will once the application has received what is queued, it waits in the
+            // session; if it never could, it is taken and refused below.
+            if !full && ty != SocketType::Pub {
+                if let Some(len) = session.next_streamed_frame_len() {
+                    let need = usize::try_from(len).map_or(usize::MAX, |l| stored_len(1, l));
+                    full = need > recv.free() && need <= recv.free_when_drained();
+                }
+            }
+            *stalled = full;
             if full {
                 return;
             }
@@ -717,10 +731,15 @@ impl<'s, 'b> Socket<'s, 'b> {
                 Action::None => {}
                 Action::Auth => slot.report_auth = true,
                 Action::TooBig => {
-                    // The queue cannot hold this message even when empty (record overhead
-                    // over many tiny frames): the peer loses its connection, nothing else.
+                    // The queue cannot hold this message even when empty (the message's
+                    // earlier frames and their record overhead leave too little room; larger
+                    // bodies the session refuses itself): the peer loses its connection,
+                    // nothing else.
                     if let Some(s) = slot.session() {
-                        s.close_with_error(b"message-too-large");
+                        s.close_protocol_error(
+                            crate::ProtocolError::MessageTooLarge,
+                            b"message-too-large",
+                        );
                     }
                 }
                 Action::Closed(reason) => {

@@ -71,6 +71,14 @@ impl<'b> MsgQueue<'b> {
             .saturating_sub(self.tail.saturating_sub(self.head))
     }
 
+    /// Bytes free for new records once every complete message is gone: what the rest of
+    /// the message being written can ever have.
+    pub fn free_when_drained(&self) -> usize {
+        self.buf
+            .len()
+            .saturating_sub(self.tail.saturating_sub(self.complete_end))
+    }
+
     fn compact(&mut self) {
         if self.head > 0 {
             self.buf.copy_within(self.head..self.tail, 0);
