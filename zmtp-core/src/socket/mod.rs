@@ -529,6 +529,10 @@ impl<'s, 'b> Socket<'s, 'b> {
     }
 
     /// Closes a peer from our side (its queued output is still sent).
+    ///
+    /// SUB, XSUB: no CANCEL is sent for our subscriptions first (RFC 29's SHOULD for XSUB),
+    /// as libzmq does not: the publisher drops a connection's subscriptions when it ends
+    /// (PROTOCOL.md, "Subscriptions").
     pub fn close_peer(&mut self, h: PeerHandle) {
         if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
             s.close();
@@ -544,6 +548,15 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// The peer's routing id (ROUTER: received or generated).
     pub fn peer_routing_id(&self, h: PeerHandle) -> Option<&[u8]> {
         self.slot(h).map(|s| s.routing_id.as_slice())
+    }
+
+    /// The reason of the ERROR command the peer closed with (RFC 37 §"The ERROR Command"),
+    /// for example the ZAP status code (`400`) of a server that turned us away
+    /// ([`CloseReason::AuthFailed`]) or [`CloseReason::PeerError`]. Readable from the
+    /// [`SocketEvent::PeerClosed`] until [`remove_peer`](Self::remove_peer); it stays in the
+    /// slot's receive buffer, so no memory is set aside for it.
+    pub fn peer_error_reason(&self, h: PeerHandle) -> Option<&[u8]> {
+        self.slot(h)?.session_ref()?.peer_error_reason()
     }
 
     /// Whether the peer's transport can be closed: its session is over and its output sent.

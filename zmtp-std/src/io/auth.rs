@@ -218,7 +218,12 @@ impl IoSocket {
         let kind = match reason {
             // Recorded with its status when we rejected; we closed it ourselves.
             CloseReason::AuthRejected | CloseReason::Local => return,
-            CloseReason::AuthFailed => AuthFailureKind::RefusedByServer,
+            CloseReason::AuthFailed => AuthFailureKind::RefusedByServer {
+                reason: String::from_utf8_lossy(
+                    self.core.core().peer_error_reason(h).unwrap_or_default(),
+                )
+                .into_owned(),
+            },
             CloseReason::Protocol(ProtocolError::MechanismMismatch) => {
                 AuthFailureKind::Handshake(*reason)
             }
