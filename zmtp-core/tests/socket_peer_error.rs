@@ -90,7 +90,11 @@ fn an_error_during_traffic_is_readable_until_the_peer_is_removed() {
         n.socket_events
     );
     assert_eq!(n.socket.peer_error_reason(ha), Some(&b"shutting-down"[..]));
-    assert_eq!(n.socket.peer_error_reason(hb), None, "the other peer is fine");
+    assert_eq!(
+        n.socket.peer_error_reason(hb),
+        None,
+        "the other peer is fine"
+    );
     // The message before the ERROR is still delivered.
     let m = n.socket.recv().unwrap();
     assert_eq!(m.frames().collect::<Vec<_>>(), [&b"before"[..]]);

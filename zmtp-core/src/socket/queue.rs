@@ -46,6 +46,11 @@ impl<'b> MsgQueue<'b> {
         }
     }
 
+    /// The memory, handed back.
+    pub fn into_buf(self) -> &'b mut [u8] {
+        self.buf
+    }
+
     pub fn capacity(&self) -> usize {
         self.buf.len()
     }

@@ -47,14 +47,12 @@ pub(super) fn add_peer(
     role: Role,
     now: zmtp_core::Instant,
 ) -> Result<PeerHandle, AddError> {
-    if mechanism == Mechanism::Curve {
-        let random = crate::security::curve_random().map_err(AddError::Random)?;
-        core.core()
-            .add_peer_curve(role, now, random)
-            .map_err(AddError::Core)
+    let random = if mechanism == Mechanism::Curve {
+        Some(crate::security::curve_random().map_err(AddError::Random)?)
     } else {
-        core.core().add_peer(role, now).map_err(AddError::Core)
-    }
+        None
+    };
+    core.add_peer(role, now, random).map_err(AddError::Core)
 }
 
 impl std::fmt::Debug for AddError {
