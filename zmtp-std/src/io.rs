@@ -1193,7 +1193,7 @@ impl IoSocket {
             });
             origin = c.origin;
         }
-        self.core.core().remove_peer(h);
+        self.core.remove_peer(h);
         log::debug!("zmtp-std: peer closed: {reason}");
         if let Some(i) = origin {
             if reason.should_reconnect() {

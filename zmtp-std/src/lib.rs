@@ -248,20 +248,22 @@
 //!
 //! One thread serves every socket of a context; make more contexts to use more cores.
 //!
-//! zmtp-core borrows its memory from the caller. Here each socket's memory is allocated
-//! when it first binds or connects: `max_peers` slots of two buffers
-//! ([`buffer_size`](SocketOptions::buffer_size)) and two message queues
-//! ([`queue_size`](SocketOptions::queue_size)), about 2.3 MiB per slot and 144 MiB per
-//! socket with the defaults
-//! ([`memory_per_peer`](SocketOptions::memory_per_peer)). That is address space: the
-//! allocation is zeroed, so the system maps pages only as connections use them, and
-//! a socket with few, small messages costs little RAM. Lower `max_peers` or `queue_size`
-//! for many sockets; raise `queue_size` for messages over 1 MiB. PUB, SUB, XPUB and XSUB
-//! also allocate their subscription tree then
-//! ([`subscription_memory`](SocketOptions::subscription_memory): 448-512 KiB with the
-//! defaults), and an XPUB a `queue_size` queue for subscription notifications. The one `unsafe` module of
-//! the crate gives the core `'static` references to this memory and frees it after the
-//! core socket is gone.
+//! zmtp-core borrows its memory from the caller. Here each connection's memory is
+//! allocated when the connection arrives (accepted, or connected, before its handshake):
+//! two buffers ([`buffer_size`](SocketOptions::buffer_size)) and two message queues
+//! ([`queue_size`](SocketOptions::queue_size)), about 2.3 MiB with the defaults
+//! ([`memory_per_peer`](SocketOptions::memory_per_peer)), in one zeroed allocation, so the
+//! system maps its pages only as the connection uses them: a connection with few, small
+//! messages costs little RAM. When the connection goes its memory is kept for the next one
+//! (up to two connections' worth per socket) or freed. A socket without connections holds
+//! only its `max_peers` empty slots (a few hundred bytes each), so binding is cheap and
+//! `max_peers` bounds memory rather than reserving it. Raise `queue_size` for messages over
+//! 1 MiB. PUB, SUB, XPUB and XSUB allocate their subscription tree when the socket first
+//! binds or connects ([`subscription_memory`](SocketOptions::subscription_memory): 448-512
+//! KiB with the defaults), and an XPUB a `queue_size` queue for subscription notifications.
+//! The one `unsafe` module of the crate gives the core `'static` references to this memory,
+//! takes each connection's back when it closes, and frees the rest after the core socket is
+//! gone.
 //!
 //! # High-water marks
 //!
@@ -309,8 +311,6 @@
 //! - Zero-copy sends: a message is copied into the peer's queue and from there through the
 //!   64 KiB transmit buffer (one write per 64 KiB of a large message; small messages are
 //!   batched into writes of several KiB).
-//! - Memory is allocated for all `max_peers` connections up front (lazily per connection
-//!   needs a zmtp-core API for adding slots).
 // No panics on I/O errors or bad input: errors are values. (`unsafe` is denied in
 // Cargo.toml and allowed only in `owned.rs`.)
 #![cfg_attr(

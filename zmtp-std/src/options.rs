@@ -156,8 +156,9 @@ impl Default for SocketOptions {
 }
 
 impl SocketOptions {
-    /// Memory one connection slot takes: two buffers and two queues (about 2.3 MiB with the
-    /// defaults). A socket allocates `max_peers` slots when it first binds or connects.
+    /// Memory one connection takes: two buffers and two queues (about 2.3 MiB with the
+    /// defaults), allocated when the connection arrives and kept for the next one or freed
+    /// when it goes.
     pub fn memory_per_peer(&self) -> usize {
         self.buffer_size
             .saturating_mul(2)

@@ -458,7 +458,12 @@ pub enum AuthFailureKind {
     },
     /// The server turned us (the client) away with an ERROR command: wrong credentials, a
     /// server key the server does not hold, or its ZAP handler said no. We do not reconnect.
-    RefusedByServer,
+    RefusedByServer {
+        /// The ERROR command's reason (RFC 37 §"The ERROR Command"), as text (invalid UTF-8
+        /// replaced): libzmq and zmtp servers send the ZAP status code (`400`, `300`, `500`;
+        /// RFC 27). Empty if the server sent none.
+        reason: String,
+    },
     /// The peer uses another mechanism, or broke the mechanism's rules (a box that did not
     /// open: for example the wrong server key). The connection was closed.
     Handshake(CloseReason),
@@ -471,7 +476,12 @@ impl fmt::Display for AuthFailureKind {
                 status_code,
                 status_text,
             } => write!(f, "client rejected: {status_code} {status_text}"),
-            AuthFailureKind::RefusedByServer => f.write_str("the server refused our credentials"),
+            AuthFailureKind::RefusedByServer { reason } if reason.is_empty() => {
+                f.write_str("the server refused our credentials")
+            }
+            AuthFailureKind::RefusedByServer { reason } => {
+                write!(f, "the server refused our credentials: {reason}")
+            }
             AuthFailureKind::Handshake(r) => write!(f, "security handshake failed: {r}"),
         }
     }

@@ -30,9 +30,15 @@ fn rejected_code(s: &Socket) -> Option<u16> {
 }
 
 fn refused(s: &Socket) -> bool {
-    s.auth_failures()
-        .iter()
-        .any(|f| f.kind == AuthFailureKind::RefusedByServer)
+    refusal(s).is_some()
+}
+
+/// The reason of the server's ERROR, once the client was turned away.
+fn refusal(s: &Socket) -> Option<String> {
+    s.auth_failures().into_iter().find_map(|f| match f.kind {
+        AuthFailureKind::RefusedByServer { reason } => Some(reason),
+        _ => None,
+    })
 }
 
 fn curve_server(ctx: &Context, secret: &str) -> (Socket, String) {
@@ -198,7 +204,8 @@ fn socket_allow_lists_decide() {
     // The context's list is not asked once the socket has one.
     ctx.allow_plain("mallory", "x");
     let bad = plain_client(&ctx, "mallory", "x", &ep);
-    wait_for("the refusal", || refused(&bad).then_some(()));
+    // The client learns the server's ZAP status code from the ERROR command.
+    assert_eq!(wait_for("the refusal", || refusal(&bad)), "400");
     assert_eq!(wait_for("the rejection", || rejected_code(&server)), 400);
     let good = plain_client(&ctx, "admin", "secret", &ep);
     round_trip(&good, &server);
@@ -212,7 +219,7 @@ fn socket_allow_lists_decide() {
         .allow_curve_key(zmtp_std::curve_keypair().unwrap().0)
         .unwrap();
     let (late, _) = curve_client(&ctx, &public, &ep);
-    wait_for("the refusal", || refused(&late).then_some(()));
+    assert_eq!(wait_for("the refusal", || refusal(&late)), "400");
     assert_eq!(wait_for("the rejection", || rejected_code(&server)), 400);
     let (listed, key) = {
         let (public_c, secret_c) = zmtp_std::curve_keypair().unwrap();
@@ -312,7 +319,7 @@ fn a_slow_zap_handler_holds_up_no_other_connection_and_times_out() {
     }
     // The ZAP timeout rejects the waiting client with 500; a late answer changes nothing.
     assert_eq!(wait_for("the timeout", || rejected_code(&server)), 500);
-    wait_for("the refusal", || refused(&waiting).then_some(()));
+    assert_eq!(wait_for("the refusal", || refusal(&waiting)), "500");
     release_tx.send(()).unwrap();
     assert_eq!(waiting.connected_peers(), 0);
 }

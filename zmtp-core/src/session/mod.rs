@@ -276,6 +276,9 @@ pub struct Session<'b> {
     #[cfg(feature = "plain")]
     auth: Option<((usize, usize), (usize, usize))>,
     error_out: Option<&'static [u8]>,
+    /// Where the reason of the peer's ERROR sits in `rx` (kept there once closed: nothing
+    /// is read after).
+    peer_error: Option<(usize, usize)>,
 
     /// CURVE keys, nonces and transient secrets (wiped on drop).
     #[cfg(feature = "curve")]
@@ -375,6 +378,7 @@ impl<'b> Session<'b> {
             #[cfg(feature = "plain")]
             auth: None,
             error_out: None,
+            peer_error: None,
             #[cfg(feature = "curve")]
             curve: None,
             #[cfg(feature = "curve")]
@@ -509,6 +513,16 @@ impl<'b> Session<'b> {
     /// Why the session ended, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
+    }
+
+    /// The reason the peer gave in the ERROR command that ended the session (RFC 37 §"The
+    /// ERROR Command"; a ZAP status code such as `400` when a libzmq server turned us away,
+    /// also from the malformed ERROR libzmq's PLAIN server sends), the raw body of another
+    /// malformed ERROR, or `None` if the session did not end that way. Kept until the buffers
+    /// are taken back.
+    pub fn peer_error_reason(&self) -> Option<&[u8]> {
+        let (a, b) = self.peer_error?;
+        self.rx.get(a..b)
     }
 
     /// Whether the transport can be closed: the session is over and nothing is left to send.
@@ -1206,6 +1220,7 @@ impl<'b> Session<'b> {
             _ => CloseReason::PeerError,
         };
         self.fail(why, None);
+        self.peer_error = Some(libzmq_error_reason(self.rx, reason).unwrap_or(reason));
         Step::Emit(Out::PeerError(reason))
     }
 
@@ -1543,6 +1558,37 @@ impl<'b> Session<'b> {
         self.tx_frame_remaining
     }
 
+    /// The body length of the next data frame to be delivered in chunks
+    /// ([`Event::FrameChunk`]), when none of its body has been delivered yet: its header is
+    /// in, and the frame is larger than the receive buffer. `None` otherwise (a whole frame,
+    /// a command, an incomplete header, a frame already under way, or CURVE, whose frames
+    /// always come whole).
+    ///
+    /// A caller that queues messages can look before it polls: a frame it has no room for
+    /// now can wait in the session until room is made, rather than be torn.
+    pub fn next_streamed_frame_len(&self) -> Option<u64> {
+        if self.phase != Phase::Active {
+            return None;
+        }
+        if let Some(c) = self.chunk {
+            return (c.offset == 0).then_some(c.len);
+        }
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return None;
+        }
+        match FrameHeader::parse(self.available()) {
+            Ok(Status::Complete((h, hl))) if !h.command => {
+                let whole = usize::try_from(h.size)
+                    .ok()
+                    .and_then(|s| s.checked_add(hl))
+                    .is_some_and(|t| t <= self.rx.len());
+                (!whole).then_some(h.size)
+            }
+            _ => None,
+        }
+    }
+
     /// Subscribes the peer's PUB/XPUB to `topic`: a SUBSCRIBE command to a ZMTP 3.1 peer, a
     /// `01 topic` message to a 3.0 peer (RFC 37 §"The SUBSCRIBE Command", RFC 29).
     pub fn send_subscribe(&mut self, topic: &[u8]) -> Result<(), SendError> {
@@ -1586,6 +1632,13 @@ impl<'b> Session<'b> {
         let reason = reason.get(..reason.len().min(255)).unwrap_or(&[]);
         self.fail(CloseReason::Local, Some(reason));
     }
+
+    /// Closes the session because the peer broke a limit the caller enforces (the socket's
+    /// receive queue), with [`CloseReason::Protocol`]`(e)` and an ERROR carrying `reason`.
+    pub(crate) fn close_protocol_error(&mut self, e: ProtocolError, reason: &'static [u8]) {
+        let reason = reason.get(..reason.len().min(255)).unwrap_or(&[]);
+        self.fail(CloseReason::Protocol(e), Some(reason));
+    }
 }
 
 type Refusal = (ProtocolError, &'static [u8]);
@@ -1624,6 +1677,16 @@ fn check_ready(
 /// mangled `5E 'RROR'` (a C escape bug in its PLAIN server).
 fn is_error_command(body: &[u8]) -> bool {
     body.get(1..6) == Some(b"ERROR") || body.get(..5) == Some(b"\x5eRROR")
+}
+
+/// libzmq's PLAIN server writes ERROR's name as the C literal `"\5ERROR"`, whose `\5E` is
+/// one byte: `5E 'RROR'`, then a well-formed reason (`03 '400'`). Where that reason sits in
+/// `rx`, if `body` is such a command.
+fn libzmq_error_reason(rx: &[u8], body: (usize, usize)) -> Option<(usize, usize)> {
+    let bytes = rx.get(body.0..body.1)?;
+    let rest = bytes.strip_prefix(b"\x5eRROR")?;
+    let (&len, reason) = rest.split_first()?;
+    (reason.len() == usize::from(len)).then_some((body.1.saturating_sub(reason.len()), body.1))
 }
 
 /// Where `part` (a sub-slice of `whole`) sits in `whole`.

@@ -8,6 +8,11 @@
 //! time in ([`Socket::handle_timeout`], [`Socket::poll_timeout`]), and send and receive whole
 //! messages ([`Socket::send`], [`Socket::recv`]).
 //!
+//! **Memory**: a slot either keeps its memory for good ([`PeerSlot::new`]: a `static` array
+//! on a microcontroller) or holds it only while a peer is in it ([`PeerSlot::empty`]): the
+//! memory comes with [`Socket::add_peer_with`] and goes back from [`Socket::remove_peer`],
+//! so it can be allocated per connection, or shared between sockets from a pool.
+//!
 //! **Messages are atomic**: a multipart message is queued whole or not at all, delivered whole
 //! or not at all, and a peer that vanishes mid-message leaves nothing of it behind.
 //!
@@ -16,9 +21,11 @@
 //! (PAIR), with libzmq's choices where the RFCs leave room (`docs/PROTOCOL.md`).
 //!
 //! **Receive back-pressure**: a peer's input is taken only while its receive queue has room
-//! for the largest frame its session can deliver whole (its receive buffer); otherwise the
-//! bytes wait in the session and [`Socket::recv_window`] shrinks, until the application
-//! receives.
+//! for the largest frame its session can deliver whole (its receive buffer), and for the whole
+//! of a larger (streamed) frame before its first chunk; otherwise the bytes wait in the
+//! session and [`Socket::recv_window`] shrinks, until the application receives. Only a
+//! message the queue could not hold even empty closes the connection
+//! ([`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge)).
 
 mod pubsub;
 mod queue;
@@ -97,6 +104,9 @@ pub struct PeerSlot<'b> {
     stalled: bool,
     /// SUB, XSUB: resend of our subscriptions in progress, from this trie node index on.
     resync: Option<u32>,
+    /// The memory comes with each peer ([`Socket::add_peer_with`]) and goes back with it
+    /// ([`Socket::remove_peer`]); a free slot holds none.
+    lends: bool,
 }
 
 impl<'b> PeerSlot<'b> {
@@ -121,6 +131,63 @@ impl<'b> PeerSlot<'b> {
             rx_len,
             stalled: false,
             resync: None,
+            lends: false,
+        }
+    }
+
+    /// A free slot without memory: each peer brings its own ([`Socket::add_peer_with`]),
+    /// handed back when the peer is removed ([`Socket::remove_peer`]). For memory allocated
+    /// per connection, or shared between sockets from a pool.
+    pub fn empty() -> Self {
+        let mut slot = PeerSlot::new(PeerMemory {
+            rx: &mut [],
+            tx: &mut [],
+            recv_queue: &mut [],
+            send_queue: &mut [],
+        });
+        slot.lends = true;
+        slot
+    }
+
+    /// Whether the slot holds memory now (a slot from [`new`](Self::new), or an
+    /// [`empty`](Self::empty) one with a peer in it).
+    pub(crate) fn has_memory(&self) -> bool {
+        !self.lends || self.state != PeerState::Free
+    }
+
+    /// Puts a peer's memory in (an empty slot).
+    fn install(&mut self, mem: PeerMemory<'b>) {
+        self.rx_len = mem.rx.len();
+        self.conn = Conn::Idle(Buffers {
+            rx: mem.rx,
+            tx: mem.tx,
+        });
+        self.recv = MsgQueue::new(mem.recv_queue);
+        self.send = MsgQueue::new(mem.send_queue);
+    }
+
+    /// Takes the memory out (the slot is idle). The receive and transmit buffers are empty
+    /// if a session kept them (it never does: `Session::new` fails only on what is checked
+    /// before it is called).
+    fn take_memory(&mut self) -> PeerMemory<'b> {
+        let (rx, tx) = match core::mem::replace(&mut self.conn, Conn::Moving) {
+            Conn::Idle(b) => (b.rx, b.tx),
+            Conn::Live(s) => {
+                let b = s.into_buffers();
+                (b.rx, b.tx)
+            }
+            Conn::Moving => (&mut [][..], &mut [][..]),
+        };
+        self.conn = Conn::Idle(Buffers {
+            rx: &mut [],
+            tx: &mut [],
+        });
+        self.rx_len = 0;
+        PeerMemory {
+            rx,
+            tx,
+            recv_queue: core::mem::replace(&mut self.recv, MsgQueue::new(&mut [])).into_buf(),
+            send_queue: core::mem::replace(&mut self.send, MsgQueue::new(&mut [])).into_buf(),
         }
     }
 
@@ -395,7 +462,22 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// Starts a session with a new peer whose transport is up (we connected, or we
     /// accepted). Our greeting is queued at once: drain [`poll_transmit`](Self::poll_transmit).
     pub fn add_peer(&mut self, role: Role, now: Instant) -> Result<PeerHandle, AddPeerError> {
-        self.add_peer_inner(role, now, Randomness::None)
+        self.add_peer_inner(role, now, Randomness::None, None)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`add_peer`](Self::add_peer) into an [`empty`](PeerSlot::empty) slot, with the peer's
+    /// memory: [`remove_peer`](Self::remove_peer) hands it back. If the peer cannot be added
+    /// (no free empty slot, or memory a session cannot use) the memory comes back with the
+    /// error.
+    pub fn add_peer_with(
+        &mut self,
+        memory: PeerMemory<'b>,
+        role: Role,
+        now: Instant,
+    ) -> Result<PeerHandle, (AddPeerError, PeerMemory<'b>)> {
+        self.add_peer_inner(role, now, Randomness::None, Some(memory))
+            .map_err(|(e, m)| (e, m.unwrap_or_else(no_memory)))
     }
 
     /// [`add_peer`](Self::add_peer) for a CURVE socket: each connection needs fresh
@@ -407,7 +489,22 @@ impl<'s, 'b> Socket<'s, 'b> {
         now: Instant,
         random: crate::mechanism::curve::CurveRandom,
     ) -> Result<PeerHandle, AddPeerError> {
-        self.add_peer_inner(role, now, Randomness::Curve(random))
+        self.add_peer_inner(role, now, Randomness::Curve(random), None)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`add_peer_with`](Self::add_peer_with) for a CURVE socket (see
+    /// [`add_peer_curve`](Self::add_peer_curve)).
+    #[cfg(feature = "curve")]
+    pub fn add_peer_curve_with(
+        &mut self,
+        memory: PeerMemory<'b>,
+        role: Role,
+        now: Instant,
+        random: crate::mechanism::curve::CurveRandom,
+    ) -> Result<PeerHandle, (AddPeerError, PeerMemory<'b>)> {
+        self.add_peer_inner(role, now, Randomness::Curve(random), Some(memory))
+            .map_err(|(e, m)| (e, m.unwrap_or_else(no_memory)))
     }
 
     fn add_peer_inner(
@@ -415,23 +512,37 @@ impl<'s, 'b> Socket<'s, 'b> {
         role: Role,
         now: Instant,
         random: Randomness,
-    ) -> Result<PeerHandle, AddPeerError> {
+        memory: Option<PeerMemory<'b>>,
+    ) -> Result<PeerHandle, (AddPeerError, Option<PeerMemory<'b>>)> {
         self.now = self.now.max(now);
-        let index = self
+        let lends = memory.is_some();
+        let Some(index) = self
             .slots
             .iter()
-            .position(|s| s.state == PeerState::Free)
-            .ok_or(AddPeerError::NoFreeSlot)?;
-        let max_msg = self.slots.get(index).map_or(0, |s| s.recv.capacity());
+            .position(|s| s.state == PeerState::Free && s.lends == lends)
+        else {
+            return Err((AddPeerError::NoFreeSlot, memory));
+        };
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Err((AddPeerError::NoFreeSlot, memory));
+        };
+        if let Some(mem) = memory {
+            slot.install(mem);
+        }
+        // Gives the memory back if the peer is refused.
+        let refuse = |slot: &mut PeerSlot<'b>, e: AddPeerError| {
+            let mem = slot.lends.then(|| slot.take_memory());
+            Err((e, mem))
+        };
+        let max_msg = slot.recv.capacity();
         let mut session_cfg = self.cfg.session;
         // A message the receive queue can never hold would wedge the peer: refuse it before
         // its body is read. (Per-frame record overhead is checked when queuing.)
         let limit = max_msg as u64;
         session_cfg.max_message_size =
             Some(session_cfg.max_message_size.map_or(limit, |m| m.min(limit)));
-        let slot = self.slots.get_mut(index).ok_or(AddPeerError::NoFreeSlot)?;
         let Conn::Idle(buffers) = core::mem::replace(&mut slot.conn, Conn::Moving) else {
-            return Err(AddPeerError::NoFreeSlot);
+            return refuse(slot, AddPeerError::NoFreeSlot);
         };
         // Session::new consumes the buffers: check first what it checks, so a refused
         // configuration leaves the slot usable.
@@ -446,7 +557,7 @@ impl<'s, 'b> Socket<'s, 'b> {
         });
         if let Err(e) = checked {
             slot.conn = Conn::Idle(buffers);
-            return Err(AddPeerError::Config(e));
+            return refuse(slot, AddPeerError::Config(e));
         }
         let session = match random {
             #[cfg(feature = "curve")]
@@ -455,7 +566,7 @@ impl<'s, 'b> Socket<'s, 'b> {
         };
         match session {
             Ok(s) => slot.conn = Conn::Live(s),
-            Err(e) => return Err(AddPeerError::Config(e)),
+            Err(e) => return refuse(slot, AddPeerError::Config(e)),
         }
         slot.reset(PeerState::Handshaking);
         slot.generation = slot.generation.wrapping_add(1);
@@ -499,23 +610,26 @@ impl<'s, 'b> Socket<'s, 'b> {
 
     /// Frees a peer's slot (after its transport is closed). Messages it sent that were not
     /// received yet are dropped; a partial message never existed for the application.
-    pub fn remove_peer(&mut self, h: PeerHandle) {
+    ///
+    /// The peer's memory comes back if it came with the peer
+    /// ([`add_peer_with`](Self::add_peer_with)); `None` for a slot that keeps its memory
+    /// ([`PeerSlot::new`]) and for a handle to a peer already removed.
+    pub fn remove_peer(&mut self, h: PeerHandle) -> Option<PeerMemory<'b>> {
         if let ReqRep::Serving { peer, .. } | ReqRep::AwaitingReply { peer, .. } = self.reqrep {
             if peer == h {
                 self.reqrep = ReqRep::Idle;
             }
         }
-        if self.slot(h).is_none() {
-            return;
-        }
+        self.slot(h)?;
         self.forget_subscriptions(h);
-        let Some(slot) = self.slot_mut(h) else { return };
+        let slot = self.slot_mut(h)?;
         let conn = core::mem::replace(&mut slot.conn, Conn::Moving);
         slot.conn = match conn {
             Conn::Live(s) => Conn::Idle(s.into_buffers()),
             other => other,
         };
         slot.reset(PeerState::Free);
+        let memory = slot.lends.then(|| slot.take_memory());
         while self.span > 0
             && self
                 .slots
@@ -524,9 +638,14 @@ impl<'s, 'b> Socket<'s, 'b> {
         {
             self.span -= 1;
         }
+        memory
     }
 
     /// Closes a peer from our side (its queued output is still sent).
+    ///
+    /// SUB, XSUB: no CANCEL is sent for our subscriptions first (RFC 29's SHOULD for XSUB),
+    /// as libzmq does not: the publisher drops a connection's subscriptions when it ends
+    /// (PROTOCOL.md, "Subscriptions").
     pub fn close_peer(&mut self, h: PeerHandle) {
         if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
             s.close();
@@ -542,6 +661,15 @@ impl<'s, 'b> Socket<'s, 'b> {
     /// The peer's routing id (ROUTER: received or generated).
     pub fn peer_routing_id(&self, h: PeerHandle) -> Option<&[u8]> {
         self.slot(h).map(|s| s.routing_id.as_slice())
+    }
+
+    /// The reason of the ERROR command the peer closed with (RFC 37 §"The ERROR Command"),
+    /// for example the ZAP status code (`400`) of a server that turned us away
+    /// ([`CloseReason::AuthFailed`]) or [`CloseReason::PeerError`]. Readable from the
+    /// [`SocketEvent::PeerClosed`] until [`remove_peer`](Self::remove_peer); it stays in the
+    /// slot's receive buffer, so no memory is set aside for it.
+    pub fn peer_error_reason(&self, h: PeerHandle) -> Option<&[u8]> {
+        self.slot(h)?.session_ref()?.peer_error_reason()
     }
 
     /// Whether the peer's transport can be closed: its session is over and its output sent.
@@ -649,18 +777,30 @@ impl<'s, 'b> Socket<'s, 'b> {
             // ones come as chunks into a reserved record), so only take input when one fits.
             // An empty queue always takes input (a message it cannot hold is refused below).
             let room = stored_len(1, slot.rx_len).min(slot.recv.capacity());
-            let full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
+            let mut full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
                 || (slot.recv.messages() > 0 && slot.recv.free() < room)
                 || self.ps.blocks(ty, slot.rx_len);
-            slot.stalled = full;
             let PeerSlot {
                 conn: Conn::Live(session),
                 recv,
+                stalled,
                 ..
             } = slot
             else {
+                slot.stalled = full;
                 return;
             };
+            // A frame larger than the receive buffer comes in chunks into one record reserved
+            // at its first chunk: look at its length first. If the queue has no room for it
+            // now but will once the application has received what is queued, it waits in the
+            // session; if it never could, it is taken and refused below.
+            if !full && ty != SocketType::Pub {
+                if let Some(len) = session.next_streamed_frame_len() {
+                    let need = usize::try_from(len).map_or(usize::MAX, |l| stored_len(1, l));
+                    full = need > recv.free() && need <= recv.free_when_drained();
+                }
+            }
+            *stalled = full;
             if full {
                 return;
             }
@@ -717,10 +857,15 @@ impl<'s, 'b> Socket<'s, 'b> {
                 Action::None => {}
                 Action::Auth => slot.report_auth = true,
                 Action::TooBig => {
-                    // The queue cannot hold this message even when empty (record overhead
-                    // over many tiny frames): the peer loses its connection, nothing else.
+                    // The queue cannot hold this message even when empty (the message's
+                    // earlier frames and their record overhead leave too little room; larger
+                    // bodies the session refuses itself): the peer loses its connection,
+                    // nothing else.
                     if let Some(s) = slot.session() {
-                        s.close_with_error(b"message-too-large");
+                        s.close_protocol_error(
+                            crate::ProtocolError::MessageTooLarge,
+                            b"message-too-large",
+                        );
                     }
                 }
                 Action::Closed(reason) => {
@@ -1264,6 +1409,16 @@ enum Action {
     TooBig,
     Closed(CloseReason),
     Ready(SocketType, heapless::Vec<u8, 255>),
+}
+
+/// Memory of nothing (what a refused `add_peer_with` could not find to give back).
+fn no_memory<'b>() -> PeerMemory<'b> {
+    PeerMemory {
+        rx: &mut [],
+        tx: &mut [],
+        recv_queue: &mut [],
+        send_queue: &mut [],
+    }
 }
 
 /// Queues `envelope` + `frames` for the peer in `slot` (see [`Socket::enqueue`]).

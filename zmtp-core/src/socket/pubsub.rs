@@ -462,7 +462,11 @@ impl<'s, 'b> Socket<'s, 'b> {
         let mut close = false;
         if subscribe {
             let need = stored_len(1, topic.len().saturating_add(1));
-            if self.slots.iter().any(|s| need > s.send.capacity()) {
+            if self
+                .slots
+                .iter()
+                .any(|s| s.has_memory() && need > s.send.capacity())
+            {
                 return Err(SocketSendError::TooLarge);
             }
             let (node, _) = self

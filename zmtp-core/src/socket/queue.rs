@@ -46,6 +46,11 @@ impl<'b> MsgQueue<'b> {
         }
     }
 
+    /// The memory, handed back.
+    pub fn into_buf(self) -> &'b mut [u8] {
+        self.buf
+    }
+
     pub fn capacity(&self) -> usize {
         self.buf.len()
     }
@@ -69,6 +74,14 @@ impl<'b> MsgQueue<'b> {
         self.buf
             .len()
             .saturating_sub(self.tail.saturating_sub(self.head))
+    }
+
+    /// Bytes free for new records once every complete message is gone: what the rest of
+    /// the message being written can ever have.
+    pub fn free_when_drained(&self) -> usize {
+        self.buf
+            .len()
+            .saturating_sub(self.tail.saturating_sub(self.complete_end))
     }
 
     fn compact(&mut self) {

@@ -132,6 +132,19 @@ impl Net {
         tx: usize,
     ) -> usize {
         let h = self.socket.add_peer(Role::Accepted, self.now).unwrap();
+        self.attach(h, ty, identity, rx, tx)
+    }
+
+    /// A remote peer of type `ty` for the socket's peer `h` (just added), with its session's
+    /// buffer sizes; runs the handshake and returns its index in `remotes`.
+    pub fn attach(
+        &mut self,
+        h: PeerHandle,
+        ty: SocketType,
+        identity: &'static [u8],
+        rx: usize,
+        tx: usize,
+    ) -> usize {
         let cfg = Config::new(ty).with_identity(identity);
         let session = Session::new(
             &cfg,

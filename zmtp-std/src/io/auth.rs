@@ -47,14 +47,12 @@ pub(super) fn add_peer(
     role: Role,
     now: zmtp_core::Instant,
 ) -> Result<PeerHandle, AddError> {
-    if mechanism == Mechanism::Curve {
-        let random = crate::security::curve_random().map_err(AddError::Random)?;
-        core.core()
-            .add_peer_curve(role, now, random)
-            .map_err(AddError::Core)
+    let random = if mechanism == Mechanism::Curve {
+        Some(crate::security::curve_random().map_err(AddError::Random)?)
     } else {
-        core.core().add_peer(role, now).map_err(AddError::Core)
-    }
+        None
+    };
+    core.add_peer(role, now, random).map_err(AddError::Core)
 }
 
 impl std::fmt::Debug for AddError {
@@ -218,7 +216,12 @@ impl IoSocket {
         let kind = match reason {
             // Recorded with its status when we rejected; we closed it ourselves.
             CloseReason::AuthRejected | CloseReason::Local => return,
-            CloseReason::AuthFailed => AuthFailureKind::RefusedByServer,
+            CloseReason::AuthFailed => AuthFailureKind::RefusedByServer {
+                reason: String::from_utf8_lossy(
+                    self.core.core().peer_error_reason(h).unwrap_or_default(),
+                )
+                .into_owned(),
+            },
             CloseReason::Protocol(ProtocolError::MechanismMismatch) => {
                 AuthFailureKind::Handshake(*reason)
             }
