@@ -322,7 +322,7 @@ pub fn check(s: &Socket) -> Result {
         return Ok(());
     };
     for f in s.auth_failures() {
-        let refused = matches!(f.kind, AuthFailureKind::RefusedByServer);
+        let refused = matches!(f.kind, AuthFailureKind::RefusedByServer { .. });
         if refused {
             w.refused += 1;
             if w.connect_only.is_some_and(|n| w.refused >= n) {
