@@ -339,7 +339,7 @@ impl<'b> Session<'b> {
         config.check_buffers(rx.len(), tx.len())?;
         let ttl_ds = config
             .heartbeat_ttl
-            .map(|d| u16::try_from(d.as_millis() / 100).unwrap_or(u16::MAX))
+            .map(|d| u16::try_from(crate::time::duration_micros(d) / 100_000).unwrap_or(u16::MAX))
             .unwrap_or(0);
         let mut s = Session {
             socket_type: config.socket_type,
