@@ -49,6 +49,13 @@ impl Instant {
         }
     }
 
+    /// `self` + `us` microseconds, saturating at the end of time.
+    pub(crate) fn plus_micros(self, us: u64) -> Instant {
+        Instant {
+            micros: self.micros.saturating_add(us),
+        }
+    }
+
     /// Time from `earlier` to `self`, or zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))
