@@ -50,6 +50,7 @@ impl Instant {
     }
 
     /// `self` + `us` microseconds, saturating at the end of time.
+    #[inline(never)]
     pub(crate) fn plus_micros(self, us: u64) -> Instant {
         Instant {
             micros: self.micros.saturating_add(us),
@@ -64,7 +65,8 @@ impl Instant {
 
 /// `d` in whole microseconds, saturating at `u64::MAX`. The same as
 /// `u64::try_from(d.as_micros()).unwrap_or(u64::MAX)` without 128-bit arithmetic, which costs
-/// about half a kilobyte of code on a 32-bit microcontroller.
+/// about half a kilobyte of code on a 32-bit microcontroller. Out of line for the same reason.
+#[inline(never)]
 pub(crate) fn duration_micros(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000)

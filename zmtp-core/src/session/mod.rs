@@ -337,6 +337,12 @@ pub struct Session<'b> {
     peer_ttl: u64,
 }
 
+/// `rx[a..b]`, or nothing if out of range. One copy of the bounds checks for every event.
+#[inline(never)]
+fn rx_range(rx: &[u8], (a, b): (usize, usize)) -> &[u8] {
+    rx.get(a..b).unwrap_or(&[])
+}
+
 /// The ERROR reasons we send (RFC 37: "error-reason = OCTET 0*255VCHAR", so no spaces).
 mod reason {
     pub const MISSING_SOCKET_TYPE: &[u8] = b"missing-socket-type";
@@ -740,7 +746,7 @@ impl<'b> Session<'b> {
     }
 
     fn materialize(&self, out: Out) -> Event<'_> {
-        let slice = |(a, b): (usize, usize)| self.rx.get(a..b).unwrap_or(&[]);
+        let slice = |r: (usize, usize)| rx_range(self.rx, r);
         match out {
             Out::Frame { body, more } => Event::Frame {
                 data: slice(body),
