@@ -39,9 +39,11 @@ fn msg(frames: &[&[u8]]) -> Vec<Vec<u8>> {
 }
 
 type Received = Vec<(usize, Vec<Vec<u8>>)>;
+/// Per remote peer, the messages it got from the socket.
+type Delivered = Vec<Vec<Vec<Vec<u8>>>>;
 
 /// DEALER: round robin out, fair queueing in, READY says DEALER.
-fn dealer<K: Kind>(mut n: Net<K>) -> (Vec<Vec<Vec<Vec<u8>>>>, Received, Vec<SocketType>) {
+fn dealer<K: Kind>(mut n: Net<K>) -> (Delivered, Received, Vec<SocketType>) {
     for _ in 0..3 {
         n.connect(SocketType::Router, b"");
     }
@@ -83,13 +85,7 @@ fn typed_dealer_behaves_like_a_dealer() {
 }
 
 /// ROUTER: routing ids first in, first frame routes out, unknown ids dropped.
-fn router<K: Kind>(
-    mut n: Net<K>,
-) -> (
-    Received,
-    Vec<Vec<Vec<Vec<u8>>>>,
-    Result<(), SocketSendError>,
-) {
+fn router<K: Kind>(mut n: Net<K>) -> (Received, Delivered, Result<(), SocketSendError>) {
     n.connect(SocketType::Dealer, b"alpha");
     n.connect(SocketType::Dealer, b"");
     n.remotes[0].send(&[b"hi"]);
@@ -218,7 +214,7 @@ fn typed_sub_behaves_like_a_sub() {
 }
 
 /// XPUB: subscriptions shown to the application, messages go where subscribed.
-fn xpub<K: Kind>(mut n: Net<K>) -> (Received, Vec<Vec<Vec<Vec<u8>>>>) {
+fn xpub<K: Kind>(mut n: Net<K>) -> (Received, Delivered) {
     n.connect(SocketType::Sub, b"");
     n.connect(SocketType::Sub, b"");
     n.remotes[0].session.send_subscribe(b"x").unwrap();
