@@ -473,34 +473,20 @@ impl<'b> Session<'b> {
     /// metadata (RFC 37 §"The READY Command"), HELLO with our PLAIN credentials (RFC 24),
     /// WELCOME. Returns its length.
     fn write_handshake_command(&mut self, name: &[u8]) -> Option<usize> {
-        // The body goes in place after the longest header; then the header is written in
-        // front of it once the size is known, and the body moved down to meet it.
-        let start = self.tx_end;
-        let body_at = start.checked_add(9)?;
-        let body_buf = self.tx.get_mut(body_at..)?;
-        let (nl, rest) = body_buf.split_first_mut()?;
-        *nl = u8::try_from(name.len()).ok()?;
-        rest.get_mut(..name.len())?.copy_from_slice(name);
-        let data = rest.get_mut(name.len()..)?;
+        // The body's size is known up front: header, name and data go straight in place.
+        let ty = self.socket_type.as_str().as_bytes();
+        let identity = self.socket_type.sends_identity().then_some(self.identity);
         let data_len = match name {
             b"READY" | b"INITIATE" => {
-                let mut w = MetadataWriter::new(data);
-                w.property(b"Socket-Type", self.socket_type.as_str().as_bytes())
-                    .ok()?;
-                if self.socket_type.sends_identity() {
-                    w.property(b"Identity", self.identity).ok()?;
-                }
-                w.len()
+                let id = match identity {
+                    Some(i) => crate::wire::property_len(b"Identity", i)?,
+                    None => 0,
+                };
+                crate::wire::property_len(b"Socket-Type", ty)?.checked_add(id)?
             }
             #[cfg(feature = "plain")]
             b"HELLO" => match self.security {
                 Security::PlainClient { username, password } => {
-                    let (ul, rest) = data.split_first_mut()?;
-                    *ul = u8::try_from(username.len()).ok()?;
-                    rest.get_mut(..username.len())?.copy_from_slice(username);
-                    let (pl, rest) = rest.get_mut(username.len()..)?.split_first_mut()?;
-                    *pl = u8::try_from(password.len()).ok()?;
-                    rest.get_mut(..password.len())?.copy_from_slice(password);
                     username.len().checked_add(password.len())?.checked_add(2)?
                 }
                 _ => 0,
@@ -509,11 +495,36 @@ impl<'b> Session<'b> {
         };
         let body = data_len.checked_add(name.len())?.checked_add(1)?;
         let header = FrameHeader::command(body as u64);
-        let hl = header.encoded_len();
-        self.tx
-            .copy_within(body_at..body_at.checked_add(body)?, start.checked_add(hl)?);
-        header.emit(self.tx.get_mut(start..)?).ok()?;
-        let n = hl.checked_add(body)?;
+        let start = self.tx_end;
+        let n = header.encoded_len().checked_add(body)?;
+        let out = self.tx.get_mut(start..start.checked_add(n)?)?;
+        let hl = header.emit(out).ok()?;
+        let (nl, rest) = out.get_mut(hl..)?.split_first_mut()?;
+        *nl = u8::try_from(name.len()).ok()?;
+        let (name_out, data) = rest.split_at_mut_checked(name.len())?;
+        name_out.copy_from_slice(name);
+        match name {
+            b"READY" | b"INITIATE" => {
+                let mut w = MetadataWriter::new(data);
+                w.property(b"Socket-Type", ty).ok()?;
+                if let Some(id) = identity {
+                    w.property(b"Identity", id).ok()?;
+                }
+            }
+            #[cfg(feature = "plain")]
+            b"HELLO" => {
+                if let Security::PlainClient { username, password } = self.security {
+                    let (ul, rest) = data.split_first_mut()?;
+                    *ul = u8::try_from(username.len()).ok()?;
+                    let (u, rest) = rest.split_at_mut_checked(username.len())?;
+                    u.copy_from_slice(username);
+                    let (pl, rest) = rest.split_first_mut()?;
+                    *pl = u8::try_from(password.len()).ok()?;
+                    rest.get_mut(..password.len())?.copy_from_slice(password);
+                }
+            }
+            _ => {}
+        }
         self.tx_end = start.checked_add(n)?;
         Some(n)
     }
