@@ -40,10 +40,20 @@ impl Instant {
     }
 
     /// `self + d`, saturating at the end of time.
+    // Out of line: 64-bit saturating arithmetic is large on 32-bit targets, and timers are
+    // not a hot path.
+    #[inline(never)]
     pub fn saturating_add(self, d: Duration) -> Instant {
-        let d = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         Instant {
-            micros: self.micros.saturating_add(d),
+            micros: self.micros.saturating_add(duration_micros(d)),
+        }
+    }
+
+    /// `self` + `us` microseconds, saturating at the end of time.
+    #[inline(never)]
+    pub(crate) fn plus_micros(self, us: u64) -> Instant {
+        Instant {
+            micros: self.micros.saturating_add(us),
         }
     }
 
@@ -51,6 +61,16 @@ impl Instant {
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))
     }
+}
+
+/// `d` in whole microseconds, saturating at `u64::MAX`. The same as
+/// `u64::try_from(d.as_micros()).unwrap_or(u64::MAX)` without 128-bit arithmetic, which costs
+/// about half a kilobyte of code on a 32-bit microcontroller. Out of line for the same reason.
+#[inline(never)]
+pub(crate) fn duration_micros(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 impl core::ops::Add<Duration> for Instant {

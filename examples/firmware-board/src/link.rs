@@ -7,6 +7,7 @@
 use embassy_futures::select::{select3, Either3};
 use embassy_net::tcp::TcpSocket;
 use embassy_time::Timer;
+use zmtp_core::socket::kind::Kind;
 use zmtp_core::socket::{PeerHandle, Socket};
 use zmtp_core::Instant;
 
@@ -24,11 +25,11 @@ fn to_embassy(t: Instant) -> embassy_time::Instant {
 /// drain [`Socket::poll_event`] for its `PeerClosed`, then [`Socket::remove_peer`]). `app` runs after every wake-up: it drains
 /// [`Socket::poll_event`], sends and receives, and returns when it next wants to run
 /// (`None`: only when something happens).
-pub async fn drive<'s, 'b>(
-    socket: &mut Socket<'s, 'b>,
+pub async fn drive<'s, 'b, K: Kind>(
+    socket: &mut Socket<'s, 'b, K>,
     peer: PeerHandle,
     tcp: &mut TcpSocket<'_>,
-    mut app: impl FnMut(&mut Socket<'s, 'b>) -> Option<embassy_time::Instant>,
+    mut app: impl FnMut(&mut Socket<'s, 'b, K>) -> Option<embassy_time::Instant>,
 ) {
     let (mut reader, mut writer) = tcp.split();
     loop {

@@ -85,7 +85,7 @@ async fn back_off(backoff: &mut Duration) {
 async fn run(board: board::Board, mem: &'static mut Memory) -> ! {
     use board::link;
     use zmtp_core::socket::SocketSendError;
-    use zmtp_core::socket::{PeerMemory, PeerSlot, Socket, SocketConfig};
+    use zmtp_core::socket::{kind, PeerMemory, PeerSlot, Socket, SocketConfig};
     use zmtp_core::{Config, Role, SocketType};
 
     let stack = board.stack;
@@ -112,7 +112,8 @@ async fn run(board: board::Board, mem: &'static mut Memory) -> ! {
         recv_queue: &mut mem.recv_queue,
         send_queue: &mut mem.send_queue,
     })];
-    let mut socket = Socket::new(SocketConfig::new(session), &mut slots);
+    // The type fixed at compile time: no other pattern's code in the image.
+    let mut socket = Socket::typed(kind::Dealer, SocketConfig::new(session), &mut slots);
 
     let mut backoff = BACKOFF_MIN;
     let mut seq: u32 = 0;
@@ -170,7 +171,10 @@ async fn run(board: board::Board, mem: &'static mut Memory) -> ! {
 
 /// Reports peer events; a completed handshake resets the backoff.
 #[cfg(feature = "zmtp")]
-fn on_events(socket: &mut zmtp_core::socket::Socket<'_, '_>, backoff: &mut Duration) {
+fn on_events<K: zmtp_core::socket::kind::Kind>(
+    socket: &mut zmtp_core::socket::Socket<'_, '_, K>,
+    backoff: &mut Duration,
+) {
     use zmtp_core::socket::SocketEvent;
     while let Some(event) = socket.poll_event() {
         match event {

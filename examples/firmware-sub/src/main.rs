@@ -91,7 +91,7 @@ async fn back_off(backoff: &mut Duration) {
 async fn run(board: board::Board, mem: &'static mut Memory) -> ! {
     use board::link;
     use zmtp_core::socket::{
-        PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent, SubscriptionMemory,
+        kind, PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent, SubscriptionMemory,
     };
     use zmtp_core::{Config, Role, SocketType};
 
@@ -108,7 +108,9 @@ async fn run(board: board::Board, mem: &'static mut Memory) -> ! {
         recv_queue: &mut mem.recv_queue,
         send_queue: &mut mem.send_queue,
     })];
-    let mut socket = Socket::with_subscriptions(
+    // The type fixed at compile time: no other pattern's code in the image.
+    let mut socket = Socket::typed_with_subscriptions(
+        kind::Sub,
         SocketConfig::new(session),
         &mut slots,
         SubscriptionMemory::new(&mut mem.trie),

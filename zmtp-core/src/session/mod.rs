@@ -228,7 +228,32 @@ enum Step {
     Emit(Out),
 }
 
-type PingContext = heapless::Vec<u8, MAX_PING_CONTEXT>;
+/// A PING's context, for its PONG (RFC 37: at most 16 bytes). 17 bytes, where a
+/// `heapless::Vec` takes 20.
+#[derive(Clone, Copy, Debug)]
+struct PingContext {
+    len: u8,
+    bytes: [u8; MAX_PING_CONTEXT],
+}
+
+impl PingContext {
+    /// `context`, or nothing if it is longer than a PING's may be.
+    fn new(context: &[u8]) -> Self {
+        let mut c = PingContext {
+            len: 0,
+            bytes: [0; MAX_PING_CONTEXT],
+        };
+        if let Some(dst) = c.bytes.get_mut(..context.len()) {
+            dst.copy_from_slice(context);
+            c.len = context.len() as u8;
+        }
+        c
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
 
 /// One ZMTP 3.1 connection with the NULL mechanism, in either role.
 ///
@@ -242,7 +267,11 @@ pub struct Session<'b> {
     role: Role,
     max_frame: u64,
     max_message: u64,
-    heartbeat_interval: Option<Duration>,
+    /// PINGs are sent (a non-zero `heartbeat_interval` was configured).
+    heartbeats: bool,
+    /// Between PINGs, in microseconds (times are kept in microseconds, not `Duration`s:
+    /// smaller, and no 128-bit arithmetic on 32-bit targets).
+    heartbeat_interval: u64,
     heartbeat_timeout: Option<Duration>,
     heartbeat_ttl_ds: u16,
 
@@ -270,7 +299,9 @@ pub struct Session<'b> {
     close_reason: Option<CloseReason>,
     close_reported: bool,
 
-    pong: Option<PingContext>,
+    /// A PONG to send, with this context.
+    pong_due: bool,
+    pong: PingContext,
     ping_due: bool,
     /// Where the credentials of a pending [`Event::Authenticate`] sit in `rx`.
     #[cfg(feature = "plain")]
@@ -297,10 +328,22 @@ pub struct Session<'b> {
 
     now: Instant,
     last_rx: Instant,
-    handshake_deadline: Option<Instant>,
-    next_ping: Option<Instant>,
-    ping_timeout_at: Option<Instant>,
-    peer_ttl: Option<Duration>,
+    /// `handshake_deadline` is set (a handshake timeout was configured; cleared at READY).
+    handshake_timed: bool,
+    handshake_deadline: Instant,
+    /// When the next PING is due (in traffic, with `heartbeats`).
+    next_ping: Instant,
+    /// `ping_timeout_at` is set: a PING went out and no input has come since.
+    ping_timeout_armed: bool,
+    ping_timeout_at: Instant,
+    /// The peer's TTL from its last PING, in microseconds; 0: none.
+    peer_ttl: u64,
+}
+
+/// `rx[a..b]`, or nothing if out of range. One copy of the bounds checks for every event.
+#[inline(never)]
+fn rx_range(rx: &[u8], (a, b): (usize, usize)) -> &[u8] {
+    rx.get(a..b).unwrap_or(&[])
 }
 
 /// The ERROR reasons we send (RFC 37: "error-reason = OCTET 0*255VCHAR", so no spaces).
@@ -342,7 +385,7 @@ impl<'b> Session<'b> {
         config.check_buffers(rx.len(), tx.len())?;
         let ttl_ds = config
             .heartbeat_ttl
-            .map(|d| u16::try_from(d.as_millis() / 100).unwrap_or(u16::MAX))
+            .map(|d| u16::try_from(crate::time::duration_micros(d) / 100_000).unwrap_or(u16::MAX))
             .unwrap_or(0);
         let mut s = Session {
             socket_type: config.socket_type,
@@ -351,7 +394,10 @@ impl<'b> Session<'b> {
             role,
             max_frame: config.max_frame_size.unwrap_or(u64::MAX),
             max_message: config.max_message_size.unwrap_or(u64::MAX),
-            heartbeat_interval: config.heartbeat_interval.filter(|d| !d.is_zero()),
+            heartbeats: config.heartbeat_interval.is_some_and(|d| !d.is_zero()),
+            heartbeat_interval: config
+                .heartbeat_interval
+                .map_or(0, crate::time::duration_micros),
             heartbeat_timeout: config.heartbeat_timeout.or(config.heartbeat_interval),
             heartbeat_ttl_ds: ttl_ds,
             rx,
@@ -373,7 +419,11 @@ impl<'b> Session<'b> {
             eof: false,
             close_reason: None,
             close_reported: false,
-            pong: None,
+            pong_due: false,
+            pong: PingContext {
+                len: 0,
+                bytes: [0; MAX_PING_CONTEXT],
+            },
             ping_due: false,
             #[cfg(feature = "plain")]
             auth: None,
@@ -389,10 +439,12 @@ impl<'b> Session<'b> {
             cookie_deadline: None,
             now,
             last_rx: now,
-            handshake_deadline: config.handshake_timeout.map(|d| now + d),
-            next_ping: None,
-            ping_timeout_at: None,
-            peer_ttl: None,
+            handshake_timed: config.handshake_timeout.is_some(),
+            handshake_deadline: config.handshake_timeout.map_or(now, |d| now + d),
+            next_ping: now,
+            ping_timeout_armed: false,
+            ping_timeout_at: now,
+            peer_ttl: 0,
         };
         // Greeting: RFC 37 §"Version Negotiation"; as-server only on a PLAIN/CURVE server.
         let mut g = [0u8; GREETING_LEN];
@@ -425,34 +477,20 @@ impl<'b> Session<'b> {
     /// metadata (RFC 37 §"The READY Command"), HELLO with our PLAIN credentials (RFC 24),
     /// WELCOME. Returns its length.
     fn write_handshake_command(&mut self, name: &[u8]) -> Option<usize> {
-        // The body goes in place after the longest header; then the header is written in
-        // front of it once the size is known, and the body moved down to meet it.
-        let start = self.tx_end;
-        let body_at = start.checked_add(9)?;
-        let body_buf = self.tx.get_mut(body_at..)?;
-        let (nl, rest) = body_buf.split_first_mut()?;
-        *nl = u8::try_from(name.len()).ok()?;
-        rest.get_mut(..name.len())?.copy_from_slice(name);
-        let data = rest.get_mut(name.len()..)?;
+        // The body's size is known up front: header, name and data go straight in place.
+        let ty = self.socket_type.as_str().as_bytes();
+        let identity = self.socket_type.sends_identity().then_some(self.identity);
         let data_len = match name {
             b"READY" | b"INITIATE" => {
-                let mut w = MetadataWriter::new(data);
-                w.property(b"Socket-Type", self.socket_type.as_str().as_bytes())
-                    .ok()?;
-                if self.socket_type.sends_identity() {
-                    w.property(b"Identity", self.identity).ok()?;
-                }
-                w.len()
+                let id = match identity {
+                    Some(i) => crate::wire::property_len(b"Identity", i)?,
+                    None => 0,
+                };
+                crate::wire::property_len(b"Socket-Type", ty)?.checked_add(id)?
             }
             #[cfg(feature = "plain")]
             b"HELLO" => match self.security {
                 Security::PlainClient { username, password } => {
-                    let (ul, rest) = data.split_first_mut()?;
-                    *ul = u8::try_from(username.len()).ok()?;
-                    rest.get_mut(..username.len())?.copy_from_slice(username);
-                    let (pl, rest) = rest.get_mut(username.len()..)?.split_first_mut()?;
-                    *pl = u8::try_from(password.len()).ok()?;
-                    rest.get_mut(..password.len())?.copy_from_slice(password);
                     username.len().checked_add(password.len())?.checked_add(2)?
                 }
                 _ => 0,
@@ -461,11 +499,36 @@ impl<'b> Session<'b> {
         };
         let body = data_len.checked_add(name.len())?.checked_add(1)?;
         let header = FrameHeader::command(body as u64);
-        let hl = header.encoded_len();
-        self.tx
-            .copy_within(body_at..body_at.checked_add(body)?, start.checked_add(hl)?);
-        header.emit(self.tx.get_mut(start..)?).ok()?;
-        let n = hl.checked_add(body)?;
+        let start = self.tx_end;
+        let n = header.encoded_len().checked_add(body)?;
+        let out = self.tx.get_mut(start..start.checked_add(n)?)?;
+        let hl = header.emit(out).ok()?;
+        let (nl, rest) = out.get_mut(hl..)?.split_first_mut()?;
+        *nl = u8::try_from(name.len()).ok()?;
+        let (name_out, data) = rest.split_at_mut_checked(name.len())?;
+        name_out.copy_from_slice(name);
+        match name {
+            b"READY" | b"INITIATE" => {
+                let mut w = MetadataWriter::new(data);
+                w.property(b"Socket-Type", ty).ok()?;
+                if let Some(id) = identity {
+                    w.property(b"Identity", id).ok()?;
+                }
+            }
+            #[cfg(feature = "plain")]
+            b"HELLO" => {
+                if let Security::PlainClient { username, password } = self.security {
+                    let (ul, rest) = data.split_first_mut()?;
+                    *ul = u8::try_from(username.len()).ok()?;
+                    let (u, rest) = rest.split_at_mut_checked(username.len())?;
+                    u.copy_from_slice(username);
+                    let (pl, rest) = rest.split_first_mut()?;
+                    *pl = u8::try_from(password.len()).ok()?;
+                    rest.get_mut(..password.len())?.copy_from_slice(password);
+                }
+            }
+            _ => {}
+        }
         self.tx_end = start.checked_add(n)?;
         Some(n)
     }
@@ -596,7 +659,7 @@ impl<'b> Session<'b> {
         self.now = self.now.max(now);
         if n > 0 {
             self.last_rx = self.now;
-            self.ping_timeout_at = None;
+            self.ping_timeout_armed = false;
         }
         Ok(())
     }
@@ -708,7 +771,7 @@ impl<'b> Session<'b> {
     }
 
     fn materialize(&self, out: Out) -> Event<'_> {
-        let slice = |(a, b): (usize, usize)| self.rx.get(a..b).unwrap_or(&[]);
+        let slice = |r: (usize, usize)| rx_range(self.rx, r);
         match out {
             Out::Frame { body, more } => Event::Frame {
                 data: slice(body),
@@ -1051,8 +1114,8 @@ impl<'b> Session<'b> {
     fn ready(&mut self, peer: SocketType, meta: (usize, usize), identity: (usize, usize)) -> Step {
         self.peer_socket_type = Some(peer);
         self.phase = Phase::Active;
-        self.handshake_deadline = None;
-        self.next_ping = self.heartbeat_interval.map(|i| self.now + i);
+        self.handshake_timed = false;
+        self.next_ping = self.now.plus_micros(self.heartbeat_interval);
         debug!("zmtp: handshake complete with {}", peer);
         Step::Emit(Out::Ready {
             meta,
@@ -1171,23 +1234,18 @@ impl<'b> Session<'b> {
                 // Queued at once so every PING gets its PONG; only when the transmit buffer
                 // is full (or a streamed frame is unfinished) does a newer PONG replace one
                 // not yet written.
-                let mut ctx = PingContext::new();
-                let _ = ctx.extend_from_slice(context);
-                self.pong = Some(ctx);
+                self.pong = PingContext::new(context);
+                self.pong_due = true;
                 // "If the TTL is non-zero, the peer SHOULD close the connection if it receives
                 // no traffic within that time." Computed in Duration: no 16-bit wrap.
-                self.peer_ttl = (ttl_deciseconds > 0)
-                    .then(|| Duration::from_millis(u64::from(ttl_deciseconds) * 100));
+                self.peer_ttl = u64::from(ttl_deciseconds) * 100_000;
                 self.flush_control();
                 trace!("zmtp: PING ttl={}", ttl_deciseconds);
                 // A PING read long after its bytes arrived (the caller polled late, or a
                 // socket held input back) may carry a TTL that has already run out: close
                 // now rather than leave a deadline in the past (found by the socket fuzz
                 // target: poll_timeout must be later than the time of the last input).
-                if self
-                    .peer_ttl
-                    .is_some_and(|ttl| self.now >= self.last_rx + ttl)
-                {
+                if self.peer_ttl > 0 && self.now >= self.last_rx.plus_micros(self.peer_ttl) {
                     self.fail(CloseReason::TtlExpired, None);
                 }
                 Step::Continue
@@ -1242,7 +1300,7 @@ impl<'b> Session<'b> {
         self.rx_start = 0;
         self.rx_end = 0;
         self.chunk = None;
-        self.pong = None;
+        self.pong_due = false;
         self.ping_due = false;
         // ERROR can only follow whole frames.
         self.error_out = error_reason.filter(|_| self.tx_frame_remaining == 0);
@@ -1258,7 +1316,7 @@ impl<'b> Session<'b> {
         let now = self.now;
         match self.phase {
             Phase::Greeting | Phase::Handshake(_) => {
-                if self.handshake_deadline.is_some_and(|d| now >= d) {
+                if self.handshake_timed && now >= self.handshake_deadline {
                     self.fail(CloseReason::HandshakeTimeout, None);
                 }
                 // RFC 26: the cookie key is discarded "after a short interval"; INITIATE
@@ -1269,23 +1327,24 @@ impl<'b> Session<'b> {
                 }
             }
             Phase::Active => {
-                if self.ping_timeout_at.is_some_and(|d| now >= d) {
+                if self.ping_timeout_armed && now >= self.ping_timeout_at {
                     self.fail(CloseReason::HeartbeatTimeout, None);
                     return;
                 }
-                if self.peer_ttl.is_some_and(|ttl| now >= self.last_rx + ttl) {
+                if self.peer_ttl > 0 && now >= self.last_rx.plus_micros(self.peer_ttl) {
                     self.fail(CloseReason::TtlExpired, None);
                     return;
                 }
-                if let (Some(at), Some(ivl)) = (self.next_ping, self.heartbeat_interval) {
-                    if now >= at {
-                        self.ping_due = true;
-                        self.next_ping = Some(now + ivl);
-                        if self.ping_timeout_at.is_none() {
-                            self.ping_timeout_at = self.heartbeat_timeout.map(|t| now + t);
+                if self.heartbeats && now >= self.next_ping {
+                    self.ping_due = true;
+                    self.next_ping = now.plus_micros(self.heartbeat_interval);
+                    if !self.ping_timeout_armed {
+                        if let Some(t) = self.heartbeat_timeout {
+                            self.ping_timeout_armed = true;
+                            self.ping_timeout_at = now + t;
                         }
-                        self.flush_control();
                     }
+                    self.flush_control();
                 }
             }
             Phase::Closed => {}
@@ -1300,14 +1359,19 @@ impl<'b> Session<'b> {
         };
         match self.phase {
             #[cfg(feature = "curve")]
-            Phase::Greeting | Phase::Handshake(_) => {
-                min(self.handshake_deadline, self.cookie_deadline)
-            }
+            Phase::Greeting | Phase::Handshake(_) => min(
+                self.handshake_timed.then_some(self.handshake_deadline),
+                self.cookie_deadline,
+            ),
             #[cfg(not(feature = "curve"))]
-            Phase::Greeting | Phase::Handshake(_) => self.handshake_deadline,
+            Phase::Greeting | Phase::Handshake(_) => {
+                self.handshake_timed.then_some(self.handshake_deadline)
+            }
             Phase::Active => {
-                let ttl = self.peer_ttl.map(|t| self.last_rx + t);
-                min(min(self.next_ping, self.ping_timeout_at), ttl)
+                let ttl = (self.peer_ttl > 0).then(|| self.last_rx.plus_micros(self.peer_ttl));
+                let ping = self.heartbeats.then_some(self.next_ping);
+                let timeout = self.ping_timeout_armed.then_some(self.ping_timeout_at);
+                min(min(ping, timeout), ttl)
             }
             Phase::Closed => None,
         }
@@ -1372,10 +1436,11 @@ impl<'b> Session<'b> {
         if self.tx_frame_remaining != 0 {
             return;
         }
-        if let Some(ctx) = self.pong.take() {
-            if !self.emit_command(Command::Pong { context: &ctx }) {
-                self.pong = Some(ctx);
-            }
+        if self.pong_due {
+            let ctx = self.pong;
+            self.pong_due = !self.emit_command(Command::Pong {
+                context: ctx.as_slice(),
+            });
         }
         if self.ping_due {
             let ttl = self.heartbeat_ttl_ds;

@@ -27,10 +27,12 @@
 //! message the queue could not hold even empty closes the connection
 //! ([`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge)).
 
+pub mod kind;
 mod pubsub;
 mod queue;
 pub mod trie;
 
+use kind::Kind;
 use pubsub::PubSub;
 pub use pubsub::{subscription_memory, SubscriptionMemory, SubscriptionStats};
 use queue::MsgQueue;
@@ -399,8 +401,13 @@ enum ReqRep {
 }
 
 /// One ZeroMQ socket over the peers in caller-provided slots.
+///
+/// `K` says how it knows its type: [`kind::Any`] (the default, [`Socket::new`]) from its
+/// configuration at run time, or a marker such as [`kind::Dealer`] ([`Socket::typed`]) at
+/// compile time, which leaves the other patterns' code out of the binary.
 #[derive(Debug)]
-pub struct Socket<'s, 'b> {
+pub struct Socket<'s, 'b, K: Kind = kind::Any> {
+    kind: K,
     cfg: SocketConfig<'b>,
     slots: &'s mut [PeerSlot<'b>],
     /// Round-robin cursor for sending (libzmq `lb`).
@@ -432,9 +439,36 @@ impl<'s, 'b> Socket<'s, 'b> {
             PubSub::new(&cfg, n, SubscriptionMemory::new(&mut [])),
         )
     }
+}
+
+impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
+    /// A socket of type `kind` fixed at compile time (see [`kind`]): like [`Socket::new`],
+    /// without the code of the other socket types. `cfg.session.socket_type` is set to
+    /// `kind`'s type. PUB, XPUB, SUB and XSUB: see
+    /// [`typed_with_subscriptions`](Self::typed_with_subscriptions).
+    pub fn typed(kind: K, cfg: SocketConfig<'b>, slots: &'s mut [PeerSlot<'b>]) -> Self {
+        Self::typed_with_subscriptions(kind, cfg, slots, SubscriptionMemory::new(&mut []))
+    }
+
+    /// [`Socket::with_subscriptions`] for a socket of type `kind` fixed at compile time.
+    pub fn typed_with_subscriptions(
+        kind: K,
+        mut cfg: SocketConfig<'b>,
+        slots: &'s mut [PeerSlot<'b>],
+        memory: SubscriptionMemory<'s>,
+    ) -> Self {
+        if let Some(ty) = K::TYPE {
+            cfg.session.socket_type = ty;
+        }
+        let n = slots.len();
+        let mut s = Self::build(cfg, slots, PubSub::new(&cfg, n, memory));
+        s.kind = kind;
+        s
+    }
 
     fn build(cfg: SocketConfig<'b>, slots: &'s mut [PeerSlot<'b>], ps: PubSub<'s>) -> Self {
         Socket {
+            kind: K::default(),
             cfg,
             slots,
             lb: 0,
@@ -453,8 +487,13 @@ impl<'s, 'b> Socket<'s, 'b> {
         self.cfg.session.socket_type
     }
 
+    /// The socket type: a constant when `K` fixes it, so other patterns' branches fold away.
+    #[inline(always)]
     fn ty(&self) -> SocketType {
-        self.cfg.session.socket_type
+        match K::TYPE {
+            Some(ty) => ty,
+            None => self.cfg.session.socket_type,
+        }
     }
 
     // ------------------------------------------------------------ peers

@@ -46,6 +46,7 @@
 //! Other messages from subscribers are delivered to an XPUB application as they are, after
 //! the pending notifications; a PUB drops them.
 
+use super::kind::Kind;
 use super::trie::{self, Trie};
 use super::{
     enqueue_slot, queue::MsgQueue, stored_len, Conn, PeerHandle, PeerSlot, Socket, SocketConfig,
@@ -419,10 +420,11 @@ impl<'s, 'b> Socket<'s, 'b> {
         slots: &'s mut [PeerSlot<'b>],
         memory: SubscriptionMemory<'s>,
     ) -> Self {
-        let n = slots.len();
-        Self::build(cfg, slots, PubSub::new(&cfg, n, memory))
+        Self::typed_with_subscriptions(super::kind::Any, cfg, slots, memory)
     }
+}
 
+impl<K: Kind> Socket<'_, '_, K> {
     /// SUB, XSUB: subscribes to messages whose first frame starts with `topic` (the empty
     /// topic: everything). Every call puts a SUBSCRIBE on the wire to each ready peer (RFC
     /// 29; PROTOCOL.md: subscriptions are counted). Peers that connect later get every topic.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use super::{drain, leak, take_output, Ev};
+use zmtp_core::socket::kind::{self, Kind};
 use zmtp_core::socket::{
     PeerHandle, PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent, SubscriptionMemory,
 };
@@ -54,8 +55,9 @@ impl Remote {
     }
 }
 
-pub struct Net {
-    pub socket: Socket<'static, 'static>,
+/// `K`: the socket's type at run time ([`kind::Any`], the default) or fixed at compile time.
+pub struct Net<K: Kind = kind::Any> {
+    pub socket: Socket<'static, 'static, K>,
     pub remotes: Vec<Remote>,
     pub now: Instant,
     pub socket_events: Vec<SocketEvent>,
@@ -73,6 +75,28 @@ pub fn slots(n: usize, rx: usize, tx: usize, queue: usize) -> &'static mut [Peer
         })
         .collect();
     Box::leak(v.into_boxed_slice())
+}
+
+impl<K: Kind> Net<K> {
+    /// A socket of type `kind` fixed at compile time ([`Socket::typed_with_subscriptions`]),
+    /// with the memory of [`Net::with_subscriptions`].
+    pub fn typed(
+        kind: K,
+        cfg: SocketConfig<'static>,
+        capacity: usize,
+        (rx, tx, queue): (usize, usize, usize),
+        trie: usize,
+        notes: usize,
+    ) -> Net<K> {
+        let memory = SubscriptionMemory::new(leak(trie)).with_notifications(leak(notes));
+        let slots = slots(capacity, rx, tx, queue);
+        Net {
+            socket: Socket::typed_with_subscriptions(kind, cfg, slots, memory),
+            remotes: Vec::new(),
+            now: Instant::ZERO,
+            socket_events: Vec::new(),
+        }
+    }
 }
 
 impl Net {
@@ -112,7 +136,9 @@ impl Net {
             socket_events: Vec::new(),
         }
     }
+}
 
+impl<K: Kind> Net<K> {
     pub fn ty(&self) -> SocketType {
         self.socket.socket_type()
     }
