@@ -893,6 +893,66 @@ mod tests {
         assert_eq!(s.open_message(&mut again), Err(CurveError::NonceReused));
     }
 
+    /// Our XSalsa20-Poly1305 against RustCrypto's `crypto_secretbox` (an independent
+    /// implementation of NaCl's box), at every length around the block and keystream
+    /// boundaries: same tag and ciphertext, each opens the other's, and a box with one bit
+    /// flipped anywhere is refused and left as it was.
+    #[test]
+    fn boxes_are_nacl_secretboxes() {
+        use crypto_secretbox::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for len in (0..=300).chain([1023, 1024, 1025, 4096, 16 * 1024 + 7]) {
+            let key: [u8; 32] = core::array::from_fn(|_| next());
+            let nonce: [u8; 24] = core::array::from_fn(|_| next());
+            let plain: Vec<u8> = (0..len).map(|_| next()).collect();
+            let theirs = crypto_secretbox::XSalsa20Poly1305::new(GenericArray::from_slice(&key));
+
+            let mut region = vec![0u8; TAG + len];
+            region[TAG..].copy_from_slice(&plain);
+            BoxKey::secret(&key).seal(&nonce, &mut region).unwrap();
+            let mut reference = plain.clone();
+            let tag = theirs
+                .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &[], &mut reference)
+                .unwrap();
+            assert_eq!(&region[..TAG], &tag[..], "tag, {len} bytes");
+            assert_eq!(&region[TAG..], &reference[..], "ciphertext, {len} bytes");
+
+            // The message path (prefix key, 8-byte nonce) seals the same bytes.
+            let (prefix, n) = split_nonce(&nonce).unwrap();
+            let mut again = vec![0u8; TAG + len];
+            again[TAG..].copy_from_slice(&plain);
+            BoxKey::secret(&key)
+                .prefix_key(prefix)
+                .seal(n, &mut again)
+                .unwrap();
+            assert_eq!(again, region);
+
+            let flip = usize::from(next()) * 7919 % region.len();
+            let mut tampered = region.clone();
+            tampered[flip] ^= 1 << (next() % 8);
+            let before = tampered.clone();
+            assert!(
+                !BoxKey::secret(&key).open(&nonce, &mut tampered),
+                "{len} bytes"
+            );
+            assert_eq!(tampered, before, "a refused box is left as it was");
+
+            assert!(BoxKey::secret(&key).open(&nonce, &mut region));
+            assert_eq!(&region[TAG..], &plain[..]);
+            let mut sealed = reference;
+            theirs
+                .decrypt_in_place_detached(GenericArray::from_slice(&nonce), &[], &mut sealed, &tag)
+                .unwrap();
+            assert_eq!(sealed, plain);
+        }
+    }
+
     #[test]
     fn low_order_keys_are_refused() {
         let mut c = CurveState::new(false, &random(1));
