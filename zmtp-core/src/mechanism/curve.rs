@@ -50,25 +50,33 @@
 //!
 //! # Crates
 //!
-//! The cryptography is RustCrypto's and dalek's, pure Rust, `no_std`, no allocation, default
-//! features off:
+//! The cryptography is other people's, pure Rust, `no_std`, no allocation, default features
+//! off; zmtp only puts NaCl's box together from its primitives, as NaCl defines it:
 //! - `x25519-dalek` 3 (`static_secrets`, `zeroize`): X25519 with secrets wiped on drop, and
 //!   `SharedSecret::was_contributory` to refuse low-order public keys as libsodium does.
 //!   Without `precomputed-tables` to keep firmware small.
-//! - `crypto_secretbox` 0.1 (`salsa20`): NaCl's XSalsa20Poly1305 with in-place detached
-//!   encryption on `&mut [u8]` (no buffers of its own), its key wiped on drop, and HSalsa20 to
-//!   turn the X25519 secret into the box key as `crypto_box_beforenm` does.
-//! - `zeroize` 1 for our own secrets, `rand_core` 0.10 for [`CurveRandom::generate`] and
-//!   [`CurveKeyPair::generate`] (the version `x25519-dalek` 3 uses).
+//! - `salsa20` 0.11 (RustCrypto, `zeroize`): HSalsa20, which turns the X25519 secret into the
+//!   box key as `crypto_box_beforenm` does, and the Salsa20 keystream, wiped on drop.
+//! - `libcrux-poly1305` 0.0.7 (Cryspen's libcrux, HACL*'s formally verified Poly1305 compiled
+//!   to Rust): the one-time authenticator. RustCrypto's `poly1305` (0.8 and 0.9) picks an
+//!   AVX2 backend at run time on x86 whose per-message setup costs more than the whole
+//!   portable computation for frames under a few KiB; its portable backend can only be
+//!   chosen with a `--cfg` flag, which a library cannot set for its users.
+//! - `subtle` 2 to compare tags in constant time; `zeroize` 1 for our own secrets;
+//!   `rand_core` 0.10 for [`CurveRandom::generate`] and [`CurveKeyPair::generate`] (the
+//!   version `x25519-dalek` 3 uses).
 //!
-//! `crypto_box` 0.9 would do the same in one crate, but its `SecretKey` keeps a copy of the
-//! secret bytes that its `Drop` does not wipe, and its 0.10 is still a pre-release.
+//! The golden transcript test (`tests/curve.rs`, bytes from libzmq) and the pyzmq interop
+//! tests check that the boxes are byte for byte libsodium's. `crypto_box` and
+//! `crypto_secretbox` (RustCrypto's NaCl boxes) bring the same `poly1305`.
 
 use core::time::Duration;
 
-use crypto_secretbox::aead::generic_array::GenericArray;
-use crypto_secretbox::{AeadInPlace, Kdf, KeyInit, XSalsa20Poly1305};
 use rand_core::CryptoRng;
+use salsa20::cipher::consts::U10;
+use salsa20::cipher::{KeyIvInit, StreamCipher};
+use salsa20::Salsa20;
+use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -260,10 +268,16 @@ impl core::fmt::Debug for CurveRandom {
 
 // ==================================================================================== boxes
 
-/// A precomputed box key (NaCl's `crypto_box_beforenm`), or a secretbox key. Wiped on drop
-/// (by `crypto_secretbox`).
+/// A box key: NaCl's `crypto_box_beforenm` of an X25519 pair, or a secretbox key (the cookie
+/// key). Wiped on drop.
+///
+/// A box is NaCl's `crypto_secretbox` (XSalsa20-Poly1305), put together here from its two
+/// primitives exactly as NaCl defines it: XSalsa20(k, n) is Salsa20 keyed by HSalsa20(k,
+/// n[..16]) with nonce n[16..]; the first 32 bytes of its keystream are the one-time Poly1305
+/// key, the rest encrypts the plaintext, and the tag is Poly1305 of the ciphertext. See
+/// [`PrefixKey`] for why it is assembled here rather than taken whole from a crate.
 #[derive(Clone)]
-struct BoxKey(XSalsa20Poly1305);
+struct BoxKey(Zeroizing<[u8; KEY_LEN]>);
 
 impl BoxKey {
     /// HSalsa20(X25519(ours, theirs), 0): the key of Box[..](us->them) and Box[..](them->us).
@@ -274,39 +288,98 @@ impl BoxKey {
         if !shared.was_contributory() {
             return None;
         }
-        let key = Zeroizing::new(<XSalsa20Poly1305 as Kdf>::kdf(
-            GenericArray::from_slice(shared.as_bytes()),
-            &GenericArray::default(),
-        ));
-        Some(BoxKey(XSalsa20Poly1305::new(&key)))
+        Some(BoxKey(hsalsa20(shared.as_bytes(), &[0; 16])))
     }
 
     /// A secretbox key (the cookie key).
     fn secret(key: &[u8; KEY_LEN]) -> Self {
-        BoxKey(XSalsa20Poly1305::new(GenericArray::from_slice(key)))
+        BoxKey(Zeroizing::new(*key))
+    }
+
+    /// The key of every nonce starting with `prefix`.
+    fn prefix_key(&self, prefix: &[u8; 16]) -> PrefixKey {
+        PrefixKey(hsalsa20(&self.0, prefix))
     }
 
     /// Seals `region` = tag slot (16 bytes) + plaintext into tag + ciphertext, in place.
     fn seal(&self, nonce: &[u8; 24], region: &mut [u8]) -> Option<()> {
-        let (tag_slot, text) = region.split_at_mut_checked(TAG)?;
-        let tag = self
-            .0
-            .encrypt_in_place_detached(GenericArray::from_slice(nonce), &[], text)
-            .ok()?;
-        tag_slot.copy_from_slice(&tag);
-        Some(())
+        let (prefix, n) = split_nonce(nonce)?;
+        self.prefix_key(prefix).seal(n, region)
     }
 
     /// Opens `region` = tag + ciphertext in place; on success the plaintext follows the tag.
     /// On failure the region is unchanged.
     fn open(&self, nonce: &[u8; 24], region: &mut [u8]) -> bool {
+        split_nonce(nonce).is_some_and(|(prefix, n)| self.prefix_key(prefix).open(n, region))
+    }
+}
+
+/// HSalsa20 (the key derivation of XSalsa20 and of `crypto_box_beforenm`).
+fn hsalsa20(key: &[u8; KEY_LEN], input: &[u8; 16]) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut derived = salsa20::hsalsa::<U10>(key.into(), input.into());
+    let out = Zeroizing::new(derived.into());
+    derived.zeroize();
+    out
+}
+
+/// A 24-byte nonce as XSalsa20 takes it: 16 bytes for HSalsa20, 8 for Salsa20.
+fn split_nonce(nonce: &[u8; 24]) -> Option<(&[u8; 16], &[u8; 8])> {
+    let (prefix, n) = nonce.split_first_chunk::<16>()?;
+    Some((prefix, n.try_into().ok()?))
+}
+
+/// A box key bound to a 16-byte nonce prefix: HSalsa20(k, prefix), the Salsa20 key that
+/// XSalsa20 uses for every nonce `prefix ‖ n`. Wiped on drop.
+///
+/// Every MESSAGE one side sends has the same prefix ("CurveZMQMESSAGEC" or
+/// "CurveZMQMESSAGES") and an 8-byte counter, so a session derives its two message keys once
+/// and each MESSAGE costs one Salsa20 pass and one Poly1305 pass, no HSalsa20. This is the same
+/// computation as XSalsa20 for each nonce, only not repeated: the bytes are those of NaCl's
+/// `crypto_box_afternm`, and the derived key is a secret like the box key it comes from.
+///
+/// Poly1305 is `libcrux-poly1305` (Cryspen's, compiled from HACL*'s formally verified code)
+/// rather than RustCrypto's `poly1305`: on x86 `poly1305` 0.8 and 0.9 switch at run time to
+/// an AVX2 backend whose per-message setup made a 64-byte MESSAGE four times slower than its
+/// portable code, which only a `--cfg` flag (that a library cannot set for its users) selects.
+/// BENCHMARKS.md ("zmtp-core CURVE") has the measurements.
+struct PrefixKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl PrefixKey {
+    /// The keystream for nonce `prefix ‖ n`, and the one-time Poly1305 key (its first 32
+    /// bytes); the keystream is then positioned at byte 32, where the box's text starts.
+    fn start(&self, n: &[u8; 8]) -> Option<(Salsa20, Zeroizing<[u8; 32]>)> {
+        let mut stream = Salsa20::new((&*self.0).into(), n.into());
+        let mut mac_key = Zeroizing::new([0u8; 32]);
+        stream.try_apply_keystream(mac_key.as_mut()).ok()?;
+        Some((stream, mac_key))
+    }
+
+    /// Seals `region` = tag slot (16 bytes) + plaintext into tag + ciphertext, in place.
+    fn seal(&self, n: &[u8; 8], region: &mut [u8]) -> Option<()> {
+        let (tag_slot, text) = region.split_at_mut_checked(TAG)?;
+        let tag_slot: &mut [u8; TAG] = tag_slot.try_into().ok()?;
+        let (mut stream, mac_key) = self.start(n)?;
+        stream.try_apply_keystream(text).ok()?;
+        libcrux_poly1305::mac(&mac_key, text, tag_slot).ok()
+    }
+
+    /// Opens `region` = tag + ciphertext in place; on success the plaintext follows the tag.
+    /// On failure the region is unchanged (the tag is checked before anything is decrypted).
+    fn open(&self, n: &[u8; 8], region: &mut [u8]) -> bool {
         let Some((tag, text)) = region.split_at_mut_checked(TAG) else {
             return false;
         };
-        let tag = GenericArray::clone_from_slice(tag);
-        self.0
-            .decrypt_in_place_detached(GenericArray::from_slice(nonce), &[], text, &tag)
-            .is_ok()
+        let Some((mut stream, mac_key)) = self.start(n) else {
+            return false;
+        };
+        let mut expected = [0u8; TAG];
+        if libcrux_poly1305::mac(&mac_key, text, &mut expected).is_err() {
+            return false;
+        }
+        if !bool::from(expected.ct_eq(&*tag)) {
+            return false;
+        }
+        stream.try_apply_keystream(text).is_ok()
     }
 }
 
@@ -358,11 +431,8 @@ pub(crate) struct CurveState {
     vouch_nonce: [u8; 16],
     /// Client: the cookie from WELCOME, sent back in INITIATE.
     cookie: [u8; 96],
-    /// Box key between a long-term and a transient key: (S, c') / (C', s), for HELLO and
-    /// WELCOME. Dropped after WELCOME.
-    hello_key: Option<BoxKey>,
-    /// The connection's key (S', c') / (C', s'), for INITIATE, READY and MESSAGE.
-    session_key: Option<BoxKey>,
+    /// The box keys of the current stage of the handshake.
+    keys: Keys,
     /// The next short nonce we send.
     tx_nonce: u64,
     /// The last short nonce received; the next must be larger (RFC 26).
@@ -383,6 +453,24 @@ impl core::fmt::Debug for CurveState {
 
 type Result<T> = core::result::Result<T, CurveError>;
 
+/// The box keys a session holds, stage by stage (only what the next commands need, so the
+/// state stays small).
+enum Keys {
+    /// Nothing yet (before HELLO).
+    None,
+    /// Client after HELLO: `hello` = (S, c'), for HELLO and WELCOME. Server after HELLO: the
+    /// same key seen as (C', s), and the connection's key `session` = (C', s').
+    Hello {
+        hello: BoxKey,
+        session: Option<BoxKey>,
+    },
+    /// From WELCOME: the connection's key (S', c') / (C', s'), for INITIATE and READY.
+    Session(BoxKey),
+    /// From READY: the connection's key bound to our MESSAGE nonce prefix (`tx`) and to the
+    /// peer's (`rx`).
+    Messages { tx: PrefixKey, rx: PrefixKey },
+}
+
 impl CurveState {
     pub(crate) fn new(server: bool, random: &CurveRandom) -> Self {
         let transient = StaticSecret::from(random.transient_secret);
@@ -397,8 +485,7 @@ impl CurveState {
             cookie_nonce: random.cookie_nonce,
             vouch_nonce: random.vouch_nonce,
             cookie: [0; 96],
-            hello_key: None,
-            session_key: None,
+            keys: Keys::None,
             tx_nonce: 1,
             rx_nonce: 0,
             peer_key: [0; KEY_LEN],
@@ -427,9 +514,24 @@ impl CurveState {
     }
 
     fn session(&self) -> Result<&BoxKey> {
-        self.session_key
-            .as_ref()
-            .ok_or(CurveError::MalformedCommand)
+        match &self.keys {
+            Keys::Session(k) => Ok(k),
+            _ => Err(CurveError::MalformedCommand),
+        }
+    }
+
+    /// The handshake is over: from now on only MESSAGEs, each with one of two nonce prefixes,
+    /// so the two prefix keys are derived once here and the session key is dropped.
+    fn start_messages(&mut self) -> Result<()> {
+        let (ours, theirs) = if self.server {
+            (prefix::MESSAGE_S, prefix::MESSAGE_C)
+        } else {
+            (prefix::MESSAGE_C, prefix::MESSAGE_S)
+        };
+        let session = self.session()?;
+        let (tx, rx) = (session.prefix_key(ours), session.prefix_key(theirs));
+        self.keys = Keys::Messages { tx, rx };
+        Ok(())
     }
 
     // ------------------------------------------------------------------ client
@@ -455,7 +557,10 @@ impl CurveState {
             key.seal(&short_nonce(prefix::HELLO, n), body.get_mut(120..200)?)
         })();
         ok.ok_or(CurveError::MalformedCommand)?;
-        self.hello_key = Some(key);
+        self.keys = Keys::Hello {
+            hello: key,
+            session: None,
+        };
         Ok(())
     }
 
@@ -464,7 +569,9 @@ impl CurveState {
         if body.len() != WELCOME_LEN {
             return Err(CurveError::MalformedCommand);
         }
-        let key = self.hello_key.take().ok_or(CurveError::MalformedCommand)?;
+        let Keys::Hello { hello: key, .. } = core::mem::replace(&mut self.keys, Keys::None) else {
+            return Err(CurveError::MalformedCommand);
+        };
         let nonce =
             array::<16>(body.get(8..24).unwrap_or(&[])).ok_or(CurveError::MalformedCommand)?;
         let region = body.get_mut(24..168).ok_or(CurveError::MalformedCommand)?;
@@ -478,7 +585,7 @@ impl CurveState {
             array(plain.get(32..128).unwrap_or(&[])).ok_or(CurveError::MalformedCommand)?;
         let session =
             BoxKey::new(self.transient()?, &self.peer_transient).ok_or(CurveError::WeakKey)?;
-        self.session_key = Some(session);
+        self.keys = Keys::Session(session);
         Ok(())
     }
 
@@ -535,7 +642,7 @@ impl CurveState {
         if !session.open(&short_nonce(prefix::READY, n), region) {
             return Err(CurveError::BoxOpenFailed);
         }
-        Ok(())
+        self.start_messages()
     }
 
     // ------------------------------------------------------------------ server
@@ -569,15 +676,24 @@ impl CurveState {
         let session =
             BoxKey::new(self.transient()?, &client_transient).ok_or(CurveError::WeakKey)?;
         self.peer_transient = client_transient;
-        self.hello_key = Some(key);
-        self.session_key = Some(session);
+        self.keys = Keys::Hello {
+            hello: key,
+            session: Some(session),
+        };
         Ok(())
     }
 
     /// Server: writes WELCOME's 168-byte body: Box[S' + cookie](S->C'), the cookie being
     /// Box[C' + s'](K).
     pub(crate) fn write_welcome(&mut self, body: &mut [u8]) -> Result<()> {
-        let key = self.hello_key.take().ok_or(CurveError::MalformedCommand)?;
+        let Keys::Hello {
+            hello: key,
+            session: Some(session),
+        } = core::mem::replace(&mut self.keys, Keys::None)
+        else {
+            return Err(CurveError::MalformedCommand);
+        };
+        self.keys = Keys::Session(session);
         let body = body
             .get_mut(..WELCOME_LEN)
             .ok_or(CurveError::MalformedCommand)?;
@@ -670,7 +786,8 @@ impl CurveState {
             put(body, 6, &n.to_be_bytes())?;
             session.seal(&short_nonce(prefix::READY, n), body.get_mut(14..)?)
         })();
-        ok.ok_or(CurveError::MalformedCommand)
+        ok.ok_or(CurveError::MalformedCommand)?;
+        self.start_messages()
     }
 
     // ------------------------------------------------------------------ traffic
@@ -678,17 +795,17 @@ impl CurveState {
     /// Seals a MESSAGE in place: `body` = 8 name bytes, 8 nonce bytes, 16 tag bytes, then the
     /// plaintext (flags byte and data) already written.
     pub(crate) fn seal_message(&mut self, body: &mut [u8]) -> Result<()> {
-        let n = self.next_nonce().ok_or(CurveError::NonceReused)?;
-        let p = if self.server {
-            prefix::MESSAGE_S
-        } else {
-            prefix::MESSAGE_C
+        let n = self
+            .next_nonce()
+            .ok_or(CurveError::NonceReused)?
+            .to_be_bytes();
+        let Keys::Messages { tx, .. } = &self.keys else {
+            return Err(CurveError::MalformedCommand);
         };
-        let session = self.session()?;
         let ok = (|| {
             put(body, 0, b"\x07MESSAGE")?;
-            put(body, 8, &n.to_be_bytes())?;
-            session.seal(&short_nonce(p, n), body.get_mut(16..)?)
+            put(body, 8, &n)?;
+            tx.seal(&n, body.get_mut(16..)?)
         })();
         ok.ok_or(CurveError::MalformedCommand)
     }
@@ -701,13 +818,11 @@ impl CurveState {
             return Err(CurveError::MalformedCommand);
         }
         let n = self.take_peer_nonce(body.get(8..16).unwrap_or(&[]))?;
-        let p = if self.server {
-            prefix::MESSAGE_C
-        } else {
-            prefix::MESSAGE_S
+        let Keys::Messages { rx, .. } = &self.keys else {
+            return Err(CurveError::MalformedCommand);
         };
         let region = body.get_mut(16..).ok_or(CurveError::MalformedCommand)?;
-        if !self.session()?.open(&short_nonce(p, n), region) {
+        if !rx.open(&n.to_be_bytes(), region) {
             return Err(CurveError::BoxOpenFailed);
         }
         let flags = body.get(32).copied().ok_or(CurveError::MalformedCommand)?;
@@ -776,6 +891,66 @@ mod tests {
         assert_eq!(&m[33..], b"hi");
         let mut again = replay;
         assert_eq!(s.open_message(&mut again), Err(CurveError::NonceReused));
+    }
+
+    /// Our XSalsa20-Poly1305 against RustCrypto's `crypto_secretbox` (an independent
+    /// implementation of NaCl's box), at every length around the block and keystream
+    /// boundaries: same tag and ciphertext, each opens the other's, and a box with one bit
+    /// flipped anywhere is refused and left as it was.
+    #[test]
+    fn boxes_are_nacl_secretboxes() {
+        use crypto_secretbox::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for len in (0..=300).chain([1023, 1024, 1025, 4096, 16 * 1024 + 7]) {
+            let key: [u8; 32] = core::array::from_fn(|_| next());
+            let nonce: [u8; 24] = core::array::from_fn(|_| next());
+            let plain: Vec<u8> = (0..len).map(|_| next()).collect();
+            let theirs = crypto_secretbox::XSalsa20Poly1305::new(GenericArray::from_slice(&key));
+
+            let mut region = vec![0u8; TAG + len];
+            region[TAG..].copy_from_slice(&plain);
+            BoxKey::secret(&key).seal(&nonce, &mut region).unwrap();
+            let mut reference = plain.clone();
+            let tag = theirs
+                .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &[], &mut reference)
+                .unwrap();
+            assert_eq!(&region[..TAG], &tag[..], "tag, {len} bytes");
+            assert_eq!(&region[TAG..], &reference[..], "ciphertext, {len} bytes");
+
+            // The message path (prefix key, 8-byte nonce) seals the same bytes.
+            let (prefix, n) = split_nonce(&nonce).unwrap();
+            let mut again = vec![0u8; TAG + len];
+            again[TAG..].copy_from_slice(&plain);
+            BoxKey::secret(&key)
+                .prefix_key(prefix)
+                .seal(n, &mut again)
+                .unwrap();
+            assert_eq!(again, region);
+
+            let flip = usize::from(next()) * 7919 % region.len();
+            let mut tampered = region.clone();
+            tampered[flip] ^= 1 << (next() % 8);
+            let before = tampered.clone();
+            assert!(
+                !BoxKey::secret(&key).open(&nonce, &mut tampered),
+                "{len} bytes"
+            );
+            assert_eq!(tampered, before, "a refused box is left as it was");
+
+            assert!(BoxKey::secret(&key).open(&nonce, &mut region));
+            assert_eq!(&region[TAG..], &plain[..]);
+            let mut sealed = reference;
+            theirs
+                .decrypt_in_place_detached(GenericArray::from_slice(&nonce), &[], &mut sealed, &tag)
+                .unwrap();
+            assert_eq!(sealed, plain);
+        }
     }
 
     #[test]
