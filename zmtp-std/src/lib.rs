@@ -324,6 +324,7 @@
     )
 )]
 
+mod batch;
 mod context;
 mod endpoint;
 mod error;
