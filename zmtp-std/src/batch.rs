@@ -97,6 +97,16 @@ impl Batch {
         }
     }
 
+    /// Adds a frame already copied into its own allocation (long frames: the copy was made
+    /// outside the queue's lock).
+    pub(crate) fn push_frame_vec(&mut self, v: Vec<u8>) {
+        if v.len() >= OWN_FRAME {
+            self.frames.push(Frame::Own(v));
+        } else {
+            self.push_frame(&v);
+        }
+    }
+
     /// Ends the message made of the frames pushed since the last one ended.
     pub(crate) fn end_msg(&mut self, tag: u64) {
         self.msgs.push(Rec {

@@ -13,9 +13,9 @@
 //! again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::Waker;
 
@@ -65,6 +65,65 @@ impl Signal {
                 }
             }
         }
+    }
+}
+
+/// The I/O thread's idle spin, shared by a context's sockets and its I/O thread: after a
+/// turn with work, the I/O thread polls without sleeping for a short while (see
+/// `io::IoThread::spin`). While it does, [`Shared`] raises `poked` instead of writing to the
+/// [`mio::Waker`] (a system call, and a thread to wake).
+#[derive(Debug)]
+pub(crate) struct Spin {
+    spinning: AtomicBool,
+    poked: AtomicBool,
+    /// How long to spin, in microseconds ([`crate::Context::set_io_spin`]).
+    limit_us: AtomicU64,
+}
+
+/// The default of [`crate::Context::set_io_spin`].
+pub(crate) const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+impl Default for Spin {
+    fn default() -> Self {
+        Spin {
+            spinning: AtomicBool::new(false),
+            poked: AtomicBool::new(false),
+            limit_us: AtomicU64::new(DEFAULT_SPIN.as_micros() as u64),
+        }
+    }
+}
+
+impl Spin {
+    /// How long the I/O thread spins after a turn with work.
+    pub(crate) fn limit(&self) -> Duration {
+        Duration::from_micros(self.limit_us.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_limit(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.limit_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Wakes a spinning I/O thread without a system call; `false` if it is not spinning
+    /// (then use the waker).
+    fn poke(&self) -> bool {
+        if !self.spinning.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.poked.store(true, Ordering::SeqCst);
+        // Still spinning after the poke: it will see it (it clears `spinning` before its
+        // last look at `poked`).
+        self.spinning.load(Ordering::SeqCst)
+    }
+
+    /// I/O thread: starts or stops spinning.
+    pub(crate) fn set_spinning(&self, on: bool) {
+        self.spinning.store(on, Ordering::SeqCst);
+    }
+
+    /// I/O thread: whether it was poked (and clears the flag).
+    pub(crate) fn take_poke(&self) -> bool {
+        self.poked.load(Ordering::Relaxed) && self.poked.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -137,6 +196,7 @@ pub(crate) struct Shared {
     /// ROUTER: routing ids of ready peers (with a count, for a handover's overlap).
     routing_ids: Mutex<HashMap<Vec<u8>, usize>>,
     waker: std::sync::Arc<Waker>,
+    spin: Arc<Spin>,
     /// Pollers waiting on this socket.
     waiters: Mutex<Vec<Arc<Signal>>>,
     /// `waiters.len()`, read without the lock on the I/O thread's hot paths.
@@ -150,7 +210,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: std::sync::Arc<Waker>, send_cap: usize, recv_cap: usize) -> Self {
+    pub(crate) fn new(
+        waker: std::sync::Arc<Waker>,
+        spin: Arc<Spin>,
+        send_cap: usize,
+        recv_cap: usize,
+    ) -> Self {
         Shared {
             inbox: Mutex::new(Inbox {
                 cap: recv_cap,
@@ -166,6 +231,7 @@ impl Shared {
             ready_peers: AtomicUsize::new(0),
             routing_ids: Mutex::new(HashMap::new()),
             waker,
+            spin,
             waiters: Mutex::new(Vec::new()),
             waiter_count: AtomicUsize::new(0),
             monitor: Mutex::new(None),
@@ -232,6 +298,9 @@ impl Shared {
     }
 
     fn wake(&self) -> Result<()> {
+        if self.spin.poke() {
+            return Ok(());
+        }
         self.waker.wake().map_err(Error::Io)
     }
 

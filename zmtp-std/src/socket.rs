@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use zmtp_core::socket::stored_len;
 use zmtp_core::{Config, SocketType, MIN_RX_BUFFER};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, OWN_FRAME};
 use crate::context::{Command, Inner};
 use crate::endpoint;
 use crate::error::{Error, Result};
@@ -127,7 +127,12 @@ fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
 impl Socket {
     pub(crate) fn new(ctx: Arc<Inner>, id: u64, ty: SocketType) -> Socket {
         let opts = SocketOptions::default();
-        let shared = Arc::new(Shared::new(ctx.waker(), opts.send_hwm, opts.recv_hwm));
+        let shared = Arc::new(Shared::new(
+            ctx.waker(),
+            ctx.spin(),
+            opts.send_hwm,
+            opts.recv_hwm,
+        ));
         Socket {
             ctx,
             id,
@@ -504,9 +509,20 @@ impl Socket {
                 }
             }
             let needs_peer = self.needs_ready_peer(&st.opts);
+            // A long one-frame message is copied before taking the outbox's lock, so the
+            // I/O thread is not held up by the copy.
+            let mut long = match frames {
+                [f] if f.len() >= OWN_FRAME => Some(f.to_vec()),
+                _ => None,
+            };
             let queued = self.shared.send(needs_peer, |b| {
-                for f in frames {
-                    b.push_frame(f);
+                match long.take() {
+                    Some(v) => b.push_frame_vec(v),
+                    None => {
+                        for f in frames {
+                            b.push_frame(f);
+                        }
+                    }
                 }
                 b.end_msg(0);
             });

@@ -160,3 +160,39 @@ fn correlating_req_skips_a_stale_reply_already_taken_into_its_batch() {
     assert_eq!(req.recv_timeout(STEP).unwrap(), b"reply to two");
     assert!(matches!(req.try_recv(), Err(Error::State)));
 }
+
+#[test]
+fn no_wake_up_is_lost_whatever_the_io_spin() {
+    // While the I/O thread spins, a send pokes a flag instead of writing to the waker; a
+    // poke racing with the end of the spin must still be seen. Spins of zero (never), a
+    // microsecond (ending all the time, racing with the sends) and the default.
+    for spin in [
+        Duration::ZERO,
+        Duration::from_micros(1),
+        Duration::from_micros(200),
+    ] {
+        let ctx = Context::new().unwrap();
+        ctx.set_io_spin(spin);
+        let rep = ctx.socket(SocketType::Rep).unwrap();
+        let ep = rep.bind("tcp://127.0.0.1:0").unwrap();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2000 {
+                let m = rep.recv_timeout(STEP).unwrap();
+                rep.send(m).unwrap();
+            }
+        });
+        let client_ctx = Context::new().unwrap();
+        client_ctx.set_io_spin(spin);
+        let req = client_ctx.socket(SocketType::Req).unwrap();
+        req.connect(&ep).unwrap();
+        for i in 0..2000u32 {
+            req.send(i.to_be_bytes()).unwrap();
+            assert_eq!(
+                req.recv_timeout(STEP).unwrap(),
+                i.to_be_bytes(),
+                "spin {spin:?}, round trip {i}"
+            );
+        }
+        server.join().unwrap();
+    }
+}
