@@ -133,8 +133,10 @@ impl IoThread {
                 self.next_deadline()
                     .map(|d| d.saturating_duration_since(Instant::now()))
             };
-            let poked = busy && timeout != Some(Duration::ZERO) && self.spin(&mut events, timeout);
-            let r = if poked || !events.is_empty() {
+            // Spinning got events or a poke: no need to sleep in `poll` (which would clear
+            // the events).
+            let spun = busy && timeout != Some(Duration::ZERO) && self.spin(&mut events, timeout);
+            let r = if spun {
                 Ok(())
             } else {
                 self.poll.poll(&mut events, timeout)
@@ -146,7 +148,7 @@ impl IoThread {
                 log::error!("zmtp-std: poll failed, stopping the I/O thread: {e}");
                 return;
             }
-            busy = poked || !events.is_empty();
+            busy = spun || !events.is_empty();
             for ev in events.iter() {
                 self.dispatch(ev);
             }
@@ -158,11 +160,12 @@ impl IoThread {
         }
     }
 
-    /// Polls without sleeping for up to the context's spin time (and at most `timeout`), until an event
-    /// comes (left in `events`) or an application pokes (`true`). An application that
-    /// sends or reads just after the I/O thread's work is then served without a system call
-    /// and a thread wake-up on either side: in a request-reply exchange, most hand-offs
-    /// come within microseconds of the last. Costs CPU time only after work, never when idle.
+    /// Polls without sleeping for up to the context's spin time (and at most `timeout`),
+    /// until an event comes (left in `events`) or an application pokes; whether either
+    /// happened. An application that sends or reads just after the I/O thread's work is
+    /// then served without a system call and a thread wake-up: in a request-reply
+    /// exchange, most hand-offs come within microseconds of the last. Costs CPU time only
+    /// after work, never when idle.
     fn spin(&mut self, events: &mut Events, timeout: Option<Duration>) -> bool {
         events.clear();
         let spin_for = self.spin.limit();
@@ -190,7 +193,8 @@ impl IoThread {
         }
         self.spin.set_spinning(false);
         // A poke between the last look and `set_spinning(false)`.
-        poked | self.spin.take_poke()
+        poked = poked | self.spin.take_poke();
+        poked || !events.is_empty()
     }
 
     fn dispatch(&mut self, ev: &Event) {
