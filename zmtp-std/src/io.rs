@@ -193,7 +193,7 @@ impl IoThread {
         }
         self.spin.set_spinning(false);
         // A poke between the last look and `set_spinning(false)`.
-        poked = poked | self.spin.take_poke();
+        poked |= self.spin.take_poke();
         poked || !events.is_empty()
     }
 
