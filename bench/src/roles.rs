@@ -41,6 +41,19 @@ impl Lib {
     }
 }
 
+/// A zmtp-std context; `ZMTP_BENCH_IO_SPIN_US` sets its I/O thread's spin
+/// (`Context::set_io_spin`; 0 turns it off) to compare with and without.
+fn std_context() -> Res<zmtp_std::Context> {
+    let ctx = zmtp_std::Context::new()?;
+    if let Some(us) = std::env::var("ZMTP_BENCH_IO_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        ctx.set_io_spin(std::time::Duration::from_micros(us));
+    }
+    Ok(ctx)
+}
+
 fn announce(endpoint: &str, key: &str) {
     println!("ENDPOINT {endpoint} {key}");
     let _ = std::io::stdout().flush();
@@ -124,7 +137,7 @@ pub fn run(args: &[String]) -> Res {
 fn thr_recv(lib: Lib, size: usize, count: u64, curve: bool) -> Res {
     match lib {
         Lib::Zmtp => {
-            let ctx = zmtp_std::Context::new()?;
+            let ctx = std_context()?;
             let s = ctx.socket(SocketType::Pull)?;
             let key = std_curve_server(&s, curve)?;
             let ep = s.bind("tcp://127.0.0.1:0")?;
@@ -166,7 +179,7 @@ fn thr_send(lib: Lib, endpoint: &str, size: usize, count: u64, key: &str) -> Res
     let body = vec![0u8; size];
     match lib {
         Lib::Zmtp => {
-            let ctx = zmtp_std::Context::new()?;
+            let ctx = std_context()?;
             let s = ctx.socket(SocketType::Push)?;
             std_curve_client(&s, key)?;
             s.connect(endpoint)?;
@@ -216,7 +229,7 @@ fn std_curve_client(s: &zmtp_std::Socket, key: &str) -> Res {
 
 /// zmtp-std handshake-rate server: a ROUTER echoing `count` one-frame messages.
 fn std_hs_server(curve: bool, count: u64) -> Res {
-    let ctx = zmtp_std::Context::new()?;
+    let ctx = std_context()?;
     let s = ctx.socket(SocketType::Router)?;
     let key = std_curve_server(&s, curve)?;
     announce(&s.bind("tcp://127.0.0.1:0")?, &key);
@@ -230,7 +243,7 @@ fn std_hs_server(curve: bool, count: u64) -> Res {
 /// zmtp-std handshake-rate client: `count` times a new DEALER (one key pair for all, as
 /// the C tool), connect, one round trip, close without linger.
 fn std_hs_client(endpoint: &str, key: &str, count: u64) -> Res {
-    let ctx = zmtp_std::Context::new()?;
+    let ctx = std_context()?;
     let keys = if key == "-" {
         None
     } else {
@@ -265,7 +278,7 @@ fn lat_server(lib: &str, size: usize, rounds: u32) -> Res {
     let n = WARMUP + rounds;
     match lib {
         "zmtp" => {
-            let ctx = zmtp_std::Context::new()?;
+            let ctx = std_context()?;
             let s = ctx.socket(SocketType::Rep)?;
             announce(&s.bind("tcp://127.0.0.1:0")?, "-");
             for _ in 0..n {
@@ -311,7 +324,7 @@ fn lat_client(lib: &str, endpoint: &str, size: usize, rounds: u32) -> Res {
     let mut times = Vec::with_capacity(rounds as usize);
     match lib {
         "zmtp" => {
-            let ctx = zmtp_std::Context::new()?;
+            let ctx = std_context()?;
             let s = ctx.socket(SocketType::Req)?;
             s.connect(endpoint)?;
             for i in 0..WARMUP + rounds {

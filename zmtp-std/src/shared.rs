@@ -2,23 +2,26 @@
 //! queue of received messages (the inbox), a bounded queue of messages to send (the outbox),
 //! and a few counters.
 //!
-//! Each queue is a `Mutex<VecDeque>` with a `Condvar` for the application's blocking calls.
-//! The I/O thread never blocks on them: it takes what is there and, where it had to stop
-//! (inbox full), leaves a flag asking the application to wake it through the
-//! [`mio::Waker`] once there is room again.
+//! Each queue is a [`Batch`] under a `Mutex`, with a `Condvar` for the application's
+//! blocking calls (notified only when someone waits). Messages cross in batches: the
+//! consumer swaps the whole queue for its own emptied batch under one lock (the I/O
+//! thread takes the outbox after giving everything it took before to its core; the
+//! application takes the inbox after reading everything it took before), so a steady
+//! stream costs a lock and a wake-up per batch, not per message. The I/O thread never
+//! blocks on them: it takes what is there and, where it had to stop (inbox full), leaves a
+//! flag asking the application to wake it through the [`mio::Waker`] once there is room
+//! again.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::Waker;
 
+use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::monitor::{MonitorEvent, MonitorSender};
-
-/// A multipart message.
-pub(crate) type Msg = Vec<Vec<u8>>;
 
 /// A poller's wake-up flag ([`crate::poll`]): sockets set it when they may have become
 /// ready (a message came in, room appeared in the outbox, a peer became ready, the
@@ -65,6 +68,65 @@ impl Signal {
     }
 }
 
+/// The I/O thread's idle spin, shared by a context's sockets and its I/O thread: after a
+/// turn with work, the I/O thread polls without sleeping for a short while (see
+/// `io::IoThread::spin`). While it does, [`Shared`] raises `poked` instead of writing to the
+/// [`mio::Waker`] (a system call, and a thread to wake).
+#[derive(Debug)]
+pub(crate) struct Spin {
+    spinning: AtomicBool,
+    poked: AtomicBool,
+    /// How long to spin, in microseconds ([`crate::Context::set_io_spin`]).
+    limit_us: AtomicU64,
+}
+
+/// The default of [`crate::Context::set_io_spin`].
+pub(crate) const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+impl Default for Spin {
+    fn default() -> Self {
+        Spin {
+            spinning: AtomicBool::new(false),
+            poked: AtomicBool::new(false),
+            limit_us: AtomicU64::new(DEFAULT_SPIN.as_micros() as u64),
+        }
+    }
+}
+
+impl Spin {
+    /// How long the I/O thread spins after a turn with work.
+    pub(crate) fn limit(&self) -> Duration {
+        Duration::from_micros(self.limit_us.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_limit(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.limit_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Wakes a spinning I/O thread without a system call; `false` if it is not spinning
+    /// (then use the waker).
+    fn poke(&self) -> bool {
+        if !self.spinning.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.poked.store(true, Ordering::SeqCst);
+        // Still spinning after the poke: it will see it (it clears `spinning` before its
+        // last look at `poked`).
+        self.spinning.load(Ordering::SeqCst)
+    }
+
+    /// I/O thread: starts or stops spinning.
+    pub(crate) fn set_spinning(&self, on: bool) {
+        self.spinning.store(on, Ordering::SeqCst);
+    }
+
+    /// I/O thread: whether it was poked (and clears the flag).
+    pub(crate) fn take_poke(&self) -> bool {
+        self.poked.load(Ordering::Relaxed) && self.poked.swap(false, Ordering::SeqCst)
+    }
+}
+
 /// How long an application call may wait.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Wait {
@@ -84,24 +146,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Debug, Default)]
 struct Inbox {
-    /// Messages, each with the number of messages the I/O thread had taken from the
-    /// outbox when it received it (a REQ tells stale replies by it).
-    queue: VecDeque<(Msg, u64)>,
+    /// Received messages, each tagged with the number of messages the I/O thread had
+    /// taken from the outbox when it received it (a REQ tells stale replies by it).
+    batch: Batch,
+    /// Messages of the batch the application took last: they count against the limit
+    /// until it has read them all and comes back (see [`Shared::refill`]).
+    held: usize,
     /// Messages (0: no limit).
     cap: usize,
-    /// The I/O thread stopped taking messages because the queue was full.
-    stalled: bool,
+    /// Application threads waiting on `inbox_cv` (notified only if any).
+    waiting: usize,
     terminated: bool,
 }
 
 #[derive(Debug, Default)]
 struct Outbox {
-    queue: VecDeque<Msg>,
+    batch: Batch,
+    /// Messages in `batch` plus those the I/O thread has taken and not given to its core
+    /// yet: the limit applies to these.
+    queued: usize,
     /// Messages (0: no limit).
     cap: usize,
     /// The I/O thread has been woken and has not looked at the queue since.
     wake_pending: bool,
+    /// Application threads waiting on `outbox_cv` (notified only if any).
+    waiting: usize,
     terminated: bool,
+}
+
+impl Outbox {
+    fn has_room(&self) -> bool {
+        self.cap == 0 || self.queued < self.cap
+    }
 }
 
 /// Shared between one application socket and the I/O thread.
@@ -109,6 +185,10 @@ struct Outbox {
 pub(crate) struct Shared {
     inbox: Mutex<Inbox>,
     inbox_cv: Condvar,
+    /// The I/O thread stopped taking messages because the inbox was full: the application
+    /// wakes it when it has read what it holds. Set and cleared under the inbox's lock;
+    /// read without it as a hint.
+    inbox_stalled: AtomicBool,
     outbox: Mutex<Outbox>,
     outbox_cv: Condvar,
     /// Peers whose handshake is done.
@@ -116,6 +196,7 @@ pub(crate) struct Shared {
     /// ROUTER: routing ids of ready peers (with a count, for a handover's overlap).
     routing_ids: Mutex<HashMap<Vec<u8>, usize>>,
     waker: std::sync::Arc<Waker>,
+    spin: Arc<Spin>,
     /// Pollers waiting on this socket.
     waiters: Mutex<Vec<Arc<Signal>>>,
     /// `waiters.len()`, read without the lock on the I/O thread's hot paths.
@@ -129,13 +210,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: std::sync::Arc<Waker>, send_cap: usize, recv_cap: usize) -> Self {
+    pub(crate) fn new(
+        waker: std::sync::Arc<Waker>,
+        spin: Arc<Spin>,
+        send_cap: usize,
+        recv_cap: usize,
+    ) -> Self {
         Shared {
             inbox: Mutex::new(Inbox {
                 cap: recv_cap,
                 ..Inbox::default()
             }),
             inbox_cv: Condvar::new(),
+            inbox_stalled: AtomicBool::new(false),
             outbox: Mutex::new(Outbox {
                 cap: send_cap,
                 ..Outbox::default()
@@ -144,6 +231,7 @@ impl Shared {
             ready_peers: AtomicUsize::new(0),
             routing_ids: Mutex::new(HashMap::new()),
             waker,
+            spin,
             waiters: Mutex::new(Vec::new()),
             waiter_count: AtomicUsize::new(0),
             monitor: Mutex::new(None),
@@ -200,22 +288,19 @@ impl Shared {
         self.waiter_count.store(g.len(), Ordering::SeqCst);
     }
 
-    /// Whether a message waits in the inbox for which `accept` (given the message's tag,
-    /// see [`deliver`](Self::deliver)) holds.
-    pub(crate) fn has_incoming(&self, accept: impl Fn(u64) -> bool) -> bool {
-        lock(&self.inbox).queue.iter().any(|(_, tag)| accept(*tag))
-    }
-
     /// Whether [`send`](Self::send) would queue a message now; `Err` once terminated.
     pub(crate) fn outbox_has_room(&self) -> Result<bool> {
         let g = lock(&self.outbox);
         if g.terminated {
             return Err(Error::Terminated);
         }
-        Ok(g.cap == 0 || g.queue.len() < g.cap)
+        Ok(g.has_room())
     }
 
     fn wake(&self) -> Result<()> {
+        if self.spin.poke() {
+            return Ok(());
+        }
         self.waker.wake().map_err(Error::Io)
     }
 
@@ -227,45 +312,96 @@ impl Shared {
         lock(&self.inbox).cap = recv_cap;
     }
 
-    /// Takes the next received message, with the number of messages sent before it came
-    /// (see [`deliver`](Self::deliver)).
-    pub(crate) fn recv(&self, wait: Wait) -> Result<(Msg, u64)> {
+    /// Whether the I/O thread waits for the application to read what it holds (a hint:
+    /// then [`refill`](Self::refill) as soon as the local batch is read).
+    pub(crate) fn inbox_stalled(&self) -> bool {
+        self.inbox_stalled.load(Ordering::Relaxed)
+    }
+
+    /// The application has read all of `local` (its batch of received messages): gives it
+    /// the inbox's messages, all at once, waiting for some as `wait` says. The messages
+    /// read count no more against the limit, and a stalled I/O thread is woken.
+    pub(crate) fn refill(&self, local: &mut Batch, wait: Wait) -> Result<()> {
         let mut g = lock(&self.inbox);
+        local.clear();
+        g.held = 0;
+        if self.inbox_stalled.swap(false, Ordering::Relaxed) {
+            self.wake()?;
+        }
         loop {
-            if let Some(m) = g.queue.pop_front() {
-                let wake = std::mem::take(&mut g.stalled);
-                drop(g);
-                if wake {
-                    self.wake()?;
-                }
-                return Ok(m);
+            if !g.batch.is_empty() {
+                std::mem::swap(local, &mut g.batch);
+                g.held = local.len();
+                return Ok(());
             }
             if g.terminated {
                 return Err(Error::Terminated);
             }
-            g = wait_on(&self.inbox_cv, g, wait)?;
+            g.waiting += 1;
+            let (g2, r) = wait_on(&self.inbox_cv, g, wait);
+            g = g2;
+            g.waiting -= 1;
+            r?;
         }
     }
 
-    /// Queues a message for the I/O thread; with `needs_peer` (`immediate`), only while
-    /// some peer's handshake is done.
-    pub(crate) fn send(&self, msg: Msg, wait: Wait, needs_peer: bool) -> Result<()> {
+    /// Waits, as `wait` says, until the inbox has a message for [`refill`](Self::refill)
+    /// (call that first: it releases what the application held).
+    pub(crate) fn wait_incoming(&self, wait: Wait) -> Result<()> {
+        let mut g = lock(&self.inbox);
+        loop {
+            if !g.batch.is_empty() {
+                return Ok(());
+            }
+            if g.terminated {
+                return Err(Error::Terminated);
+            }
+            g.waiting += 1;
+            let (g2, r) = wait_on(&self.inbox_cv, g, wait);
+            g = g2;
+            g.waiting -= 1;
+            r?;
+        }
+    }
+
+    /// Queues a message for the I/O thread (`push` adds it to the batch); with
+    /// `needs_peer` (`immediate`), only while some peer's handshake is done. Never waits:
+    /// [`Error::WouldBlock`] when full (then see [`wait_room`](Self::wait_room)).
+    pub(crate) fn send(&self, needs_peer: bool, push: impl FnOnce(&mut Batch)) -> Result<()> {
+        let mut g = lock(&self.outbox);
+        if g.terminated {
+            return Err(Error::Terminated);
+        }
+        let peer_ok = !needs_peer || self.ready_peers() > 0;
+        if !(peer_ok && g.has_room()) {
+            return Err(Error::WouldBlock);
+        }
+        push(&mut g.batch);
+        g.queued += 1;
+        let wake = !std::mem::replace(&mut g.wake_pending, true);
+        drop(g);
+        if wake {
+            self.wake()?;
+        }
+        Ok(())
+    }
+
+    /// Waits until [`send`](Self::send) may succeed, as `wait` says.
+    pub(crate) fn wait_room(&self, wait: Wait, needs_peer: bool) -> Result<()> {
         let mut g = lock(&self.outbox);
         loop {
             if g.terminated {
                 return Err(Error::Terminated);
             }
             let peer_ok = !needs_peer || self.ready_peers() > 0;
-            if peer_ok && (g.cap == 0 || g.queue.len() < g.cap) {
-                g.queue.push_back(msg);
-                let wake = !std::mem::replace(&mut g.wake_pending, true);
-                drop(g);
-                if wake {
-                    self.wake()?;
-                }
+            if peer_ok && g.has_room() {
                 return Ok(());
             }
-            g = wait_on(&self.outbox_cv, g, wait)?;
+            g.waiting += 1;
+            let (g2, r) = wait_on(&self.outbox_cv, g, wait);
+            g = g2;
+            g.waiting -= 1;
+            r?;
         }
     }
 
@@ -282,71 +418,74 @@ impl Shared {
     // ------------------------------------------------------------ I/O thread side
 
     /// How many messages the inbox can take now (`usize::MAX`: no limit). When none, the
-    /// application is asked to wake the I/O thread after its next receive.
+    /// application is asked to wake the I/O thread once it has read what it holds.
     pub(crate) fn inbox_room(&self) -> usize {
-        let mut g = lock(&self.inbox);
+        let g = lock(&self.inbox);
         let room = if g.cap == 0 {
             usize::MAX
         } else {
-            g.cap.saturating_sub(g.queue.len())
+            g.cap.saturating_sub(g.batch.len().saturating_add(g.held))
         };
         if room == 0 {
-            g.stalled = true;
+            self.inbox_stalled.store(true, Ordering::Relaxed);
         }
         room
     }
 
-    /// Hands received messages to the application (past the limit if need be: the limit is
-    /// checked with [`inbox_room`](Self::inbox_room)). `sent` is how many messages the I/O
-    /// thread has taken from the outbox so far.
-    pub(crate) fn deliver(&self, msgs: impl IntoIterator<Item = Msg>, sent: u64) {
-        let mut g = lock(&self.inbox);
-        let before = g.queue.len();
-        g.queue.extend(msgs.into_iter().map(|m| (m, sent)));
-        if g.queue.len() > before {
-            drop(g);
-            self.inbox_cv.notify_all();
-            self.notify_waiters();
+    /// Hands received messages (tagged, see [`Inbox`]) to the application, past the
+    /// limit if need be (the limit is checked with [`inbox_room`](Self::inbox_room));
+    /// `msgs` is left empty.
+    pub(crate) fn deliver(&self, msgs: &mut Batch) {
+        if msgs.is_empty() {
+            return;
         }
+        let mut g = lock(&self.inbox);
+        g.batch.append(msgs);
+        let waiting = g.waiting > 0;
+        drop(g);
+        if waiting {
+            self.inbox_cv.notify_all();
+        }
+        self.notify_waiters();
     }
 
     /// Drops undelivered received messages (the application closed the socket).
     pub(crate) fn clear_inbox(&self) {
-        lock(&self.inbox).queue.clear();
+        lock(&self.inbox).batch.clear();
     }
 
-    /// Offers queued messages, oldest first, to `send` (at most `budget`): each one it
-    /// takes (`true`) leaves the queue; the first it refuses stays at the front. Returns how
-    /// many were taken. A message leaves the queue only when the core has it, so the
-    /// queue's limit is exact.
-    pub(crate) fn send_queued(&self, budget: usize, mut send: impl FnMut(&Msg) -> bool) -> usize {
+    /// The I/O thread has given `done` more messages to its core (or dropped them): they
+    /// leave the queue's count. If it has also given all of `local` to its core, the queued
+    /// messages move there, all at once. A message counts against the limit until the
+    /// core has it, so the limit is exact.
+    pub(crate) fn take_outgoing(&self, local: &mut Batch, done: usize) {
         let mut g = lock(&self.outbox);
         g.wake_pending = false;
-        let mut taken = 0;
-        while taken < budget {
-            let Some(front) = g.queue.front() else { break };
-            if !send(front) {
-                break;
-            }
-            g.queue.pop_front();
-            taken += 1;
+        g.queued = g.queued.saturating_sub(done);
+        if local.is_empty() {
+            local.clear();
+            std::mem::swap(local, &mut g.batch);
         }
+        let waiting = g.waiting > 0;
         drop(g);
-        if taken > 0 {
-            self.outbox_cv.notify_all();
+        if done > 0 {
+            if waiting {
+                self.outbox_cv.notify_all();
+            }
             self.notify_waiters();
         }
-        taken
     }
 
-    /// Whether messages wait to be taken.
+    /// Whether messages wait to be given to the core.
     pub(crate) fn has_outgoing(&self) -> bool {
-        !lock(&self.outbox).queue.is_empty()
+        lock(&self.outbox).queued > 0
     }
 
     /// Drops messages not yet taken (linger over).
     pub(crate) fn clear_outbox(&self) {
-        lock(&self.outbox).queue.clear();
+        let mut g = lock(&self.outbox);
+        g.batch.clear();
+        g.queued = 0;
     }
 
     pub(crate) fn peer_ready(&self, routing_id: Option<&[u8]>) {
@@ -396,19 +535,25 @@ impl Shared {
 
 /// Waits on `cv` as `wait` says: not at all (`WouldBlock`), until woken, or until a deadline
 /// (`Timeout` once it has passed). A poisoned lock is taken over: the queues stay consistent.
-fn wait_on<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>, wait: Wait) -> Result<MutexGuard<'a, T>> {
+/// The guard comes back either way (the caller keeps count of waiters).
+fn wait_on<'a, T>(
+    cv: &Condvar,
+    g: MutexGuard<'a, T>,
+    wait: Wait,
+) -> (MutexGuard<'a, T>, Result<()>) {
     match wait {
-        Wait::No => Err(Error::WouldBlock),
-        Wait::Forever => Ok(cv.wait(g).unwrap_or_else(PoisonError::into_inner)),
+        Wait::No => (g, Err(Error::WouldBlock)),
+        Wait::Forever => (cv.wait(g).unwrap_or_else(PoisonError::into_inner), Ok(())),
         Wait::Until(t) => {
             let left = t.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Timeout);
+                return (g, Err(Error::Timeout));
             }
-            Ok(cv
+            let g = cv
                 .wait_timeout(g, left)
                 .unwrap_or_else(PoisonError::into_inner)
-                .0)
+                .0;
+            (g, Ok(()))
         }
     }
 }

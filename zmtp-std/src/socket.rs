@@ -2,19 +2,19 @@
 
 mod security;
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use zmtp_core::socket::stored_len;
 use zmtp_core::{Config, SocketType, MIN_RX_BUFFER};
 
+use crate::batch::{Batch, OWN_FRAME};
 use crate::context::{Command, Inner};
 use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::options::SocketOptions;
 use crate::poll::PollEvents;
-use crate::shared::{Msg, Shared, Wait};
+use crate::shared::{Shared, Wait};
 
 /// REQ/REP turn-taking, checked here so the application gets [`Error::State`] at once
 /// (libzmq's `EFSM`). The I/O thread's zmtp-core socket keeps the same state.
@@ -33,8 +33,9 @@ struct State {
     started: bool,
     last_endpoint: Option<String>,
     turn: Turn,
-    /// Frames of the current message not yet returned by [`Socket::recv`].
-    rest: VecDeque<Vec<u8>>,
+    /// Received messages taken from the inbox in one batch and not read yet (the
+    /// front one possibly partly, with [`Socket::recv`]).
+    inbox: Batch,
     /// Messages queued for the I/O thread so far (see `Shared::deliver`).
     sent: u64,
     /// SUB, XSUB: subscriptions (`true`) and unsubscriptions made before the socket
@@ -126,7 +127,12 @@ fn validate(ty: SocketType, o: &SocketOptions) -> Result<()> {
 impl Socket {
     pub(crate) fn new(ctx: Arc<Inner>, id: u64, ty: SocketType) -> Socket {
         let opts = SocketOptions::default();
-        let shared = Arc::new(Shared::new(ctx.waker(), opts.send_hwm, opts.recv_hwm));
+        let shared = Arc::new(Shared::new(
+            ctx.waker(),
+            ctx.spin(),
+            opts.send_hwm,
+            opts.recv_hwm,
+        ));
         Socket {
             ctx,
             id,
@@ -137,7 +143,7 @@ impl Socket {
                 started: false,
                 last_endpoint: None,
                 turn: Turn::Idle,
-                rest: VecDeque::new(),
+                inbox: Batch::default(),
                 sent: 0,
                 early_subscriptions: Vec::new(),
             }),
@@ -167,11 +173,36 @@ impl Socket {
 
     /// `immediate`: a send waits for a peer whose handshake is done (the types that
     /// queue for absent peers; the others drop or route by id).
-    fn needs_ready_peer(&self) -> bool {
+    fn needs_ready_peer(&self, opts: &SocketOptions) -> bool {
         matches!(
             self.ty,
             SocketType::Push | SocketType::Dealer | SocketType::Req | SocketType::Pair
-        ) && self.state().opts.immediate
+        ) && opts.immediate
+    }
+
+    /// Makes the front of the local batch the next message to read: drops replies to
+    /// earlier requests (a correlating REQ, see `recv_with`) and takes the inbox's messages
+    /// when the batch is read to the end. Whether a message is there; never waits.
+    fn next_local(&self, st: &mut State) -> Result<bool> {
+        loop {
+            if st.inbox.mid_message() {
+                return Ok(true);
+            }
+            if self.ty == SocketType::Req && st.opts.req_correlate {
+                let sent = st.sent;
+                while st.inbox.front_tag().is_some_and(|t| t != sent) {
+                    st.inbox.skip_front();
+                }
+            }
+            if !st.inbox.is_empty() {
+                return Ok(true);
+            }
+            match self.shared.refill(&mut st.inbox, Wait::No) {
+                Ok(()) => {}
+                Err(Error::WouldBlock) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Which of `wanted` could be done now without waiting: [`PollEvents::IN`], a whole
@@ -179,32 +210,19 @@ impl Socket {
     /// sent (the socket's state allows it and the outbox has room). [`Error::Terminated`]
     /// once the I/O thread is done with the socket.
     pub(crate) fn readiness(&self, wanted: PollEvents) -> Result<PollEvents> {
-        let (rest, turn, relaxed, correlate, sent) = {
-            let st = self.state();
-            (
-                !st.rest.is_empty(),
-                st.turn,
-                st.opts.req_relaxed,
-                st.opts.req_correlate,
-                st.sent,
-            )
-        };
-        let room = self.shared.outbox_has_room()?
-            && (!self.needs_ready_peer() || self.shared.ready_peers() > 0);
+        let mut st = self.state();
+        let rest = st.inbox.mid_message();
+        let has_msg = self.can_recv() && self.next_local(&mut st)?;
+        let (turn, relaxed) = (st.turn, st.opts.req_relaxed);
+        let needs_peer = self.needs_ready_peer(&st.opts);
+        let room = self.shared.outbox_has_room()? && (!needs_peer || self.shared.ready_peers() > 0);
         let mut ready = PollEvents::empty();
         if wanted.contains(PollEvents::IN) && self.can_recv() {
             let turn_ok = !matches!(
                 (self.ty, turn),
                 (SocketType::Req, Turn::Idle) | (SocketType::Rep, Turn::Busy)
             );
-            // A correlating REQ skips replies to earlier requests (see `recv_msg`).
-            let stale_skipped = self.ty == SocketType::Req && correlate;
-            if rest
-                || (turn_ok
-                    && self
-                        .shared
-                        .has_incoming(|tag| !stale_skipped || tag == sent))
-            {
+            if rest || (turn_ok && has_msg) {
                 ready |= PollEvents::IN;
             }
         }
@@ -463,45 +481,100 @@ impl Socket {
 
     // ------------------------------------------------------------ send
 
-    /// Checks and queues one message.
-    fn send_msg(&self, msg: Msg, wait: Wait) -> Result<()> {
+    /// Checks and queues one message (its frames are copied into the outbox).
+    fn send_msg(&self, frames: &[&[u8]], wait: Wait) -> Result<()> {
         if !self.can_send() {
             return Err(Error::State);
         }
         let min_frames = if self.ty == SocketType::Router { 2 } else { 1 };
-        if msg.len() < min_frames {
+        if frames.len() < min_frames {
             return Err(Error::EmptyMessage);
         }
-        let (turn, relaxed, mandatory) = {
-            let st = self.state();
-            check_size(self.ty, &st.opts, &msg)?;
-            (st.turn, st.opts.req_relaxed, st.opts.router_mandatory)
+        loop {
+            // One lock of the state for the checks and the turn; the outbox's lock inside
+            // it (the I/O thread never takes the state's).
+            let mut st = self.state();
+            check_size(self.ty, &st.opts, frames)?;
+            match (self.ty, st.turn) {
+                (SocketType::Req, Turn::Busy) if !st.opts.req_relaxed => return Err(Error::State),
+                (SocketType::Rep, Turn::Idle) => return Err(Error::State),
+                _ => {}
+            }
+            if self.ty == SocketType::Router && st.opts.router_mandatory {
+                let known = frames
+                    .first()
+                    .is_some_and(|id| self.shared.knows_routing_id(id));
+                if !known {
+                    return Err(Error::HostUnreachable);
+                }
+            }
+            let needs_peer = self.needs_ready_peer(&st.opts);
+            // A long one-frame message is copied before taking the outbox's lock, so the
+            // I/O thread is not held up by the copy.
+            let mut long = match frames {
+                [f] if f.len() >= OWN_FRAME => Some(f.to_vec()),
+                _ => None,
+            };
+            let queued = self.shared.send(needs_peer, |b| {
+                match long.take() {
+                    Some(v) => b.push_frame_vec(v),
+                    None => {
+                        for f in frames {
+                            b.push_frame(f);
+                        }
+                    }
+                }
+                b.end_msg(0);
+            });
+            match queued {
+                Ok(()) => {}
+                Err(Error::WouldBlock) if !matches!(wait, Wait::No) => {
+                    // Full (or no peer yet): wait without the state's lock, then check
+                    // again.
+                    drop(st);
+                    self.shared.wait_room(wait, needs_peer)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            st.sent = st.sent.wrapping_add(1);
+            match self.ty {
+                SocketType::Req => st.turn = Turn::Busy,
+                SocketType::Rep => {
+                    st.turn = Turn::Idle;
+                    // Unread frames of the request go.
+                    if st.inbox.mid_message() {
+                        st.inbox.skip_front();
+                    }
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+    }
+
+    /// [`send_msg`](Self::send_msg) for any frames (their slices on the stack for up to 8).
+    fn send_frames<I>(&self, frames: I, wait: Wait) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let items: Vec<I::Item> = frames.into_iter().collect();
+        let mut on_stack: [&[u8]; 8] = [&[]; 8];
+        let on_heap: Vec<&[u8]>;
+        let refs: &[&[u8]] = match on_stack.get_mut(..items.len()) {
+            Some(refs) => {
+                for (r, f) in refs.iter_mut().zip(items.iter()) {
+                    *r = f.as_ref();
+                }
+                refs
+            }
+            None => {
+                on_heap = items.iter().map(AsRef::as_ref).collect();
+                &on_heap
+            }
         };
-        match (self.ty, turn) {
-            (SocketType::Req, Turn::Busy) if !relaxed => return Err(Error::State),
-            (SocketType::Rep, Turn::Idle) => return Err(Error::State),
-            _ => {}
-        }
-        if self.ty == SocketType::Router && mandatory {
-            let known = msg
-                .first()
-                .is_some_and(|id| self.shared.knows_routing_id(id));
-            if !known {
-                return Err(Error::HostUnreachable);
-            }
-        }
-        self.shared.send(msg, wait, self.needs_ready_peer())?;
-        let mut st = self.state();
-        st.sent = st.sent.wrapping_add(1);
-        match self.ty {
-            SocketType::Req => st.turn = Turn::Busy,
-            SocketType::Rep => {
-                st.turn = Turn::Idle;
-                st.rest.clear();
-            }
-            _ => {}
-        }
-        Ok(())
+        self.send_msg(refs, wait)
     }
 
     /// Sends a multipart message, waiting while the socket is at its high-water mark or
@@ -517,7 +590,7 @@ impl Socket {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        self.send_msg(to_msg(frames), Wait::Forever)
+        self.send_frames(frames, Wait::Forever)
     }
 
     /// [`send_multipart`](Self::send_multipart) without waiting: [`Error::WouldBlock`] if
@@ -527,7 +600,7 @@ impl Socket {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        self.send_msg(to_msg(frames), Wait::No)
+        self.send_frames(frames, Wait::No)
     }
 
     /// [`send_multipart`](Self::send_multipart) waiting at most `timeout`:
@@ -537,61 +610,71 @@ impl Socket {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        self.send_msg(to_msg(frames), deadline(timeout))
+        self.send_frames(frames, deadline(timeout))
     }
 
     /// Sends a one-frame message (see [`send_multipart`](Self::send_multipart)).
     pub fn send(&self, data: impl AsRef<[u8]>) -> Result<()> {
-        self.send_msg(vec![data.as_ref().to_vec()], Wait::Forever)
+        self.send_msg(&[data.as_ref()], Wait::Forever)
     }
 
     /// Sends a one-frame message without waiting ([`Error::WouldBlock`]).
     pub fn try_send(&self, data: impl AsRef<[u8]>) -> Result<()> {
-        self.send_msg(vec![data.as_ref().to_vec()], Wait::No)
+        self.send_msg(&[data.as_ref()], Wait::No)
     }
 
     /// Sends a one-frame message, waiting at most `timeout` ([`Error::Timeout`]).
     pub fn send_timeout(&self, data: impl AsRef<[u8]>, timeout: Duration) -> Result<()> {
-        self.send_msg(vec![data.as_ref().to_vec()], deadline(timeout))
+        self.send_msg(&[data.as_ref()], deadline(timeout))
     }
 
     // ------------------------------------------------------------ receive
 
-    /// Takes one whole message (or the rest of one partly read with [`recv`](Self::recv)).
-    fn recv_msg(&self, wait: Wait) -> Result<Msg> {
-        {
+    /// Takes the next message from the local batch with `take` (the rest of one partly
+    /// read, or a whole new one), waiting for one as `wait` says.
+    fn recv_with<R>(&self, wait: Wait, take: impl Fn(&mut Batch) -> Option<R>) -> Result<R> {
+        loop {
             let mut st = self.state();
-            if !st.rest.is_empty() {
-                return Ok(st.rest.drain(..).collect());
-            }
-            if !self.can_recv() {
-                return Err(Error::State);
-            }
-            match (self.ty, st.turn) {
-                (SocketType::Req, Turn::Idle) | (SocketType::Rep, Turn::Busy) => {
-                    return Err(Error::State)
+            if !st.inbox.mid_message() {
+                if !self.can_recv() {
+                    return Err(Error::State);
                 }
-                _ => {}
+                match (self.ty, st.turn) {
+                    (SocketType::Req, Turn::Idle) | (SocketType::Rep, Turn::Busy) => {
+                        return Err(Error::State)
+                    }
+                    _ => {}
+                }
+                // A correlating REQ wants the reply to its latest request only. The I/O
+                // thread's core drops older replies once it has that request, but one may
+                // have come in while the request was still on its way to the I/O thread:
+                // `next_local` drops it here.
+                if !self.next_local(&mut st)? {
+                    if matches!(wait, Wait::No) {
+                        return Err(Error::WouldBlock);
+                    }
+                    // Wait without the state's lock (another thread may send meanwhile).
+                    drop(st);
+                    self.shared.wait_incoming(wait)?;
+                    continue;
+                }
+                match self.ty {
+                    SocketType::Req => st.turn = Turn::Idle,
+                    SocketType::Rep => st.turn = Turn::Busy,
+                    _ => {}
+                }
             }
-        }
-        let msg = loop {
-            let (msg, sent_before) = self.shared.recv(wait)?;
-            let st = self.state();
-            // A correlating REQ wants the reply to its latest request only. The I/O thread's
-            // core drops older replies once it has that request, but one may have come in
-            // while the request was still on its way to the I/O thread: drop it here.
-            if self.ty == SocketType::Req && st.opts.req_correlate && sent_before != st.sent {
+            let Some(r) = take(&mut st.inbox) else {
+                // Not reached: `next_local` found a message.
                 continue;
+            };
+            if st.inbox.is_empty() && self.shared.inbox_stalled() {
+                // The I/O thread waits for room: give back what was read now rather than at
+                // the next call.
+                let _ = self.shared.refill(&mut st.inbox, Wait::No);
             }
-            break msg;
-        };
-        let mut st = self.state();
-        match self.ty {
-            SocketType::Req => st.turn = Turn::Idle,
-            SocketType::Rep => st.turn = Turn::Busy,
-            _ => {}
+            return Ok(r);
         }
-        Ok(msg)
     }
 
     /// Receives a whole multipart message, waiting for one. A ROUTER gets the sender's
@@ -600,32 +683,23 @@ impl Socket {
     /// `\x00topic` (a topic's first subscription and last cancel, or every one with
     /// [`set_xpub_verbose`](Self::set_xpub_verbose)), before other messages.
     pub fn recv_multipart(&self) -> Result<Vec<Vec<u8>>> {
-        self.recv_msg(Wait::Forever)
+        self.recv_with(Wait::Forever, Batch::take_msg)
     }
 
     /// [`recv_multipart`](Self::recv_multipart) without waiting: [`Error::WouldBlock`] if
     /// nothing has arrived (`ZMQ_DONTWAIT`).
     pub fn try_recv_multipart(&self) -> Result<Vec<Vec<u8>>> {
-        self.recv_msg(Wait::No)
+        self.recv_with(Wait::No, Batch::take_msg)
     }
 
     /// [`recv_multipart`](Self::recv_multipart) waiting at most `timeout`:
     /// [`Error::Timeout`] after that (`ZMQ_RCVTIMEO`).
     pub fn recv_multipart_timeout(&self, timeout: Duration) -> Result<Vec<Vec<u8>>> {
-        self.recv_msg(deadline(timeout))
+        self.recv_with(deadline(timeout), Batch::take_msg)
     }
 
     fn recv_frame(&self, wait: Wait) -> Result<Vec<u8>> {
-        {
-            let mut st = self.state();
-            if let Some(f) = st.rest.pop_front() {
-                return Ok(f);
-            }
-        }
-        let mut msg = VecDeque::from(self.recv_msg(wait)?);
-        let first = msg.pop_front().unwrap_or_default();
-        self.state().rest = msg;
-        Ok(first)
+        self.recv_with(wait, |b| b.take_frame().map(|(f, _)| f))
     }
 
     /// Receives one frame, like pyzmq's `recv()`: the first frame of the next message, or
@@ -648,7 +722,7 @@ impl Socket {
     /// Whether the message last read with [`recv`](Self::recv) has more frames
     /// (`ZMQ_RCVMORE`).
     pub fn has_more(&self) -> bool {
-        !self.state().rest.is_empty()
+        self.state().inbox.mid_message()
     }
 
     // ------------------------------------------------------------ options
@@ -852,17 +926,9 @@ impl Drop for Socket {
     }
 }
 
-fn to_msg<I>(frames: I) -> Msg
-where
-    I: IntoIterator,
-    I::Item: AsRef<[u8]>,
-{
-    frames.into_iter().map(|f| f.as_ref().to_vec()).collect()
-}
-
 /// Whether the message could ever be queued for a peer: into an empty send queue, or whole
 /// into an empty transmit buffer (zmtp-core's rule), envelope included.
-fn check_size(ty: SocketType, o: &SocketOptions, msg: &[Vec<u8>]) -> Result<()> {
+fn check_size(ty: SocketType, o: &SocketOptions, msg: &[&[u8]]) -> Result<()> {
     let body = if ty == SocketType::Router {
         msg.get(1..).unwrap_or(&[])
     } else {
@@ -877,7 +943,7 @@ fn check_size(ty: SocketType, o: &SocketOptions, msg: &[Vec<u8>]) -> Result<()> 
     let frames = body.len().saturating_add(env_frames);
     let bytes = body
         .iter()
-        .map(Vec::len)
+        .map(|f| f.len())
         .fold(env_bytes, usize::saturating_add);
     let wire = bytes.saturating_add(frames.saturating_mul(9));
     if stored_len(frames, bytes) <= o.queue_size || wire.saturating_add(40) <= o.buffer_size {

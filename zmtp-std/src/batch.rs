@@ -1,0 +1,318 @@
+//! [`Batch`]: a queue of multipart messages in a few reusable allocations, the unit the
+//! application and the I/O thread hand each other (see [`crate::shared`]).
+//!
+//! Short frames are copied back to back into one byte buffer; frames of at least
+//! [`OWN_FRAME`] bytes keep an allocation of their own, which moves between the threads
+//! without being copied. A batch is filled by one side and, once handed over whole (a swap
+//! under the queue's lock), read front to back by the other; a consumed batch is cleared
+//! and handed back, keeping its capacity. So in a steady stream of small messages no
+//! allocation is made per message, and the two threads take a lock per batch, not per
+//! message.
+
+/// Frames of this many bytes or more travel in their own `Vec` (moved, not copied); shorter
+/// ones are copied into the batch's byte buffer. At this size a copy costs about what an
+/// allocation does.
+pub(crate) const OWN_FRAME: usize = 8 * 1024;
+
+/// A cleared batch keeps at most this much byte capacity (a burst of large messages does
+/// not pin its memory for good).
+const KEEP_BYTES: usize = 4 << 20;
+
+/// A cleared batch keeps at most this many frame and message records.
+const KEEP_RECORDS: usize = 64 * 1024;
+
+#[derive(Debug)]
+enum Frame {
+    /// `bytes[start..start + len]`.
+    Inline {
+        start: usize,
+        len: usize,
+    },
+    Own(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    /// One past the message's last frame in `frames` (its first is the previous message's
+    /// end, or 0).
+    end: usize,
+    /// What the producer tagged it with (see `Shared::deliver`).
+    tag: u64,
+}
+
+/// Multipart messages, filled at the back and read from the front.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    bytes: Vec<u8>,
+    frames: Vec<Frame>,
+    msgs: Vec<Rec>,
+    /// Messages before this one have been read.
+    head: usize,
+    /// Frames of message `head` already read (one at a time, `Socket::recv`).
+    frame_head: usize,
+}
+
+impl Batch {
+    /// Unread messages (a partly read one counts).
+    pub(crate) fn len(&self) -> usize {
+        self.msgs.len().saturating_sub(self.head)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every message, keeping (a bounded amount of) the capacity.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.frames.clear();
+        self.msgs.clear();
+        self.head = 0;
+        self.frame_head = 0;
+        if self.bytes.capacity() > KEEP_BYTES {
+            self.bytes.shrink_to(KEEP_BYTES);
+        }
+        if self.frames.capacity() > KEEP_RECORDS {
+            self.frames.shrink_to(KEEP_RECORDS);
+        }
+        if self.msgs.capacity() > KEEP_RECORDS {
+            self.msgs.shrink_to(KEEP_RECORDS);
+        }
+    }
+
+    // ------------------------------------------------------------ filling
+
+    /// Adds a frame to the message being built (see [`end_msg`](Self::end_msg)): copied
+    /// into the byte buffer, or into its own allocation if long.
+    pub(crate) fn push_frame(&mut self, f: &[u8]) {
+        if f.len() >= OWN_FRAME {
+            self.frames.push(Frame::Own(f.to_vec()));
+        } else {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(f);
+            self.frames.push(Frame::Inline {
+                start,
+                len: f.len(),
+            });
+        }
+    }
+
+    /// Adds a frame already copied into its own allocation (long frames: the copy was made
+    /// outside the queue's lock).
+    pub(crate) fn push_frame_vec(&mut self, v: Vec<u8>) {
+        if v.len() >= OWN_FRAME {
+            self.frames.push(Frame::Own(v));
+        } else {
+            self.push_frame(&v);
+        }
+    }
+
+    /// Ends the message made of the frames pushed since the last one ended.
+    pub(crate) fn end_msg(&mut self, tag: u64) {
+        self.msgs.push(Rec {
+            end: self.frames.len(),
+            tag,
+        });
+    }
+
+    /// Moves `other`'s unread messages to the back of `self` (`other` is left cleared).
+    pub(crate) fn append(&mut self, other: &mut Batch) {
+        if self.msgs.is_empty() && self.frames.is_empty() {
+            // Nothing here (and no message being built): take `other` whole.
+            std::mem::swap(self, other);
+            other.clear();
+            return;
+        }
+        // `other`'s front message may be partly read: only its unread frames move.
+        let first_frame = other.first_frame(other.head) + other.frame_head;
+        let frame_base = self.frames.len();
+        let byte_base = self.bytes.len();
+        // Only the unread part of `other`'s bytes is needed, but bytes are shared between
+        // frames: copying from the first unread inline frame's start is enough.
+        let byte_from = other
+            .frames
+            .get(first_frame..)
+            .unwrap_or(&[])
+            .iter()
+            .find_map(|f| match f {
+                Frame::Inline { start, .. } => Some(*start),
+                Frame::Own(_) => None,
+            })
+            .unwrap_or(other.bytes.len());
+        self.bytes
+            .extend_from_slice(other.bytes.get(byte_from..).unwrap_or(&[]));
+        for f in other.frames.drain(first_frame..) {
+            self.frames.push(match f {
+                Frame::Inline { start, len } => Frame::Inline {
+                    start: start - byte_from + byte_base,
+                    len,
+                },
+                own => own,
+            });
+        }
+        for r in other.msgs.get(other.head..).unwrap_or(&[]) {
+            self.msgs.push(Rec {
+                end: r.end - first_frame + frame_base,
+                tag: r.tag,
+            });
+        }
+        other.clear();
+    }
+
+    // ------------------------------------------------------------ reading
+
+    /// Index in `frames` of message `i`'s first frame.
+    fn first_frame(&self, i: usize) -> usize {
+        match i.checked_sub(1) {
+            Some(p) => self.msgs.get(p).map_or(0, |r| r.end),
+            None => 0,
+        }
+    }
+
+    fn frame<'a>(&'a self, f: &'a Frame) -> &'a [u8] {
+        match f {
+            Frame::Inline { start, len } => self
+                .bytes
+                .get(*start..start.saturating_add(*len))
+                .unwrap_or(&[]),
+            Frame::Own(v) => v,
+        }
+    }
+
+    /// The unread frames of the front message.
+    fn front_range(&self) -> Option<std::ops::Range<usize>> {
+        let rec = self.msgs.get(self.head)?;
+        Some(self.first_frame(self.head) + self.frame_head..rec.end)
+    }
+
+    /// The front message's tag.
+    pub(crate) fn front_tag(&self) -> Option<u64> {
+        self.msgs.get(self.head).map(|r| r.tag)
+    }
+
+    /// Whether the front message has been partly read (frames of it were taken, more
+    /// follow).
+    pub(crate) fn mid_message(&self) -> bool {
+        self.frame_head > 0
+    }
+
+    /// Calls `f` with the front message's unread frames (no message: not called); the
+    /// slices are on the stack for up to 8 frames.
+    pub(crate) fn with_front<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> Option<R> {
+        let range = self.front_range()?;
+        let frames = self.frames.get(range).unwrap_or(&[]);
+        if let [one] = frames {
+            return Some(f(&[self.frame(one)]));
+        }
+        let mut on_stack: [&[u8]; 8] = [&[]; 8];
+        if let Some(refs) = on_stack.get_mut(..frames.len()) {
+            for (r, fr) in refs.iter_mut().zip(frames) {
+                *r = self.frame(fr);
+            }
+            return Some(f(refs));
+        }
+        let on_heap: Vec<&[u8]> = frames.iter().map(|fr| self.frame(fr)).collect();
+        Some(f(&on_heap))
+    }
+
+    /// Drops the front message (or what is left of it).
+    pub(crate) fn skip_front(&mut self) {
+        if self.head < self.msgs.len() {
+            self.head += 1;
+            self.frame_head = 0;
+        }
+    }
+
+    /// Takes the next frame of the front message, and whether more frames of it follow;
+    /// the message leaves the batch with its last frame.
+    pub(crate) fn take_frame(&mut self) -> Option<(Vec<u8>, bool)> {
+        let range = self.front_range()?;
+        let more = range.len() > 1;
+        let v = match self.frames.get_mut(range.start) {
+            Some(Frame::Own(v)) => std::mem::take(v),
+            Some(Frame::Inline { start, len }) => {
+                let (s, l) = (*start, *len);
+                self.bytes
+                    .get(s..s.saturating_add(l))
+                    .unwrap_or(&[])
+                    .to_vec()
+            }
+            // A message without frames: never made (every message has one).
+            None => Vec::new(),
+        };
+        if more {
+            self.frame_head += 1;
+        } else {
+            self.skip_front();
+        }
+        Some((v, more))
+    }
+
+    /// Takes the front message's unread frames.
+    pub(crate) fn take_msg(&mut self) -> Option<Vec<Vec<u8>>> {
+        let n = self.front_range()?.len();
+        let mut out = Vec::with_capacity(n.max(1));
+        while let Some((f, more)) = self.take_frame() {
+            out.push(f);
+            if !more {
+                break;
+            }
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(b: &mut Batch, msgs: &[&[&[u8]]], tag: u64) {
+        for m in msgs {
+            for f in *m {
+                b.push_frame(f);
+            }
+            b.end_msg(tag);
+        }
+    }
+
+    #[test]
+    fn frames_come_out_as_they_went_in() {
+        let big = vec![7u8; OWN_FRAME + 1];
+        let mut b = Batch::default();
+        fill(&mut b, &[&[b"a", b"", b"bc"], &[&big], &[b"d"]], 3);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.front_tag(), Some(3));
+        assert_eq!(
+            b.take_msg().unwrap(),
+            vec![b"a".to_vec(), vec![], b"bc".to_vec()]
+        );
+        assert_eq!(b.take_frame().unwrap(), (big.clone(), false));
+        assert_eq!(b.take_frame().unwrap(), (b"d".to_vec(), false));
+        assert!(b.is_empty());
+        assert!(b.take_frame().is_none());
+    }
+
+    #[test]
+    fn partial_reads_and_append_keep_order() {
+        let mut a = Batch::default();
+        fill(&mut a, &[&[b"1", b"2", b"3"]], 1);
+        assert_eq!(a.take_frame().unwrap(), (b"1".to_vec(), true));
+        let mut other = Batch::default();
+        fill(&mut other, &[&[b"x"], &[b"y", b"z"]], 2);
+        assert_eq!(other.take_frame().unwrap(), (b"x".to_vec(), false));
+        a.append(&mut other);
+        assert!(other.is_empty());
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.take_msg().unwrap(), vec![b"2".to_vec(), b"3".to_vec()]);
+        assert_eq!(a.front_tag(), Some(2));
+        let got = a.with_front(|fs| fs.iter().map(|f| f.to_vec()).collect::<Vec<_>>());
+        assert_eq!(got.unwrap(), vec![b"y".to_vec(), b"z".to_vec()]);
+        a.skip_front();
+        assert!(a.is_empty());
+        // Appending into an empty batch takes the other whole.
+        let mut e = Batch::default();
+        fill(&mut other, &[&[b"q"]], 9);
+        e.append(&mut other);
+        assert_eq!(e.take_frame().unwrap(), (b"q".to_vec(), false));
+    }
+}
