@@ -50,6 +50,9 @@ pub(crate) struct Batch {
     head: usize,
     /// Frames of message `head` already read (one at a time, `Socket::recv`).
     frame_head: usize,
+    /// Messages read and already reported to the producer (see
+    /// [`take_read`](Self::take_read)).
+    released: usize,
 }
 
 impl Batch {
@@ -69,6 +72,7 @@ impl Batch {
         self.msgs.clear();
         self.head = 0;
         self.frame_head = 0;
+        self.released = 0;
         if self.bytes.capacity() > KEEP_BYTES {
             self.bytes.shrink_to(KEEP_BYTES);
         }
@@ -188,6 +192,17 @@ impl Batch {
     /// The front message's tag.
     pub(crate) fn front_tag(&self) -> Option<u64> {
         self.msgs.get(self.head).map(|r| r.tag)
+    }
+
+    /// Messages read since the last call (or since the batch was filled), if they are at
+    /// least half of the batch; they are then counted as reported.
+    pub(crate) fn take_read(&mut self) -> Option<usize> {
+        let read = self.head.saturating_sub(self.released);
+        if read == 0 || read.saturating_mul(2) < self.msgs.len() {
+            return None;
+        }
+        self.released = self.head;
+        Some(read)
     }
 
     /// Whether the front message has been partly read (frames of it were taken, more

@@ -189,7 +189,9 @@ impl IoThread {
             if Instant::now() >= until {
                 break;
             }
-            std::hint::spin_loop();
+            // Let a thread that shares this CPU (the application woken a moment ago) run
+            // first: spinning must not delay what it waits for.
+            std::thread::yield_now();
         }
         self.spin.set_spinning(false);
         // A poke between the last look and `set_spinning(false)`.

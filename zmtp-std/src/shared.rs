@@ -345,6 +345,19 @@ impl Shared {
         }
     }
 
+    /// The application has read `n` more messages of the batch it holds (and will go on
+    /// reading it): they count no more against the limit, and a stalled I/O thread is woken
+    /// to fill the inbox meanwhile.
+    pub(crate) fn release(&self, n: usize) -> Result<()> {
+        let mut g = lock(&self.inbox);
+        g.held = g.held.saturating_sub(n);
+        drop(g);
+        if self.inbox_stalled.swap(false, Ordering::Relaxed) {
+            self.wake()?;
+        }
+        Ok(())
+    }
+
     /// Waits, as `wait` says, until the inbox has a message for [`refill`](Self::refill)
     /// (call that first: it releases what the application held).
     pub(crate) fn wait_incoming(&self, wait: Wait) -> Result<()> {

@@ -668,10 +668,15 @@ impl Socket {
                 // Not reached: `next_local` found a message.
                 continue;
             };
-            if st.inbox.is_empty() && self.shared.inbox_stalled() {
+            if self.shared.inbox_stalled() {
                 // The I/O thread waits for room: give back what was read now rather than at
-                // the next call.
-                let _ = self.shared.refill(&mut st.inbox, Wait::No);
+                // the next call, and from half of the batch on, so that the I/O thread
+                // fills the inbox while the rest is read. (Errors show at the next call.)
+                if st.inbox.is_empty() {
+                    let _ = self.shared.refill(&mut st.inbox, Wait::No);
+                } else if let Some(n) = st.inbox.take_read() {
+                    let _ = self.shared.release(n);
+                }
             }
             return Ok(r);
         }
