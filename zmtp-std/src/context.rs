@@ -177,10 +177,12 @@ impl Context {
     ///
     /// A message the application sends, or a reply that arrives, within that time after
     /// the I/O thread's last work is taken at once, without waking a sleeping thread: on
-    /// a loaded 2-vCPU machine this took the REQ/REP round trip from about 55 µs to about
-    /// 30 µs (see BENCHMARKS.md). The price is CPU time: an I/O thread with messages every
-    /// few hundred microseconds never sleeps. An idle context never spins. Set it to zero
-    /// for many contexts on few cores, or where power matters more than latency.
+    /// a loaded 2-vCPU machine this took the REQ/REP round trip from about 60 µs to 31–36
+    /// µs at the median (see BENCHMARKS.md). The spin yields the CPU between polls, so
+    /// threads sharing it still run first. The price is CPU time: an I/O thread with
+    /// messages every few hundred microseconds never sleeps. An idle context never spins.
+    /// Set it to zero for many contexts on few cores, or where power matters more than
+    /// latency.
     pub fn set_io_spin(&self, spin: Duration) {
         self.inner.spin.set_limit(spin);
     }

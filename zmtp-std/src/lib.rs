@@ -247,18 +247,18 @@
 //! waits.
 //!
 //! After a turn with work the I/O thread keeps polling without sleeping for a short while
-//! ([`Context::set_io_spin`], 200 µs by default): a message sent, or a reply arriving,
-//! within that time is taken without a system call and a thread wake-up. An idle context
-//! does not spin.
+//! ([`Context::set_io_spin`], 200 µs by default), yielding the CPU between polls: a
+//! message sent, or a reply arriving, within that time is taken without a system call and
+//! a thread wake-up. An idle context does not spin.
 //!
-//! Measured (`zmtp-bench`, separate processes over loopback TCP, 2 shared vCPUs under
-//! load, BENCHMARKS.md): with the batches and the spin, 64-byte PUSH → PULL messages go at
-//! about 3x libzmq's rate and a REQ/REP round trip takes about 30 µs (libzmq: about 70 µs;
-//! raw blocking TCP: about 20 µs). Callgrind: 64-byte messages cost 908 instructions on
-//! the sending side and 1 159 on the receiving side, both threads together, half of it in
-//! zmtp-core (before the batches: 1 336 and 1 645, a third of it malloc and free). The
-//! remaining gap to raw TCP is the hand-off to a sleeping application thread on each
-//! side.
+//! Measured (`zmtp-bench`, separate processes over loopback TCP, 2 vCPUs shared with other
+//! work, BENCHMARKS.md): with the batches and the spin, PUSH → PULL moves 64-byte messages
+//! at 1.8–2.2x libzmq's rate and 1 KiB messages at 2.7–3.1x, and a REQ/REP round trip
+//! takes 31–36 µs at the median (libzmq: 64–87 µs; raw blocking TCP: 16–21 µs).
+//! Callgrind: a 64-byte message costs 875 instructions on the sending side and 1 146 on
+//! the receiving side, both threads together, about half of it in zmtp-core (before the
+//! batches: 1 336 and 1 645, a third of it malloc and free). The remaining gap to raw TCP
+//! is the wake-up of the application thread blocked in `recv` on each side.
 //!
 //! Why a thread, and not the alternatives:
 //!
@@ -267,8 +267,8 @@
 //!   PINGs go unanswered and a libzmq peer with `ZMQ_HEARTBEAT_TIMEOUT` drops us;
 //!   handshakes, accepts and reconnects stall. libzmq has the same answer: its own I/O
 //!   threads. The thread's cost is the hand-off: raw blocking TCP does a round trip in
-//!   about 20 µs on the benchmark machine, where two sleeping threads per process cost
-//!   about 55 µs without the spin above and about 30 µs with it.
+//!   about 20 µs on the benchmark machine, where two sleeping threads per process take
+//!   about 60 µs without the spin above and 31–36 µs with it.
 //! - *An async runtime* (tokio): imposes a runtime on every user and colours the API. An
 //!   async adapter can come as its own crate over the same core.
 //! - *A thread per connection*: many threads, and a socket's patterns (round robin, fair
