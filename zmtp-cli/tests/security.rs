@@ -649,7 +649,7 @@ fn plain_client_against_libzmq_server() {
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(
         err.contains(
-            "the server refused our credentials (wrong --plain-username or --plain-password?)"
+            "the server refused our credentials: 400 (wrong --plain-username or --plain-password?)"
         ),
         "{err}"
     );
