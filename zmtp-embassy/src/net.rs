@@ -116,26 +116,7 @@ pub fn new<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const S
     options: Options<'d>,
     endpoints: &[Endpoint],
 ) -> Result<(Socket<'d>, Runner<'d, PEERS>), Error> {
-    options
-        .socket
-        .session
-        .check_buffers(BUF, BUF)
-        .map_err(Error::Config)?;
-    let Resources {
-        peers,
-        tcp,
-        subs,
-        links,
-        slots,
-        shared,
-    } = resources;
-    plan_links(links, endpoints, &options)?;
-    let slots = slots.insert(peers.each_mut().map(PeerBuffers::slot));
-    let engine = Engine::new(options, slots, subs, links);
-    let shared: &'d Shared<'d> = shared.insert(Shared {
-        engine: RefCell::new(engine),
-        wakers: RefCell::new(Wakers::default()),
-    });
+    let (shared, tcp) = start(resources, options, Some(endpoints))?;
     let tcp = tcp.each_mut().map(|(rx, tx)| {
         let mut s = TcpSocket::new(stack, rx, tx);
         s.set_nagle_enabled(false);
@@ -152,6 +133,24 @@ pub fn new_io<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, cons
     resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
     options: Options<'d>,
 ) -> Result<(Socket<'d>, crate::io::Driver<'d, PEERS>), Error> {
+    let (shared, tcp) = start(resources, options, None)?;
+    let scratch = tcp
+        .each_mut()
+        .map(|(rx, tx)| Some((&mut rx[..], &mut tx[..])));
+    Ok((Socket { shared }, crate::io::Driver::new(shared, scratch)))
+}
+
+/// Each peer's TCP receive and transmit buffers.
+type TcpBuffers<const PEERS: usize, const BUF: usize> = [([u8; BUF], [u8; BUF]); PEERS];
+
+/// What [`new`] and [`new_io`] share: checks the buffers, plans the endpoints (`None`: the
+/// caller opens connections itself), builds the engine in `resources` and hands back the
+/// shared state with the TCP buffer pairs.
+fn start<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
+    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+    options: Options<'d>,
+    endpoints: Option<&[Endpoint]>,
+) -> Result<(&'d Shared<'d>, &'d mut TcpBuffers<PEERS, BUF>), Error> {
     options
         .socket
         .session
@@ -165,16 +164,16 @@ pub fn new_io<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, cons
         slots,
         shared,
     } = resources;
+    if let Some(endpoints) = endpoints {
+        plan_links(links, endpoints, &options)?;
+    }
     let slots = slots.insert(peers.each_mut().map(PeerBuffers::slot));
     let engine = Engine::new(options, slots, subs, links);
     let shared: &'d Shared<'d> = shared.insert(Shared {
         engine: RefCell::new(engine),
         wakers: RefCell::new(Wakers::default()),
     });
-    let scratch = tcp
-        .each_mut()
-        .map(|(rx, tx)| Some((&mut rx[..], &mut tx[..])));
-    Ok((Socket { shared }, crate::io::Driver::new(shared, scratch)))
+    Ok((shared, tcp))
 }
 
 /// Moves bytes between the TCP sockets and the protocol core, connects, accepts, reconnects
