@@ -1280,6 +1280,20 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     ///
     /// The message stays valid until the next call on the socket.
     pub fn recv(&mut self) -> Result<Received<'_>, SocketRecvError> {
+        self.next_message(true)
+    }
+
+    /// The message [`recv`](Self::recv) would return, left queued: a `recv` right after,
+    /// with no other call on the socket between, returns this message (and only then does
+    /// what receiving does: REQ/REP state, fair-queueing cursor). Messages the pattern
+    /// drops (a SUB's unsubscribed topics, a REQ's stray replies) are dropped here as in
+    /// `recv`. For adapters that copy a message into a caller's buffer and must not take
+    /// it when it does not fit.
+    pub fn peek(&mut self) -> Result<Received<'_>, SocketRecvError> {
+        self.next_message(false)
+    }
+
+    fn next_message(&mut self, take: bool) -> Result<Received<'_>, SocketRecvError> {
         self.release_orphaned_request();
         let ty = self.ty();
         match (ty, self.reqrep) {
@@ -1299,7 +1313,12 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             }
         }
         if ty == SocketType::XPub && self.ps.notes.messages() > 0 {
-            return self.next_notification().ok_or(SocketRecvError::WouldBlock);
+            let note = if take {
+                self.next_notification()
+            } else {
+                self.front_notification()
+            };
+            return note.ok_or(SocketRecvError::WouldBlock);
         }
         // Free space first (a reader unblocks back-pressured peers).
         for _ in 0..n.saturating_mul(2).saturating_add(1) {
@@ -1314,7 +1333,12 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             };
             self.fq = i.wrapping_add(1);
             match self.accept_message(h) {
-                Verdict::Deliver { skip } => return self.deliver(h, skip),
+                Verdict::Deliver { skip } if take => return self.deliver(h, skip),
+                Verdict::Deliver { skip } => {
+                    // Peeking: the next recv starts at this peer and finds this message.
+                    self.fq = i;
+                    return self.front_message(h, skip);
+                }
                 Verdict::Drop => {
                     if let Some(s) = self.slot_mut(h) {
                         s.recv.pop();
@@ -1352,6 +1376,19 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             slot.recv.pop_front()
         };
         let message = message.ok_or(SocketRecvError::WouldBlock)?;
+        Ok(Received {
+            peer: h,
+            routing_id,
+            message,
+            skip,
+        })
+    }
+
+    /// The front message of peer `h` as `deliver` would lend it, without taking it.
+    fn front_message(&self, h: PeerHandle, skip: usize) -> Result<Received<'_>, SocketRecvError> {
+        let slot = self.slot(h).ok_or(SocketRecvError::WouldBlock)?;
+        let routing_id = (self.ty() == SocketType::Router).then_some(slot.routing_id.as_slice());
+        let message = slot.recv.front().ok_or(SocketRecvError::WouldBlock)?;
         Ok(Received {
             peer: h,
             routing_id,

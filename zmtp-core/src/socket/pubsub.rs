@@ -548,6 +548,18 @@ impl<K: Kind> Socket<'_, '_, K> {
         })
     }
 
+    /// XPUB: the next notification, left queued.
+    pub(super) fn front_notification(&self) -> Option<super::Received<'_>> {
+        let msg = self.ps.notes.front()?;
+        let peer = msg.first().and_then(handle_from)?;
+        Some(super::Received {
+            peer,
+            routing_id: None,
+            message: msg,
+            skip: 1,
+        })
+    }
+
     /// The peer in slot `h` is gone for good: forget what it subscribed to.
     pub(super) fn forget_subscriptions(&mut self, h: PeerHandle) {
         let ty = self.ty();
