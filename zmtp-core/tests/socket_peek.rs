@@ -75,5 +75,8 @@ fn rep_peek_does_not_start_serving() {
     assert_eq!(frames(&n.socket.recv().unwrap()), [b"question".to_vec()]);
     n.socket.send(&[b"answer"]).unwrap();
     n.run();
-    assert_eq!(n.remotes[0].messages, [vec![b"".to_vec(), b"answer".to_vec()]]);
+    assert_eq!(
+        n.remotes[0].messages,
+        [vec![b"".to_vec(), b"answer".to_vec()]]
+    );
 }

@@ -19,7 +19,7 @@ use embassy_net_tuntap::TunTapDevice;
 use embassy_time::Timer;
 use static_cell::StaticCell;
 use zmtp_embassy::zmtp_core::Role;
-use zmtp_embassy::{Endpoint, Options, Resources, Runner, SocketType};
+use zmtp_embassy::{kind, Endpoint, Error, Options, Resources, Runner, SocketType};
 
 const NS_ENV: &str = "ZMTP_EMBASSY_NETNS";
 const TAP: &str = "zt0";
@@ -168,15 +168,31 @@ async fn dev_req(spawner: Spawner, stack: Stack<'static>) {
 }
 
 #[embassy_executor::task]
+async fn zmq_task_dealer(runner: Runner<'static, 1, kind::Dealer>) -> ! {
+    runner.run().await
+}
+
+/// A DEALER fixed at compile time (`kind::Dealer`); the reply first meets a buffer too small
+/// for it, which must leave it queued.
+#[embassy_executor::task]
 async fn dev_dealer(spawner: Spawner, stack: Stack<'static>) {
-    let mut s = socket(
-        spawner,
-        stack,
-        options(SocketType::Dealer).with_identity(b"dev-1"),
-        connect(7002),
-    );
-    let mut buf = [0u8; 256];
+    type Typed = Resources<'static, 1, 2048, 8192, 0, kind::Dealer>;
+    let res: &'static mut Typed = Box::leak(Box::new(Typed::new()));
+    let options = options(SocketType::Dealer).with_identity(b"dev-1");
+    let (mut s, runner) = zmtp_embassy::new(stack, res, options, &[connect(7002)]).unwrap();
+    spawner.spawn(zmq_task_dealer(runner).unwrap());
     s.send(&[b"hello", b"world"]).await.unwrap();
+    let mut small = [0u8; 8];
+    match s.recv(&mut small).await {
+        Err(Error::BufferTooSmall { needed: 14 }) => {}
+        r => {
+            return report(
+                "dealer",
+                Err(format!("small buffer: {:?}", r.map(|m| m.len()))),
+            )
+        }
+    }
+    let mut buf = [0u8; 256];
     let m = s.recv(&mut buf).await.unwrap();
     let got: Vec<&[u8]> = m.frames().collect();
     report(

@@ -3,12 +3,34 @@
 
 use core::time::Duration;
 
+use zmtp_core::socket::kind::Kind;
 use zmtp_core::socket::{AddPeerError, PeerHandle, PeerMemory, PeerSlot, Socket, SocketEvent};
 use zmtp_core::socket::{SocketRecvError, SocketSendError, SubscriptionMemory};
 use zmtp_core::{CloseReason, Instant, Role, SocketType};
 
 use crate::fmt::{debug, info, warning};
 use crate::{Endpoint, Error, Message, Options, MAX_FRAMES};
+
+/// A value set up when the socket starts, in a static that must start as all-zero bytes (so
+/// that it lands in `.bss`, not `.data`: RAM only, no flash copy). `Option<T>`'s `None` is
+/// whatever bit pattern the compiler picks; with `repr(u8)` the layout is a tag byte (0 for
+/// `Empty`, the first variant) followed by the payload, uninitialised while `Empty`.
+#[repr(u8)]
+pub(crate) enum Init<T> {
+    Empty = 0,
+    Ready(T),
+}
+
+impl<T> Init<T> {
+    /// Stores `value` and lends it out (`None` never happens: it was just stored).
+    pub(crate) fn insert(&mut self, value: T) -> Option<&mut T> {
+        *self = Init::Ready(value);
+        match self {
+            Init::Ready(v) => Some(v),
+            Init::Empty => None,
+        }
+    }
+}
 
 /// Memory of one peer: the session's two buffers and its two message queues.
 pub(crate) struct PeerBuffers<const BUF: usize, const QUEUE: usize> {
@@ -72,6 +94,14 @@ impl Link {
     }
 }
 
+/// A compile-time kind and the options must name the same socket type.
+pub(crate) fn check_kind<K: Kind>(options: &Options<'_>) -> Result<(), Error> {
+    match K::TYPE {
+        Some(ty) if ty != options.socket.session.socket_type => Err(Error::KindMismatch),
+        _ => Ok(()),
+    }
+}
+
 /// Assigns endpoints to links: one link per `Connect`, every other link listens on the
 /// `Listen` port (if any).
 pub(crate) fn plan_links(
@@ -113,8 +143,8 @@ pub(crate) fn plan_links(
 }
 
 /// The core socket and its links.
-pub(crate) struct Engine<'d> {
-    pub(crate) socket: Socket<'d, 'd>,
+pub(crate) struct Engine<'d, K: Kind> {
+    pub(crate) socket: Socket<'d, 'd, K>,
     pub(crate) links: &'d mut [Link],
     options: Options<'d>,
     ready: usize,
@@ -122,27 +152,25 @@ pub(crate) struct Engine<'d> {
     pub(crate) rng: Option<&'d mut (dyn rand_core::CryptoRng + Send)>,
 }
 
-impl<'d> Engine<'d> {
+impl<'d, K: Kind> Engine<'d, K> {
     pub(crate) fn new(
         options: Options<'d>,
         slots: &'d mut [PeerSlot<'d>],
         subs: &'d mut [u8],
         links: &'d mut [Link],
     ) -> Self {
-        let ty = options.socket.session.socket_type;
-        let socket = match ty {
-            SocketType::Pub | SocketType::XPub | SocketType::Sub | SocketType::XSub => {
-                let memory = if ty == SocketType::XPub {
-                    // XPUB: half the memory for the trie, half for notifications.
-                    let (trie, notes) = subs.split_at_mut(subs.len() / 2);
-                    SubscriptionMemory::new(trie).with_notifications(notes)
-                } else {
-                    SubscriptionMemory::new(subs)
-                };
-                Socket::with_subscriptions(options.socket, slots, memory)
+        // A constant when `K` fixes the type: the other types' branches fold away.
+        let ty = K::TYPE.unwrap_or(options.socket.session.socket_type);
+        let memory = match ty {
+            SocketType::XPub => {
+                // XPUB: half the memory for the trie, half for notifications.
+                let (trie, notes) = subs.split_at_mut(subs.len() / 2);
+                SubscriptionMemory::new(trie).with_notifications(notes)
             }
-            _ => Socket::new(options.socket, slots),
+            SocketType::Pub | SocketType::Sub | SocketType::XSub => SubscriptionMemory::new(subs),
+            _ => SubscriptionMemory::new(&mut []),
         };
+        let socket = Socket::typed_with_subscriptions(K::default(), options.socket, slots, memory);
         Engine {
             socket,
             links,
@@ -364,10 +392,37 @@ impl<'d> Engine<'d> {
         r
     }
 
+    /// Whether the next message fits a buffer of `len` bytes (then [`try_recv`] takes it);
+    /// the message stays queued either way.
+    pub(crate) fn check_fits(&mut self, len: usize) -> Result<(), Error> {
+        let r = match self.socket.peek() {
+            Ok(m) => fits(m.frames(), len),
+            Err(e) => Err(Error::from(e)),
+        };
+        self.drain_events();
+        r
+    }
+
+    /// The next message copied into `buf`; one that does not fit stays queued
+    /// ([`Error::BufferTooSmall`], [`Error::TooManyFrames`]).
     pub(crate) fn try_recv<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error> {
+        self.check_fits(buf.len())?;
         let r = match self.socket.recv() {
             Ok(m) => copy_message(m.frames(), buf),
             Err(e) => Err(Error::from(e)),
+        };
+        self.drain_events();
+        r
+    }
+
+    /// Drops the next message; whether there was one.
+    pub(crate) fn discard(&mut self) -> Result<bool, Error> {
+        let r = match self.socket.recv() {
+            Ok(_) => Ok(true),
+            Err(e) => match Error::from(e) {
+                Error::WouldBlock => Ok(false),
+                e => Err(e),
+            },
         };
         self.drain_events();
         r
@@ -386,19 +441,46 @@ impl<'d> Engine<'d> {
     }
 }
 
+/// Whether frames fit a buffer of `len` bytes and a [`Message`].
+pub(crate) fn fits<'a>(frames: impl Iterator<Item = &'a [u8]>, len: usize) -> Result<(), Error> {
+    let (mut needed, mut count) = (0usize, 0usize);
+    for f in frames {
+        needed = needed.saturating_add(f.len());
+        count = count.saturating_add(1);
+    }
+    if count > MAX_FRAMES {
+        Err(Error::TooManyFrames { frames: count })
+    } else if needed > len {
+        Err(Error::BufferTooSmall { needed })
+    } else {
+        Ok(())
+    }
+}
+
 /// Copies a message's frames into `buf`, back to back.
 pub(crate) fn copy_message<'a, 'm>(
     frames: impl Iterator<Item = &'a [u8]>,
     buf: &'m mut [u8],
 ) -> Result<Message<'m>, Error> {
     let mut ends = heapless::Vec::<usize, MAX_FRAMES>::new();
-    let mut at = 0usize;
+    let (mut at, mut count, mut fit) = (0usize, 0usize, true);
     for f in frames {
         let end = at.saturating_add(f.len());
-        let dst = buf.get_mut(at..end).ok_or(Error::BufferTooSmall)?;
-        dst.copy_from_slice(f);
-        ends.push(end).map_err(|_| Error::TooManyFrames)?;
+        count = count.saturating_add(1);
+        if fit {
+            match buf.get_mut(at..end) {
+                Some(dst) if ends.push(end).is_ok() => dst.copy_from_slice(f),
+                // Keep counting: the error says what the whole message needs.
+                _ => fit = false,
+            }
+        }
         at = end;
+    }
+    if count > MAX_FRAMES {
+        return Err(Error::TooManyFrames { frames: count });
+    }
+    if !fit {
+        return Err(Error::BufferTooSmall { needed: at });
     }
     let data: &'m [u8] = buf;
     Ok(Message {
@@ -485,13 +567,15 @@ mod tests {
         let mut small = [0u8; 5];
         assert_eq!(
             copy_message(frames.iter().copied(), &mut small),
-            Err(Error::BufferTooSmall)
+            Err(Error::BufferTooSmall { needed: 6 })
         );
         let many = [&b""[..]; MAX_FRAMES + 1];
         let mut buf = [0u8; 4];
         assert_eq!(
             copy_message(many.iter().copied(), &mut buf),
-            Err(Error::TooManyFrames)
+            Err(Error::TooManyFrames {
+                frames: MAX_FRAMES + 1
+            })
         );
     }
 }

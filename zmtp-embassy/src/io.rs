@@ -11,6 +11,7 @@ use core::future::pending;
 use embassy_futures::select::{select3, Either3};
 use embassy_time::{Instant as EInstant, Timer};
 use embedded_io_async::{Read, Write};
+use zmtp_core::socket::kind::{self, Kind};
 use zmtp_core::{CloseReason, Role};
 
 use crate::net::{changed, now, Shared};
@@ -18,8 +19,8 @@ use crate::net::{changed, now, Shared};
 type Scratch<'d> = Option<(&'d mut [u8], &'d mut [u8])>;
 
 /// Runs connections for a socket made by [`crate::new_io`]. `PEERS` connections at once.
-pub struct Driver<'d, const PEERS: usize> {
-    shared: &'d Shared<'d>,
+pub struct Driver<'d, const PEERS: usize, K: Kind = kind::Any> {
+    shared: &'d Shared<'d, K>,
     /// Per link: input and output scratch buffers, taken while a connection runs.
     scratch: RefCell<[Scratch<'d>; PEERS]>,
 }
@@ -38,8 +39,8 @@ pub enum Ended {
     Config(crate::Error),
 }
 
-impl<'d, const PEERS: usize> Driver<'d, PEERS> {
-    pub(crate) fn new(shared: &'d Shared<'d>, scratch: [Scratch<'d>; PEERS]) -> Self {
+impl<'d, const PEERS: usize, K: Kind> Driver<'d, PEERS, K> {
+    pub(crate) fn new(shared: &'d Shared<'d, K>, scratch: [Scratch<'d>; PEERS]) -> Self {
         Driver {
             shared,
             scratch: RefCell::new(scratch),
@@ -177,13 +178,13 @@ impl<'d, const PEERS: usize> Driver<'d, PEERS> {
 }
 
 /// Frees the link and its scratch when a connection's future ends or is dropped.
-struct Return<'a, 'd, const PEERS: usize> {
-    driver: &'a Driver<'d, PEERS>,
+struct Return<'a, 'd, const PEERS: usize, K: Kind> {
+    driver: &'a Driver<'d, PEERS, K>,
     i: usize,
     bufs: Scratch<'d>,
 }
 
-impl<const PEERS: usize> Drop for Return<'_, '_, PEERS> {
+impl<const PEERS: usize, K: Kind> Drop for Return<'_, '_, PEERS, K> {
     fn drop(&mut self) {
         let d = self.driver;
         {

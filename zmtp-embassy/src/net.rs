@@ -10,10 +10,11 @@ use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::Stack;
 use embassy_sync::waitqueue::WakerRegistration;
 use embassy_time::{Duration, Instant as EInstant, Timer};
+use zmtp_core::socket::kind::{self, Kind};
 use zmtp_core::socket::{PeerSlot, Received};
 use zmtp_core::{Instant, Role, SocketType};
 
-use crate::engine::{copy_message, plan_links, Engine, Link, PeerBuffers, Plan};
+use crate::engine::{check_kind, plan_links, Engine, Init, Link, PeerBuffers, Plan};
 use crate::fmt::{debug, warning};
 use crate::{Endpoint, Error, Message, Options};
 
@@ -27,23 +28,30 @@ use crate::{Endpoint, Error, Message, Options};
 ///   us is a little under `QUEUE`.
 /// - `SUBS`: bytes of subscription memory (PUB, XPUB, SUB, XSUB; see
 ///   [`zmtp_core::socket::subscription_memory`]). XPUB uses half for notifications.
+/// - `K`: the socket type fixed at compile time ([`kind::Dealer`], [`kind::Sub`], ...),
+///   which leaves the other types' code out of the firmware (about 8 KiB of flash), or
+///   [`kind::Any`] (the default): the type comes from [`Options`] at run time.
+///
+/// A `Resources` starts as all-zero bytes, so a `static` of it goes to `.bss` (RAM only,
+/// nothing copied from flash at boot).
 pub struct Resources<
     'd,
     const PEERS: usize,
     const BUF: usize,
     const QUEUE: usize,
     const SUBS: usize = 0,
+    K: Kind = kind::Any,
 > {
     peers: [PeerBuffers<BUF, QUEUE>; PEERS],
     tcp: [([u8; BUF], [u8; BUF]); PEERS],
     subs: [u8; SUBS],
-    links: [Link; PEERS],
-    slots: Option<[PeerSlot<'d>; PEERS]>,
-    shared: Option<Shared<'d>>,
+    links: Init<[Link; PEERS]>,
+    slots: Init<[PeerSlot<'d>; PEERS]>,
+    shared: Init<Shared<'d, K>>,
 }
 
-impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>
-    Resources<'_, PEERS, BUF, QUEUE, SUBS>
+impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize, K: Kind>
+    Resources<'_, PEERS, BUF, QUEUE, SUBS, K>
 {
     /// Zeroed memory (`const`: place it in a `static` without building it on the stack).
     pub const fn new() -> Self {
@@ -51,15 +59,15 @@ impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize
             peers: [const { PeerBuffers::new() }; PEERS],
             tcp: [([0; BUF], [0; BUF]); PEERS],
             subs: [0; SUBS],
-            links: [const { Link::new() }; PEERS],
-            slots: None,
-            shared: None,
+            links: Init::Empty,
+            slots: Init::Empty,
+            shared: Init::Empty,
         }
     }
 }
 
-impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize> Default
-    for Resources<'_, PEERS, BUF, QUEUE, SUBS>
+impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize, K: Kind> Default
+    for Resources<'_, PEERS, BUF, QUEUE, SUBS, K>
 {
     fn default() -> Self {
         Self::new()
@@ -68,8 +76,8 @@ impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize
 
 /// State shared by the handle and the runner (same executor: no locking beyond a RefCell,
 /// never borrowed across an await).
-pub(crate) struct Shared<'d> {
-    pub(crate) engine: RefCell<Engine<'d>>,
+pub(crate) struct Shared<'d, K: Kind> {
+    pub(crate) engine: RefCell<Engine<'d, K>>,
     pub(crate) wakers: RefCell<Wakers>,
 }
 
@@ -84,7 +92,7 @@ pub(crate) struct Wakers {
     recv: WakerRegistration,
 }
 
-impl Shared<'_> {
+impl<K: Kind> Shared<'_, K> {
     /// Something changed on the protocol side: wake everyone.
     pub(crate) fn kick(&self) {
         let mut w = self.wakers.borrow_mut();
@@ -109,13 +117,21 @@ pub(crate) fn now() -> Instant {
 /// runner to spawn. `endpoints`: one or more `Connect`, at most one `Listen`.
 ///
 /// Errors: [`Error::TooManyEndpoints`], [`Error::NoEndpoint`], [`Error::Config`] when `BUF`
-/// cannot hold the handshake (the identity, PLAIN credentials or CURVE need more).
-pub fn new<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
+/// cannot hold the handshake (the identity, PLAIN credentials or CURVE need more),
+/// [`Error::KindMismatch`] when `options` names another type than the resources' `K`.
+pub fn new<
+    'd,
+    const PEERS: usize,
+    const BUF: usize,
+    const QUEUE: usize,
+    const SUBS: usize,
+    K: Kind,
+>(
     stack: Stack<'d>,
-    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS, K>,
     options: Options<'d>,
     endpoints: &[Endpoint],
-) -> Result<(Socket<'d>, Runner<'d, PEERS>), Error> {
+) -> Result<(Socket<'d, K>, Runner<'d, PEERS, K>), Error> {
     let (shared, tcp) = start(resources, options, Some(endpoints))?;
     let tcp = tcp.each_mut().map(|(rx, tx)| {
         let mut s = TcpSocket::new(stack, rx, tx);
@@ -129,10 +145,17 @@ pub fn new<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const S
 /// connections you open yourself over any `embedded-io-async` byte stream (a UART, a TLS
 /// stream, ...). The TCP buffers of `resources` become the driver's per-connection scratch
 /// buffers (input is read into one, output written from the other).
-pub fn new_io<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
-    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+pub fn new_io<
+    'd,
+    const PEERS: usize,
+    const BUF: usize,
+    const QUEUE: usize,
+    const SUBS: usize,
+    K: Kind,
+>(
+    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS, K>,
     options: Options<'d>,
-) -> Result<(Socket<'d>, crate::io::Driver<'d, PEERS>), Error> {
+) -> Result<(Socket<'d, K>, crate::io::Driver<'d, PEERS, K>), Error> {
     let (shared, tcp) = start(resources, options, None)?;
     let scratch = tcp
         .each_mut()
@@ -146,11 +169,20 @@ type TcpBuffers<const PEERS: usize, const BUF: usize> = [([u8; BUF], [u8; BUF]);
 /// What [`new`] and [`new_io`] share: checks the buffers, plans the endpoints (`None`: the
 /// caller opens connections itself), builds the engine in `resources` and hands back the
 /// shared state with the TCP buffer pairs.
-fn start<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
-    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+#[allow(clippy::type_complexity)]
+fn start<
+    'd,
+    const PEERS: usize,
+    const BUF: usize,
+    const QUEUE: usize,
+    const SUBS: usize,
+    K: Kind,
+>(
+    resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS, K>,
     options: Options<'d>,
     endpoints: Option<&[Endpoint]>,
-) -> Result<(&'d Shared<'d>, &'d mut TcpBuffers<PEERS, BUF>), Error> {
+) -> Result<(&'d Shared<'d, K>, &'d mut TcpBuffers<PEERS, BUF>), Error> {
+    check_kind::<K>(&options)?;
     options
         .socket
         .session
@@ -164,26 +196,34 @@ fn start<'d, const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUB
         slots,
         shared,
     } = resources;
+    // `insert` lends out what it just stored: the `None`s cannot happen.
+    let links = links
+        .insert([const { Link::new() }; PEERS])
+        .ok_or(Error::NoFreeSlot)?;
     if let Some(endpoints) = endpoints {
         plan_links(links, endpoints, &options)?;
     }
-    let slots = slots.insert(peers.each_mut().map(PeerBuffers::slot));
+    let slots = slots
+        .insert(peers.each_mut().map(PeerBuffers::slot))
+        .ok_or(Error::NoFreeSlot)?;
     let engine = Engine::new(options, slots, subs, links);
-    let shared: &'d Shared<'d> = shared.insert(Shared {
-        engine: RefCell::new(engine),
-        wakers: RefCell::new(Wakers::default()),
-    });
+    let shared: &'d Shared<'d, K> = shared
+        .insert(Shared {
+            engine: RefCell::new(engine),
+            wakers: RefCell::new(Wakers::default()),
+        })
+        .ok_or(Error::NoFreeSlot)?;
     Ok((shared, tcp))
 }
 
 /// Moves bytes between the TCP sockets and the protocol core, connects, accepts, reconnects
 /// and keeps the heartbeats. Spawn a task that awaits [`run`](Self::run).
-pub struct Runner<'d, const PEERS: usize> {
-    shared: &'d Shared<'d>,
+pub struct Runner<'d, const PEERS: usize, K: Kind = kind::Any> {
+    shared: &'d Shared<'d, K>,
     tcp: [TcpSocket<'d>; PEERS],
 }
 
-impl<'d, const PEERS: usize> Runner<'d, PEERS> {
+impl<'d, const PEERS: usize, K: Kind> Runner<'d, PEERS, K> {
     /// CURVE: the cryptographic RNG each new connection draws its transient key and nonces
     /// from (a hardware TRNG, or a CSPRNG seeded from one). Without it CURVE connections fail
     /// with [`zmtp_core::ConfigError::MissingRandomness`] (logged) and are retried.
@@ -209,7 +249,7 @@ impl<'d, const PEERS: usize> Runner<'d, PEERS> {
 }
 
 /// Fires the core's timers (heartbeats, handshake timeouts) at its next deadline.
-pub(crate) async fn timer_loop(shared: &Shared<'_>) -> ! {
+pub(crate) async fn timer_loop<K: Kind>(shared: &Shared<'_, K>) -> ! {
     loop {
         let deadline = shared.engine.borrow().poll_timeout();
         let seen = shared.wakers.borrow().epoch;
@@ -231,7 +271,7 @@ pub(crate) async fn timer_loop(shared: &Shared<'_>) -> ! {
 }
 
 /// Resolves once `epoch` moved past `seen`.
-pub(crate) async fn changed(shared: &Shared<'_>, seen: u32) {
+pub(crate) async fn changed<K: Kind>(shared: &Shared<'_, K>, seen: u32) {
     poll_fn(move |cx| {
         let mut w = shared.wakers.borrow_mut();
         if w.epoch != seen {
@@ -245,7 +285,7 @@ pub(crate) async fn changed(shared: &Shared<'_>, seen: u32) {
 }
 
 /// One TCP socket: connect or accept, pump bytes while the session lives, close, repeat.
-async fn link_loop(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) -> ! {
+async fn link_loop<K: Kind>(shared: &Shared<'_, K>, i: usize, tcp: &mut TcpSocket<'_>) -> ! {
     let (plan, connect_timeout) = {
         let e = shared.engine.borrow();
         let plan = e.links.get(i).map_or(Plan::Unused, |l| l.plan);
@@ -312,7 +352,7 @@ async fn link_loop(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) -> ! 
 }
 
 /// Moves bytes both ways until the session is over and its output written.
-async fn pump(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) {
+async fn pump<K: Kind>(shared: &Shared<'_, K>, i: usize, tcp: &mut TcpSocket<'_>) {
     let (mut reader, mut writer) = tcp.split();
     loop {
         let (wants_in, has_out, done) = {
@@ -365,11 +405,14 @@ async fn pump(shared: &Shared<'_>, i: usize, tcp: &mut TcpSocket<'_>) {
 /// [`new_io`]); its [`Runner`] (or [`crate::io::Driver`]) must be running. Use it from tasks
 /// on the runner's executor (it is not `Send`); to share it between tasks, put it in an
 /// `embassy_sync::mutex::Mutex`.
-pub struct Socket<'d> {
-    shared: &'d Shared<'d>,
+///
+/// Every async fn here is cancel-safe: dropping its future before it completes leaves the
+/// socket as if it had not been called (no message half sent, none taken).
+pub struct Socket<'d, K: Kind = kind::Any> {
+    shared: &'d Shared<'d, K>,
 }
 
-impl<'d> Socket<'d> {
+impl<'d, K: Kind> Socket<'d, K> {
     /// The socket type.
     pub fn socket_type(&self) -> SocketType {
         self.shared.engine.borrow().socket.socket_type()
@@ -424,18 +467,48 @@ impl<'d> Socket<'d> {
     /// Receives the next message, its frames copied back to back into `buf`, waiting for
     /// one. ROUTER: the sender's routing id is the first frame; REQ/REP: without the envelope.
     ///
-    /// A message larger than `buf`, or with more than [`MAX_FRAMES`](crate::MAX_FRAMES)
-    /// frames, is dropped with [`Error::BufferTooSmall`] / [`Error::TooManyFrames`].
+    /// A message larger than `buf` fails with [`Error::BufferTooSmall`] (saying how many
+    /// bytes it needs), one with more than [`MAX_FRAMES`](crate::MAX_FRAMES) frames with
+    /// [`Error::TooManyFrames`]. Nothing is lost: the message stays first in line, for a
+    /// call with a larger buffer, for [`recv_with`](Self::recv_with) (no copy, no limits),
+    /// or for [`discard`](Self::discard). (A loop that ignores these errors and calls again
+    /// with the same buffer gets the same error again.)
     ///
-    /// Cancel-safe: a message is taken only when this completes.
+    /// Cancel-safe: a message is taken only when this completes with `Ok`.
     pub async fn recv<'b>(&mut self, buf: &'b mut [u8]) -> Result<Message<'b>, Error> {
-        self.recv_with(move |m| copy_message(m.frames(), buf))
-            .await?
+        let len = buf.len();
+        let mut buf = Some(buf);
+        poll_fn(|cx| {
+            let fits = self.shared.engine.borrow_mut().check_fits(len);
+            match fits {
+                Err(Error::WouldBlock) => {
+                    self.shared.wakers.borrow_mut().recv.register(cx.waker());
+                    Poll::Pending
+                }
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) => match buf.take() {
+                    Some(buf) => Poll::Ready(self.try_recv(buf)),
+                    None => Poll::Pending,
+                },
+            }
+        })
+        .await
     }
 
-    /// Receives now or fails with [`Error::WouldBlock`].
+    /// Receives now or fails with [`Error::WouldBlock`] (other errors as
+    /// [`recv`](Self::recv): a message that does not fit stays queued).
     pub fn try_recv<'b>(&mut self, buf: &'b mut [u8]) -> Result<Message<'b>, Error> {
         let r = self.shared.engine.borrow_mut().try_recv(buf);
+        self.shared.kick();
+        r
+    }
+
+    /// Drops the next message without reading it (after [`Error::BufferTooSmall`] or
+    /// [`Error::TooManyFrames`]: the one that did not fit). Returns whether there was one;
+    /// never waits. REQ: the reply counts as received; REP: the request is taken and must
+    /// be answered.
+    pub fn discard(&mut self) -> Result<bool, Error> {
+        let r = self.shared.engine.borrow_mut().discard();
         self.shared.kick();
         r
     }

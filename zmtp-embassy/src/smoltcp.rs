@@ -44,17 +44,18 @@ use core::time::Duration;
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SInstant;
+use zmtp_core::socket::kind::{self, Kind};
 use zmtp_core::socket::{PeerSlot, Received};
 use zmtp_core::{Instant, Role, SocketType};
 
-use crate::engine::{plan_links, Engine, Link, PeerBuffers, Plan};
+use crate::engine::{plan_links, Engine, Init, Link, PeerBuffers, Plan};
 use crate::fmt::debug;
 use crate::{Endpoint, Error, Message, Options};
 
 /// The memory of a smoltcp-driven socket (the TCP buffers are in your `SocketSet`).
 ///
 /// `PEERS`, `BUF`, `QUEUE` and `SUBS` as in the embassy [`Resources`](crate::Resources),
-/// without the TCP buffers.
+/// without the TCP buffers. Starts as all-zero bytes (a `static` of it goes to `.bss`).
 pub struct Resources<
     'd,
     const PEERS: usize,
@@ -64,9 +65,9 @@ pub struct Resources<
 > {
     peers: [PeerBuffers<BUF, QUEUE>; PEERS],
     subs: [u8; SUBS],
-    links: [Link; PEERS],
-    tcp: [TcpLink; PEERS],
-    slots: Option<[PeerSlot<'d>; PEERS]>,
+    links: Init<[Link; PEERS]>,
+    tcp: Init<[TcpLink; PEERS]>,
+    slots: Init<[PeerSlot<'d>; PEERS]>,
 }
 
 impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>
@@ -77,9 +78,9 @@ impl<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize
         Resources {
             peers: [const { PeerBuffers::new() }; PEERS],
             subs: [0; SUBS],
-            links: [const { Link::new() }; PEERS],
-            tcp: [const { TcpLink::new() }; PEERS],
-            slots: None,
+            links: Init::Empty,
+            tcp: Init::Empty,
+            slots: Init::Empty,
         }
     }
 }
@@ -125,9 +126,10 @@ impl TcpLink {
 /// How long a closing transport may linger before it is aborted.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-/// A ZeroMQ socket over smoltcp TCP sockets, driven by [`poll`](Self::poll).
-pub struct Socket<'d> {
-    engine: Engine<'d>,
+/// A ZeroMQ socket over smoltcp TCP sockets, driven by [`poll`](Self::poll). `K`: the
+/// socket type fixed at compile time ([`Socket::typed`]), or [`kind::Any`] ([`Socket::new`]).
+pub struct Socket<'d, K: Kind = kind::Any> {
+    engine: Engine<'d, K>,
     tcp: &'d mut [TcpLink],
     next_port: u16,
 }
@@ -150,6 +152,22 @@ impl<'d> Socket<'d> {
         endpoints: &[Endpoint],
         tcp: &[SocketHandle],
     ) -> Result<Self, Error> {
+        Socket::typed(kind::Any, resources, options, endpoints, tcp)
+    }
+}
+
+impl<'d, K: Kind> Socket<'d, K> {
+    /// [`Socket::new`] with the socket type fixed at compile time (`kind`, e.g.
+    /// [`kind::Dealer`]): the other types' code is left out. `options` must name the same
+    /// type ([`Error::KindMismatch`]).
+    pub fn typed<const PEERS: usize, const BUF: usize, const QUEUE: usize, const SUBS: usize>(
+        _kind: K,
+        resources: &'d mut Resources<'d, PEERS, BUF, QUEUE, SUBS>,
+        options: Options<'d>,
+        endpoints: &[Endpoint],
+        tcp: &[SocketHandle],
+    ) -> Result<Self, Error> {
+        crate::engine::check_kind::<K>(&options)?;
         options
             .socket
             .session
@@ -162,13 +180,22 @@ impl<'d> Socket<'d> {
             tcp: tcp_links,
             slots,
         } = resources;
+        // `insert` lends out what it just stored: the `None`s cannot happen.
+        let links = links
+            .insert([const { Link::new() }; PEERS])
+            .ok_or(Error::NoFreeSlot)?;
+        let tcp_links = tcp_links
+            .insert([const { TcpLink::new() }; PEERS])
+            .ok_or(Error::NoFreeSlot)?;
         let used = links.len().min(tcp.len());
         let links = links.get_mut(..used).unwrap_or_default();
         plan_links(links, endpoints, &options)?;
         for (l, h) in tcp_links.iter_mut().zip(tcp) {
             l.handle = Some(*h);
         }
-        let slots = slots.insert(peers.each_mut().map(PeerBuffers::slot));
+        let slots = slots
+            .insert(peers.each_mut().map(PeerBuffers::slot))
+            .ok_or(Error::NoFreeSlot)?;
         Ok(Socket {
             engine: Engine::new(options, slots, subs, links),
             tcp: tcp_links,
@@ -386,9 +413,17 @@ impl<'d> Socket<'d> {
         self.engine.try_send(frames)
     }
 
-    /// The next message, its frames copied into `buf`, or [`Error::WouldBlock`].
+    /// The next message, its frames copied into `buf`, or [`Error::WouldBlock`]. A message
+    /// that does not fit stays queued ([`Error::BufferTooSmall`] says how many bytes it
+    /// needs; [`Error::TooManyFrames`]): call again with a larger buffer, take it with
+    /// [`try_recv_with`](Self::try_recv_with), or drop it with [`discard`](Self::discard).
     pub fn try_recv<'b>(&mut self, buf: &'b mut [u8]) -> Result<Message<'b>, Error> {
         self.engine.try_recv(buf)
+    }
+
+    /// Drops the next message unread; returns whether there was one.
+    pub fn discard(&mut self) -> Result<bool, Error> {
+        self.engine.discard()
     }
 
     /// The next message without copying, seen by `f` in the socket's queue.

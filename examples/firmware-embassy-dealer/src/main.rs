@@ -25,14 +25,16 @@ mod app {
     use super::*;
     use core::net::{Ipv4Addr, SocketAddrV4};
     use static_cell::ConstStaticCell;
-    use zmtp_embassy::{Endpoint, Options, Resources, Runner, SocketType};
+    use zmtp_embassy::{kind, Endpoint, Options, Resources, Runner, SocketType};
 
-    /// One peer; every buffer and the socket's state, in one static.
-    type Res = Resources<'static, 1, BUF, QUEUE>;
+    /// One peer; every buffer and the socket's state, in one static (all zero at start:
+    /// `.bss`). The socket type is fixed at compile time (`kind::Dealer`): the other
+    /// patterns' code is left out.
+    type Res = Resources<'static, 1, BUF, QUEUE, 0, kind::Dealer>;
     static RESOURCES: ConstStaticCell<Res> = ConstStaticCell::new(Res::new());
 
     #[embassy_executor::task]
-    async fn zmq_runner(runner: Runner<'static, 1>) -> ! {
+    async fn zmq_runner(runner: Runner<'static, 1, kind::Dealer>) -> ! {
         runner.run().await
     }
 
