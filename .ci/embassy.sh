@@ -17,8 +17,10 @@ command -v ip >/dev/null || { echo "embassy.sh: iproute2 (ip) is required" >&2; 
 echo "-- thumbv7em-none-eabihf builds"
 cargo build -p zmtp-embassy --target thumbv7em-none-eabihf
 cargo build -p zmtp-embassy --target thumbv7em-none-eabihf --features defmt,plain,curve
-cargo build -p zmtp-embassy --target thumbv7em-none-eabihf --no-default-features --features smoltcp
-for f in "" "--features defmt,plain,curve,smoltcp" "--no-default-features --features smoltcp"; do
+cargo build -p zmtp-embassy --target thumbv7em-none-eabihf --no-default-features --features smoltcp,medium-ip
+# PPP/TUN links (no Ethernet) with IPv6.
+cargo build -p zmtp-embassy --target thumbv7em-none-eabihf --no-default-features --features embassy,medium-ip,ipv6
+for f in "" "--features defmt,plain,curve,smoltcp,ipv6" "--no-default-features --features smoltcp,medium-ip"; do
   # shellcheck disable=SC2086
   cargo clippy -p zmtp-embassy --target thumbv7em-none-eabihf $f -- -D warnings
 done

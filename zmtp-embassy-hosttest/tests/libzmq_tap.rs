@@ -130,7 +130,7 @@ fn options(ty: SocketType) -> Options<'static> {
 }
 
 fn connect(port: u16) -> Endpoint {
-    Endpoint::Connect(core::net::SocketAddrV4::new(HOST.parse().unwrap(), port))
+    Endpoint::connect(core::net::SocketAddrV4::new(HOST.parse().unwrap(), port))
 }
 
 fn socket(

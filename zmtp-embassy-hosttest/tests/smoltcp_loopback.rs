@@ -26,6 +26,8 @@ impl Net {
             Interface::new(Config::new(HardwareAddress::Ip), &mut device, Instant::ZERO);
         iface.update_ip_addrs(|a| {
             a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap();
+            a.push(IpCidr::new(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1), 128))
+                .unwrap();
         });
         Net {
             device,
@@ -81,7 +83,7 @@ impl Net {
 }
 
 fn local(port: u16) -> Endpoint {
-    Endpoint::Connect(core::net::SocketAddrV4::new([127, 0, 0, 1].into(), port))
+    Endpoint::connect(([127, 0, 0, 1], port))
 }
 
 fn recv_frames(net: &mut Net, sockets: &mut [&mut Socket<'static>], i: usize) -> Vec<Vec<u8>> {
@@ -112,6 +114,22 @@ fn req_rep_over_loopback() {
         s[0].try_send(&[b"pong", &[i]]).unwrap();
         assert_eq!(recv_frames(&mut net, s, 1), [b"pong".to_vec(), vec![i]]);
     }
+}
+
+#[test]
+fn req_rep_over_ipv6_loopback() {
+    let mut net = Net::new();
+    let mut rep = net.socket(Options::new(SocketType::Rep), Endpoint::Listen(5556));
+    let v6 = Endpoint::connect((core::net::Ipv6Addr::LOCALHOST, 5556));
+    let mut req = net.socket(Options::new(SocketType::Req), v6);
+    let s: &mut [&mut Socket<'static>] = &mut [&mut rep, &mut req];
+    net.run_until(s, |s| s[1].try_send(&[b"over", b"v6"]).is_ok());
+    assert_eq!(
+        recv_frames(&mut net, s, 0),
+        [b"over".to_vec(), b"v6".to_vec()]
+    );
+    s[0].try_send(&[b"ok"]).unwrap();
+    assert_eq!(recv_frames(&mut net, s, 1), [b"ok".to_vec()]);
 }
 
 #[test]

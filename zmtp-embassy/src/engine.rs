@@ -64,7 +64,7 @@ impl<const BUF: usize, const QUEUE: usize> PeerBuffers<BUF, QUEUE> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Plan {
     Unused,
-    Connect(core::net::SocketAddrV4),
+    Connect(core::net::SocketAddr),
     Listen(u16),
 }
 
@@ -114,6 +114,9 @@ pub(crate) fn plan_links(
     for e in endpoints {
         match *e {
             Endpoint::Connect(addr) => {
+                if addr.is_ipv6() && !cfg!(feature = "ipv6") {
+                    return Err(Error::Ipv6Disabled);
+                }
                 let link = it.next().ok_or(Error::TooManyEndpoints)?;
                 link.plan = Plan::Connect(addr);
                 link.backoff = options.reconnect_ivl;
@@ -519,7 +522,7 @@ mod tests {
     use core::net::{Ipv4Addr, SocketAddrV4};
 
     fn addr(port: u16) -> Endpoint {
-        Endpoint::Connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+        Endpoint::Connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into())
     }
 
     #[test]
@@ -552,6 +555,14 @@ mod tests {
             Err(Error::TooManyEndpoints)
         );
         assert_eq!(plan_links(&mut two, &[], &o), Err(Error::NoEndpoint));
+        let v6 = Endpoint::connect((core::net::Ipv6Addr::LOCALHOST, 5555));
+        let mut one = [Link::new()];
+        let r = plan_links(&mut one, &[v6], &o);
+        if cfg!(feature = "ipv6") {
+            assert_eq!(r, Ok(()));
+        } else {
+            assert_eq!(r, Err(Error::Ipv6Disabled));
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //!     let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5555);
 //!     let options = Options::new(SocketType::Dealer).with_identity(b"sensor-1");
 //!     let (mut socket, runner) =
-//!         zmtp_embassy::new(stack, RES.take(), options, &[Endpoint::Connect(server)]).unwrap();
+//!         zmtp_embassy::new(stack, RES.take(), options, &[Endpoint::connect(server)]).unwrap();
 //!     spawner.spawn(zmq(runner).unwrap());
 //!     let mut buf = [0u8; 256];
 //!     loop {
@@ -101,6 +101,11 @@
 //!
 //! - `embassy` (default): the async sockets over embassy-net.
 //! - `smoltcp`: the poll-driven sockets over smoltcp.
+//! - `medium-ethernet` (default), `medium-ip`: the link layer embassy-net / smoltcp is
+//!   built for; at least one is needed (here or in your own embassy-net or smoltcp
+//!   dependency). For PPP or TUN links: `default-features = false, features = ["embassy",
+//!   "medium-ip"]`.
+//! - `ipv6`: IPv6 endpoints (embassy-net / smoltcp `proto-ipv6`); IPv4 is always on.
 //! - `defmt` / `log`: logging (exclusive).
 //! - `plain`, `curve`: the PLAIN and CURVE security mechanisms (see [`Options`]; CURVE needs
 //!   an RNG: `Runner::set_rng`).
@@ -142,11 +147,20 @@ pub const MAX_FRAMES: usize = 16;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Endpoint {
     /// Connect to this address (`zmq_connect("tcp://...")`); one peer slot is reserved for
-    /// it, and lost connections are re-established with exponential backoff.
-    Connect(core::net::SocketAddrV4),
+    /// it, and lost connections are re-established with exponential backoff. IPv6
+    /// addresses need the feature `ipv6`.
+    Connect(core::net::SocketAddr),
     /// Accept connections on this local port (`zmq_bind("tcp://*:port")`) into every peer
     /// slot not reserved by a `Connect`.
     Listen(u16),
+}
+
+impl Endpoint {
+    /// `Connect` to an IPv4 or IPv6 address (`SocketAddrV4`, `SocketAddrV6`, `([u8; 4], u16)`,
+    /// `(Ipv6Addr, u16)`, ...).
+    pub fn connect(addr: impl Into<core::net::SocketAddr>) -> Self {
+        Endpoint::Connect(addr.into())
+    }
 }
 
 /// How a socket behaves: the core's [`SocketConfig`] (socket type, identity, security,
@@ -266,6 +280,8 @@ pub enum Error {
     TooManyEndpoints,
     /// No endpoint given.
     NoEndpoint,
+    /// An IPv6 endpoint, without the feature `ipv6`.
+    Ipv6Disabled,
 }
 
 impl core::fmt::Display for Error {
@@ -292,6 +308,7 @@ impl core::fmt::Display for Error {
             Error::NoFreeSlot => f.write_str("no free peer slot"),
             Error::TooManyEndpoints => f.write_str("more endpoints than peer slots"),
             Error::NoEndpoint => f.write_str("no endpoint"),
+            Error::Ipv6Disabled => f.write_str("IPv6 endpoint without the `ipv6` feature"),
         }
     }
 }

@@ -284,6 +284,19 @@ pub(crate) async fn changed<K: Kind>(shared: &Shared<'_, K>, seen: u32) {
     .await
 }
 
+/// embassy-net's form of an address (`None`: IPv6 without the `ipv6` feature).
+fn ip_endpoint(addr: core::net::SocketAddr) -> Option<embassy_net::IpEndpoint> {
+    use embassy_net::IpAddress;
+    let ip = match addr {
+        core::net::SocketAddr::V4(a) => IpAddress::Ipv4(*a.ip()),
+        #[cfg(feature = "ipv6")]
+        core::net::SocketAddr::V6(a) => IpAddress::Ipv6(*a.ip()),
+        #[cfg(not(feature = "ipv6"))]
+        core::net::SocketAddr::V6(_) => return None,
+    };
+    Some(embassy_net::IpEndpoint::new(ip, addr.port()))
+}
+
 /// One TCP socket: connect or accept, pump bytes while the session lives, close, repeat.
 async fn link_loop<K: Kind>(shared: &Shared<'_, K>, i: usize, tcp: &mut TcpSocket<'_>) -> ! {
     let (plan, connect_timeout) = {
@@ -297,7 +310,11 @@ async fn link_loop<K: Kind>(shared: &Shared<'_, K>, i: usize, tcp: &mut TcpSocke
             Plan::Unused => pending().await,
             Plan::Connect(addr) => {
                 debug!("zmtp: link {} connecting", i);
-                match embassy_time::with_timeout(connect_timeout, tcp.connect(addr)).await {
+                let Some(remote) = ip_endpoint(addr) else {
+                    // Refused by `new` (Error::Ipv6Disabled): never reached.
+                    pending().await
+                };
+                match embassy_time::with_timeout(connect_timeout, tcp.connect(remote)).await {
                     Ok(Ok(())) => Role::Connected,
                     r => {
                         let why = match r {

@@ -26,7 +26,7 @@
 //!     let mut socket = Socket::new(
 //!         res,
 //!         Options::new(SocketType::Push),
-//!         &[Endpoint::Connect(server)],
+//!         &[Endpoint::connect(server)],
 //!         &[tcp_handle],
 //!     )
 //!     .unwrap();
@@ -132,6 +132,19 @@ pub struct Socket<'d, K: Kind = kind::Any> {
     engine: Engine<'d, K>,
     tcp: &'d mut [TcpLink],
     next_port: u16,
+}
+
+/// smoltcp's form of an address (`None`: IPv6 without the `ipv6` feature).
+fn ip_endpoint(addr: core::net::SocketAddr) -> Option<smoltcp::wire::IpEndpoint> {
+    use smoltcp::wire::IpAddress;
+    let ip = match addr {
+        core::net::SocketAddr::V4(a) => IpAddress::Ipv4(*a.ip()),
+        #[cfg(feature = "ipv6")]
+        core::net::SocketAddr::V6(a) => IpAddress::Ipv6(*a.ip()),
+        #[cfg(not(feature = "ipv6"))]
+        core::net::SocketAddr::V6(_) => return None,
+    };
+    Some(smoltcp::wire::IpEndpoint::new(ip, addr.port()))
 }
 
 fn to_core(t: SInstant) -> Instant {
@@ -261,8 +274,9 @@ impl<'d, K: Kind> Socket<'d, K> {
                         let port = self.next_port;
                         self.next_port = if port >= 65000 { 49152 } else { port + 1 };
                         debug!("zmtp: link {} connecting", i);
-                        tcp.connect(iface.context(), (*addr.ip(), addr.port()), port)
-                            .is_ok()
+                        ip_endpoint(addr).is_some_and(|remote| {
+                            tcp.connect(iface.context(), remote, port).is_ok()
+                        })
                     }
                     Plan::Listen(port) => tcp.listen(port).is_ok(),
                 };

@@ -49,7 +49,7 @@ mod app {
             board.stack,
             RESOURCES.take(),
             options,
-            &[Endpoint::Connect(broker)],
+            &[Endpoint::connect(broker)],
         ) else {
             defmt::panic!("BUF holds the handshake");
         };
