@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # zmtp-embassy: builds for the microcontroller target, lints, and the host test of embassy-net
 # on a TAP device (in a network namespace the test creates and removes) against libzmq.
-# Fails loudly when the TAP test cannot run (it needs root, iproute2 and /dev/net/tun).
+# The same for the plain smoltcp adapter on a TAP (smoltcp_tap).
+# Fails loudly when the TAP tests cannot run (they need root, iproute2 and /dev/net/tun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +28,14 @@ done
 
 echo "-- host: clippy, docs, loopback tests"
 cargo clippy -p zmtp-embassy -p zmtp-embassy-hosttest --all-targets --features zmtp-embassy/log,zmtp-embassy/smoltcp -- -D warnings
+# The TAP tests are `test = false` (outside `cargo test --workspace`): --all-targets skips them.
+cargo clippy -p zmtp-embassy-hosttest --test libzmq_tap --test smoltcp_tap -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p zmtp-embassy --no-deps --features smoltcp,plain,curve
 cargo test -p zmtp-embassy --features smoltcp
 cargo test -p zmtp-embassy-hosttest --test smoltcp_loopback
 
 echo "-- embassy-net over TAP against libzmq (network namespace)"
 cargo test -p zmtp-embassy-hosttest --test libzmq_tap
+
+echo "-- plain smoltcp (poll loop) over TAP against libzmq (network namespace)"
+cargo test -p zmtp-embassy-hosttest --test smoltcp_tap

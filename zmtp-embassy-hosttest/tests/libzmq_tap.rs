@@ -7,7 +7,7 @@
 //! Needs root, `ip` (iproute2) and `/dev/net/tun`; fails (never skips) without them.
 //! Run: `cargo test -p zmtp-embassy-hosttest --test libzmq_tap`.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,76 +27,7 @@ const HOST: &str = "10.77.0.1";
 const DEVICE: [u8; 4] = [10, 77, 0, 2];
 
 fn main() -> ExitCode {
-    if std::env::var_os(NS_ENV).is_some() {
-        return inside();
-    }
-    match outside() {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("libzmq_tap: cannot run: {e}");
-            println!("test result: FAILED. 0 passed; 1 failed");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("`ip` not runnable (install iproute2): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The namespace, deleted when dropped (whatever happened inside).
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.0]) {
-            eprintln!("libzmq_tap: {e}");
-        }
-    }
-}
-
-fn outside() -> Result<ExitCode, String> {
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Err("/dev/net/tun missing (TAP devices unavailable)".into());
-    }
-    let name = format!("zmtp-emb-{}", std::process::id());
-    ip(&["netns", "add", &name])?;
-    let ns = Netns(name);
-    let exec = |args: &[&str]| {
-        let mut v = vec!["netns", "exec", &ns.0, "ip"];
-        v.extend_from_slice(args);
-        ip(&v)
-    };
-    exec(&["link", "set", "lo", "up"])?;
-    exec(&["tuntap", "add", "dev", TAP, "mode", "tap"])?;
-    exec(&["addr", "add", &format!("{HOST}/24"), "dev", TAP])?;
-    exec(&["link", "set", TAP, "up"])?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args(std::env::args_os().skip(1))
-        .env(NS_ENV, "1")
-        .status()
-        .map_err(|e| e.to_string())?;
-    drop(ns);
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    zmtp_embassy_hosttest::main("zmtp-emb", NS_ENV, TAP, &format!("{HOST}/24"), inside)
 }
 
 // ------------------------------------------------------------------ device side (embassy)
@@ -476,7 +407,7 @@ fn push_pull(ctx: &zmq::Context) -> Result<(), String> {
 fn device_pub(ctx: &zmq::Context) -> Result<(), String> {
     let sub = zsock(ctx, zmq::SUB);
     sub.set_subscribe(b"x").unwrap();
-    sub.connect(&format!("tcp://10.77.0.2:7005")).unwrap();
+    sub.connect("tcp://10.77.0.2:7005").unwrap();
     let r = (|| {
         for _ in 0..3 {
             let m = sub.recv_multipart(0).map_err(|e| e.to_string())?;
@@ -537,7 +468,8 @@ fn io_router(ctx: &zmq::Context) -> Result<(), String> {
 fn inside() -> ExitCode {
     let _ = env_logger::builder().is_test(true).try_init();
     start_device();
-    let tests: [(&str, fn(&zmq::Context) -> Result<(), String>); 7] = [
+    type Scenario = fn(&zmq::Context) -> Result<(), String>;
+    let tests: [(&str, Scenario); 7] = [
         ("req_to_libzmq_rep_with_heartbeats", req_rep),
         ("dealer_to_libzmq_router", dealer_router),
         ("sub_with_filter_from_libzmq_pub", pub_sub),
