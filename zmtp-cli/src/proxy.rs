@@ -1,14 +1,15 @@
-//! `zmtp proxy`: zmq_proxy. Messages from the frontend go to the backend and the other way;
-//! an optional capture socket gets a copy of each. With XSUB/XPUB, subscriptions (messages
+//! `zmtp proxy`: zmq_proxy (zmtp-std's [`Proxy`]). Messages from the frontend go to the
+//! backend and the other way; an optional capture socket gets a copy of each (a copy it has
+//! no room for is dropped). With XSUB/XPUB, subscriptions (messages
 //! `\x01topic`, `\x00topic` received by the XPUB) travel to the XSUB like any message.
 
-use zmtp_std::{poll, Context, PollEvents, Socket, SocketType};
+use zmtp_std::{Context, Proxy, Socket, SocketType};
 
 use crate::cli::{parse_side, ProxyArgs, Tuning};
 use crate::error::{CliError, Result};
 use crate::interrupted;
 use crate::output::announce_bound;
-use crate::sock::{apply_tuning, wait_send, SLICE};
+use crate::sock::{apply_tuning, SLICE};
 
 fn can_recv(ty: SocketType) -> bool {
     !matches!(ty, SocketType::Push | SocketType::Pub)
@@ -65,7 +66,7 @@ pub fn run(a: ProxyArgs) -> Result {
             "nothing can flow between a {ft} frontend and a {bt} backend"
         )));
     }
-    let r = serve(&frontend, &backend, capture.as_ref(), forward, backward);
+    let r = serve(&frontend, &backend, capture.as_ref());
     for s in [Some(&frontend), Some(&backend), capture.as_ref()]
         .into_iter()
         .flatten()
@@ -75,49 +76,12 @@ pub fn run(a: ProxyArgs) -> Result {
     r
 }
 
-fn serve(
-    frontend: &Socket,
-    backend: &Socket,
-    capture: Option<&Socket>,
-    forward: bool,
-    backward: bool,
-) -> Result {
-    let events = |on: bool| {
-        if on {
-            PollEvents::IN
-        } else {
-            PollEvents::empty()
-        }
-    };
-    loop {
-        if interrupted() {
-            return Err(CliError::Interrupted);
-        }
-        let mut items = [
-            frontend.as_poll_item(events(forward)),
-            backend.as_poll_item(events(backward)),
-        ];
-        poll(&mut items, Some(SLICE)).map_err(|e| CliError::socket("polling", e))?;
-        let ready = [items[0].is_readable(), items[1].is_readable()];
-        for (readable, from, to) in [(ready[0], frontend, backend), (ready[1], backend, frontend)] {
-            if !readable {
-                continue;
-            }
-            let msg = from
-                .try_recv_multipart()
-                .map_err(|e| CliError::socket("receiving", e))?;
-            if let Some(c) = capture {
-                // The capture never holds the proxy up: a copy it has no room for is lost.
-                match c.try_send_multipart(&msg) {
-                    Ok(()) | Err(zmtp_std::Error::WouldBlock) => {}
-                    Err(e) => eprintln!("zmtp: warning: capture: {e}"),
-                }
-            }
-            match wait_send(to, &msg, None) {
-                Ok(()) => {}
-                Err(CliError::Interrupted) => return Err(CliError::Interrupted),
-                Err(e) => eprintln!("zmtp: warning: message not forwarded: {e}"),
-            }
-        }
+/// zmtp-std's proxy, stopped by Ctrl-C.
+fn serve(frontend: &Socket, backend: &Socket, capture: Option<&Socket>) -> Result {
+    let mut proxy = Proxy::new(frontend, backend).stop_when(SLICE, interrupted);
+    if let Some(c) = capture {
+        proxy = proxy.capture(c);
     }
+    proxy.run().map_err(|e| CliError::socket("proxying", e))?;
+    Err(CliError::Interrupted)
 }
