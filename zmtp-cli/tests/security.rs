@@ -946,3 +946,145 @@ fn keys_starting_with_a_dash_are_values() {
     );
     assert_eq!(code, 3, "parsed, bound, timed out: {err}");
 }
+
+// ------------------------------------------------------------------ broker, proxy
+
+/// `zmtp proxy` with CURVE on its frontend (the default `--secure frontend`) and an
+/// allow-list: a pyzmq CURVE PUSH with an allowed key gets its message through to a NULL
+/// libzmq PULL on the backend; one with another key is refused (ZAP 400), and the proxy
+/// goes on.
+#[test]
+fn curve_proxy_frontend_against_pyzmq() {
+    if !have_pyzmq() {
+        return;
+    }
+    let (server_public, server_secret) = keygen();
+    let (good_public, good_secret) = keygen();
+    let (bad_public, bad_secret) = keygen();
+    let mut tool = zmtp(
+        &[
+            "proxy",
+            "--frontend",
+            "pull,tcp://127.0.0.1:0",
+            "--backend",
+            "push,tcp://127.0.0.1:0",
+            "--curve-server",
+            "--allow-curve-key",
+            &good_public,
+        ],
+        &[("ZMTP_CURVE_SECRETKEY", &server_secret)],
+    );
+    let (front, back) = (tool.bound(), tool.bound());
+    let ctx = zmq::Context::new();
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
+    pull.connect(&back).unwrap();
+    let client = |public: &str, secret: &str, msg: &str| {
+        peer(json!({
+            "role": "push", "endpoint": front,
+            "server_public": server_public,
+            "client_public": public, "client_secret": secret,
+            "messages": [[msg, "x"]],
+        }))
+    };
+    let mut bad = client(&bad_public, &bad_secret, "from the wrong key");
+    assert_eq!(bad.out_line("EVENT"), "EVENT HANDSHAKE_FAILED_AUTH 400");
+    let mut good = client(&good_public, &good_secret, "allowed");
+    assert_eq!(good.out_line("EVENT"), "EVENT HANDSHAKE_SUCCEEDED 0");
+    good.out_line("DONE");
+    assert_eq!(
+        pull.recv_multipart(0)
+            .expect("the allowed message through the proxy"),
+        [b"allowed".to_vec(), b"x".to_vec()]
+    );
+    assert!(tool.child.try_wait().unwrap().is_none(), "still proxying");
+    assert!(
+        pull.recv_multipart(zmq::DONTWAIT).is_err(),
+        "only the allowed message"
+    );
+}
+
+/// `zmtp broker --secure both` as a PLAIN server with an allow-list on both ROUTERs:
+/// libzmq REQ clients and workers with the password go through; a client with a wrong one
+/// is refused by the frontend, and a worker with a wrong one by the backend.
+#[test]
+fn plain_broker_secures_both_sides_against_libzmq() {
+    let mut tool = zmtp(
+        &[
+            "broker",
+            "--frontend",
+            "tcp://127.0.0.1:0",
+            "--backend",
+            "tcp://127.0.0.1:0",
+            "--secure",
+            "both",
+            "--plain-server",
+            "--allow-plain",
+            "alice:s3cret",
+            "-v",
+        ],
+        &[],
+    );
+    let (front, back) = (tool.bound(), tool.bound());
+    let ctx = zmq::Context::new();
+    let req = |password: &str, ep: &str| {
+        let s = ctx.socket(zmq::REQ).unwrap();
+        s.set_plain_username(Some("alice")).unwrap();
+        s.set_plain_password(Some(password)).unwrap();
+        s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
+        s.set_linger(0).unwrap();
+        s.connect(ep).unwrap();
+        s
+    };
+    // Refused on either side (-v reports each refusal).
+    let mut refused = Vec::new();
+    for ep in [&front, &back] {
+        refused.push(req("wrong", ep));
+        let line = tool.err_line("zmtp: 127.0.0.1:");
+        assert!(
+            line.ends_with("client rejected: 400 not in the allow-list"),
+            "{ep}: {line}"
+        );
+    }
+    let worker = req("s3cret", &back);
+    worker.send("READY", 0).unwrap();
+    let client = req("s3cret", &front);
+    client.send("ping", 0).unwrap();
+    let job = worker.recv_multipart(0).expect("the request at the worker");
+    assert_eq!(job.len(), 3, "[client, \"\", request]: {job:?}");
+    assert_eq!(job[2], b"ping");
+    worker
+        .send_multipart([job[0].clone(), vec![], b"pong".to_vec()], 0)
+        .unwrap();
+    assert_eq!(client.recv_bytes(0).expect("the reply"), b"pong");
+    assert!(tool.child.try_wait().unwrap().is_none(), "still brokering");
+}
+
+/// `--secure` without security options is a usage error (exit 2).
+#[test]
+fn secure_side_without_security_options_exits_2() {
+    for cmd in [
+        &[
+            "broker",
+            "--frontend",
+            "tcp://127.0.0.1:0",
+            "--backend",
+            "tcp://127.0.0.1:0",
+            "--secure",
+            "backend",
+        ][..],
+        &[
+            "proxy",
+            "--frontend",
+            "pull,tcp://127.0.0.1:0",
+            "--backend",
+            "push,tcp://127.0.0.1:0",
+            "--secure",
+            "both",
+        ][..],
+    ] {
+        let (code, _, err) = run(cmd, "");
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(err.contains("--secure says which sockets"), "{err}");
+    }
+}
