@@ -217,7 +217,7 @@ fn forwarder_connecting_to_libzmq_with_pair_control() {
     assert_eq!(s.backend_in_bytes, 1 + "weather".len() as u64);
     assert_eq!((s.frontend_out_msgs, s.frontend_out_bytes), (1, 8));
     assert!(
-        s.frontend_in_msgs >= 2 && s.frontend_in_msgs % 2 == 0,
+        s.frontend_in_msgs >= 2 && s.frontend_in_msgs.is_multiple_of(2),
         "{s:?}"
     );
     assert_eq!(s.backend_out_msgs, s.frontend_in_msgs);
