@@ -9,23 +9,8 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{proxy, proxy_steerable, Context, Proxy, ProxyStats, SocketType};
 
-/// Deadline for any single expected step.
-const STEP: Duration = Duration::from_secs(5);
-
-/// A libzmq socket that gives up after `STEP` and drops everything on close.
-fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s
-}
-
-/// Binds a libzmq socket to a free port on 127.0.0.1; returns its endpoint.
-fn zbind(s: &zmq::Socket) -> String {
-    s.bind("tcp://127.0.0.1:*").unwrap();
-    s.get_last_endpoint().unwrap().unwrap()
-}
+mod common;
+use common::{zbind, zsocket, STEP};
 
 fn stats_of(frames: Vec<Vec<u8>>) -> ProxyStats {
     ProxyStats::from_frames(&frames).expect("STATISTICS: eight 8-byte frames")

@@ -9,6 +9,8 @@ use zmtp_guide::proxy::{proxy_steerable, ProxyStats};
 use zmtp_guide::{pipeline, rrbroker, wait_for, Stop, ANY_LOCAL};
 use zmtp_std::{Context, Socket, SocketType};
 
+mod common;
+
 const CLIENTS: usize = 4;
 const REQUESTS: usize = 5;
 const WORKERS: usize = 3;
@@ -78,11 +80,7 @@ fn check(replies: &[Vec<Vec<u8>>], per_worker: &BTreeMap<String, usize>) {
 }
 
 fn broker_sockets(ctx: &Context) -> (Socket, Socket, String, String) {
-    let frontend = ctx.socket(SocketType::Router).unwrap();
-    let backend = ctx.socket(SocketType::Dealer).unwrap();
-    let f = frontend.bind(ANY_LOCAL).unwrap();
-    let b = backend.bind(ANY_LOCAL).unwrap();
-    (frontend, backend, f, b)
+    common::bound_pair(ctx, SocketType::Router, SocketType::Dealer)
 }
 
 fn rrbroker_with(libzmq_workers: bool) {
