@@ -323,3 +323,33 @@ fn stop_when_ends_the_proxy_and_capture_never_blocks() {
     assert_eq!((s.frontend_in_msgs, s.backend_out_msgs), (50, 50));
     assert_eq!((s.backend_in_msgs, s.frontend_out_msgs), (0, 0));
 }
+
+/// `zmq_proxy(s, s, ...)`: one socket as both frontend and backend echoes what it gets
+/// (libzmq's "frontend_equal_to_backend"); counted once, as the frontend's in and the
+/// backend's out.
+#[test]
+fn one_socket_as_both_sides_echoes() {
+    let ctx = Context::new().unwrap();
+    let zctx = zmq::Context::new();
+    let echo = ctx.socket(SocketType::Dealer).unwrap();
+    let control = ctx.socket(SocketType::Pair).unwrap();
+    let ep = echo.bind("tcp://127.0.0.1:0").unwrap();
+    let control_ep = control.bind("tcp://127.0.0.1:0").unwrap();
+    let proxy = thread::spawn(move || proxy_steerable(&echo, &echo, None, Some(&control)));
+    let peer = zsocket(&zctx, zmq::DEALER);
+    peer.connect(&ep).unwrap();
+    for n in 0..5 {
+        peer.send_multipart([format!("hello {n}").as_str(), "x"], 0)
+            .unwrap();
+        assert_eq!(
+            peer.recv_multipart(0).expect("the echo"),
+            [format!("hello {n}").into_bytes(), b"x".to_vec()]
+        );
+    }
+    let steer = zsocket(&zctx, zmq::PAIR);
+    steer.connect(&control_ep).unwrap();
+    steer.send("TERMINATE", 0).unwrap();
+    let s = proxy.join().unwrap().unwrap();
+    assert_eq!((s.frontend_in_msgs, s.backend_out_msgs), (10, 10));
+    assert_eq!((s.backend_in_msgs, s.frontend_out_msgs), (0, 0));
+}
