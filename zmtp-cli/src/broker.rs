@@ -18,13 +18,30 @@ use crate::cli::BrokerArgs;
 use crate::error::{CliError, Result};
 use crate::interrupted;
 use crate::output::{announce_bound, to_hex};
+use crate::security;
 use crate::sock::{apply_tuning, SLICE};
 
-fn router(ctx: &Context, a: &BrokerArgs, ep: &str, name: &str) -> Result<Socket> {
+/// A bound ROUTER, secured if `--secure` covers its side: the socket, whether it is
+/// secured, and the notes to print once everything is bound.
+fn router(
+    ctx: &Context,
+    a: &BrokerArgs,
+    ep: &str,
+    name: &str,
+) -> Result<(Socket, bool, Vec<String>)> {
     let s = ctx
         .socket(SocketType::Router)
         .map_err(|e| CliError::socket("making a ROUTER socket", e))?;
     apply_tuning(&s, &a.tuning)?;
+    let (watched, notes) = security::apply_side(
+        ctx,
+        &s,
+        name == "frontend",
+        true,
+        a.verbose,
+        &a.side,
+        &a.security,
+    )?;
     // A worker that has gone is noticed when a request cannot be routed to it.
     s.set_router_mandatory(true)
         .map_err(|e| CliError::socket("router_mandatory", e))?;
@@ -32,7 +49,7 @@ fn router(ctx: &Context, a: &BrokerArgs, ep: &str, name: &str) -> Result<Socket>
         .bind(ep)
         .map_err(|e| CliError::socket(format!("binding the {name} to {ep}"), e))?;
     announce_bound(&bound);
-    Ok(s)
+    Ok((s, watched, notes))
 }
 
 /// Splits `[id, "", rest...]`; `None` for a message without that envelope.
@@ -48,19 +65,35 @@ fn envelope(mut msg: Vec<Vec<u8>>) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
 /// `zmtp broker`.
 pub fn run(a: BrokerArgs) -> Result {
     let ctx = Context::new().map_err(|e| CliError::failed(format!("starting: {e}")))?;
-    let frontend = router(&ctx, &a, &a.frontend, "frontend")?;
-    let backend = router(&ctx, &a, &a.backend, "backend")?;
+    let (frontend, front_secured, mut notes) = router(&ctx, &a, &a.frontend, "frontend")?;
+    let (backend, back_secured, back_notes) = router(&ctx, &a, &a.backend, "backend")?;
+    notes.extend(back_notes);
+    for n in notes {
+        eprintln!("{n}");
+    }
+    let secured: Vec<&Socket> = [(front_secured, &frontend), (back_secured, &backend)]
+        .into_iter()
+        .filter_map(|(on, s)| on.then_some(s))
+        .collect();
     let mut ready: VecDeque<Vec<u8>> = VecDeque::new();
-    let r = serve(&frontend, &backend, &mut ready);
+    let r = serve(&frontend, &backend, &secured, &mut ready);
     frontend.set_linger(Some(std::time::Duration::ZERO));
     backend.set_linger(Some(std::time::Duration::ZERO));
     r
 }
 
-fn serve(frontend: &Socket, backend: &Socket, ready: &mut VecDeque<Vec<u8>>) -> Result {
+fn serve(
+    frontend: &Socket,
+    backend: &Socket,
+    secured: &[&Socket],
+    ready: &mut VecDeque<Vec<u8>>,
+) -> Result {
     loop {
         if interrupted() {
             return Err(CliError::Interrupted);
+        }
+        for s in secured {
+            security::check(s)?;
         }
         let front_events = if ready.is_empty() {
             PollEvents::empty()

@@ -302,6 +302,49 @@ pub struct BrokerArgs {
     /// Connection tuning, for both sockets.
     #[command(flatten)]
     pub tuning: Tuning,
+    /// Print every failed security handshake (who, and why) on stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Which sockets the security options apply to.
+    #[command(flatten)]
+    pub side: SecureSideArg,
+    /// Security (CURVE, PLAIN), for the clients' side unless --secure says otherwise.
+    #[command(flatten)]
+    pub security: Security,
+}
+
+/// Which of a `broker`'s or `proxy`'s sockets take the security options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SecureSide {
+    /// The frontend only: where clients come in, often from outside; the backend's
+    /// workers or subscribers stay on a trusted network, without security.
+    #[default]
+    Frontend,
+    /// The backend only (a proxy whose backend connects to a CURVE or PLAIN server).
+    Backend,
+    /// Both, with the same options: one key pair, one allow-list, one ZAP handler.
+    Both,
+}
+
+/// `--secure`, shared by `broker` and `proxy`.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct SecureSideArg {
+    /// Which sockets the security options (--curve-*, --plain-*, --allow-*, --zap-*)
+    /// apply to: frontend, backend or both [default: frontend]. A side without them
+    /// is NULL (no security).
+    #[arg(help_heading = SECURITY, long = "secure", value_enum, value_name = "SIDE")]
+    pub secure: Option<SecureSide>,
+}
+
+impl SecureSideArg {
+    /// Whether the frontend (`true`) or backend (`false`) takes the security options.
+    pub fn covers(&self, frontend: bool) -> bool {
+        match self.secure.unwrap_or_default() {
+            SecureSide::Frontend => frontend,
+            SecureSide::Backend => !frontend,
+            SecureSide::Both => true,
+        }
+    }
 }
 
 /// `zmtp proxy`.
@@ -319,6 +362,15 @@ pub struct ProxyArgs {
     /// Connection tuning, for every socket.
     #[command(flatten)]
     pub tuning: Tuning,
+    /// Print every failed security handshake (who, and why) on stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Which sockets the security options apply to (never the capture).
+    #[command(flatten)]
+    pub side: SecureSideArg,
+    /// Security (CURVE, PLAIN), for the frontend unless --secure says otherwise.
+    #[command(flatten)]
+    pub security: Security,
 }
 
 /// `zmtp bench`.

@@ -28,7 +28,7 @@ pub fn hex_digit(c: u8) -> Option<u8> {
 /// Parses hex (either case, an even number of digits, nothing else).
 pub fn from_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(format!("{s:?} is not hex: odd number of digits"));
     }
     b.chunks_exact(2)

@@ -1,14 +1,16 @@
-//! `zmtp proxy`: zmq_proxy. Messages from the frontend go to the backend and the other way;
-//! an optional capture socket gets a copy of each. With XSUB/XPUB, subscriptions (messages
+//! `zmtp proxy`: zmq_proxy (zmtp-std's [`Proxy`]). Messages from the frontend go to the
+//! backend and the other way; an optional capture socket gets a copy of each (a copy it has
+//! no room for is dropped). With XSUB/XPUB, subscriptions (messages
 //! `\x01topic`, `\x00topic` received by the XPUB) travel to the XSUB like any message.
 
-use zmtp_std::{poll, Context, PollEvents, Socket, SocketType};
+use zmtp_std::{Context, Proxy, Socket, SocketType};
 
-use crate::cli::{parse_side, ProxyArgs, Tuning};
+use crate::cli::{parse_side, ProxyArgs};
 use crate::error::{CliError, Result};
 use crate::interrupted;
 use crate::output::announce_bound;
-use crate::sock::{apply_tuning, wait_send, SLICE};
+use crate::security;
+use crate::sock::{apply_tuning, SLICE};
 
 fn can_recv(ty: SocketType) -> bool {
     !matches!(ty, SocketType::Push | SocketType::Pub)
@@ -18,12 +20,27 @@ fn can_send(ty: SocketType) -> bool {
     !matches!(ty, SocketType::Pull | SocketType::Sub)
 }
 
-fn side(ctx: &Context, spec: &str, name: &str, tuning: &Tuning) -> Result<Socket> {
+/// A side of the proxy: made, tuned, secured if `--secure` covers it (`secured`: whether
+/// it is the frontend, `None` for the capture), bound or connected. Returns the socket,
+/// whether it is secured, and the notes to print once all is bound.
+fn side(
+    ctx: &Context,
+    a: &ProxyArgs,
+    spec: &str,
+    name: &str,
+    secured: Option<bool>,
+) -> Result<(Socket, bool, Vec<String>)> {
     let (ty, ep, bind) = parse_side(spec).map_err(|e| CliError::usage(format!("--{name} {e}")))?;
     let s = ctx
         .socket(ty)
         .map_err(|e| CliError::socket(format!("making the {name} socket"), e))?;
-    apply_tuning(&s, tuning)?;
+    apply_tuning(&s, &a.tuning)?;
+    let (watched, notes) = match secured {
+        Some(frontend) => {
+            security::apply_side(ctx, &s, frontend, bind, a.verbose, &a.side, &a.security)?
+        }
+        None => (false, Vec::new()),
+    };
     if ty == SocketType::Sub {
         s.subscribe(b"")
             .map_err(|e| CliError::socket("subscribing", e))?;
@@ -37,18 +54,26 @@ fn side(ctx: &Context, spec: &str, name: &str, tuning: &Tuning) -> Result<Socket
         s.connect(&ep)
             .map_err(|e| CliError::socket(format!("connecting the {name} to {ep}"), e))?;
     }
-    Ok(s)
+    Ok((s, watched, notes))
 }
 
 /// `zmtp proxy`.
 pub fn run(a: ProxyArgs) -> Result {
     let ctx = Context::new().map_err(|e| CliError::failed(format!("starting: {e}")))?;
-    let frontend = side(&ctx, &a.frontend, "frontend", &a.tuning)?;
-    let backend = side(&ctx, &a.backend, "backend", &a.tuning)?;
+    let (frontend, front_secured, mut notes) = side(&ctx, &a, &a.frontend, "frontend", Some(true))?;
+    let (backend, back_secured, back_notes) = side(&ctx, &a, &a.backend, "backend", Some(false))?;
+    notes.extend(back_notes);
     let capture = match &a.capture {
-        Some(c) => Some(side(&ctx, c, "capture", &a.tuning)?),
+        Some(c) => Some(side(&ctx, &a, c, "capture", None)?.0),
         None => None,
     };
+    for n in notes {
+        eprintln!("{n}");
+    }
+    let secured: Vec<&Socket> = [(front_secured, &frontend), (back_secured, &backend)]
+        .into_iter()
+        .filter_map(|(on, s)| on.then_some(s))
+        .collect();
     if let Some(c) = &capture {
         if !can_send(c.socket_type()) {
             return Err(CliError::usage(format!(
@@ -65,7 +90,7 @@ pub fn run(a: ProxyArgs) -> Result {
             "nothing can flow between a {ft} frontend and a {bt} backend"
         )));
     }
-    let r = serve(&frontend, &backend, capture.as_ref(), forward, backward);
+    let r = serve(&frontend, &backend, capture.as_ref(), &secured);
     for s in [Some(&frontend), Some(&backend), capture.as_ref()]
         .into_iter()
         .flatten()
@@ -75,49 +100,29 @@ pub fn run(a: ProxyArgs) -> Result {
     r
 }
 
+/// zmtp-std's proxy, stopped by Ctrl-C, or by a client side that every server refused.
 fn serve(
     frontend: &Socket,
     backend: &Socket,
     capture: Option<&Socket>,
-    forward: bool,
-    backward: bool,
+    secured: &[&Socket],
 ) -> Result {
-    let events = |on: bool| {
-        if on {
-            PollEvents::IN
-        } else {
-            PollEvents::empty()
+    let mut refused = None;
+    let stop = || {
+        if let Some(Err(e)) = secured
+            .iter()
+            .map(|s| security::check(s))
+            .find(Result::is_err)
+        {
+            refused = Some(e);
         }
+        refused.is_some() || interrupted()
     };
-    loop {
-        if interrupted() {
-            return Err(CliError::Interrupted);
-        }
-        let mut items = [
-            frontend.as_poll_item(events(forward)),
-            backend.as_poll_item(events(backward)),
-        ];
-        poll(&mut items, Some(SLICE)).map_err(|e| CliError::socket("polling", e))?;
-        let ready = [items[0].is_readable(), items[1].is_readable()];
-        for (readable, from, to) in [(ready[0], frontend, backend), (ready[1], backend, frontend)] {
-            if !readable {
-                continue;
-            }
-            let msg = from
-                .try_recv_multipart()
-                .map_err(|e| CliError::socket("receiving", e))?;
-            if let Some(c) = capture {
-                // The capture never holds the proxy up: a copy it has no room for is lost.
-                match c.try_send_multipart(&msg) {
-                    Ok(()) | Err(zmtp_std::Error::WouldBlock) => {}
-                    Err(e) => eprintln!("zmtp: warning: capture: {e}"),
-                }
-            }
-            match wait_send(to, &msg, None) {
-                Ok(()) => {}
-                Err(CliError::Interrupted) => return Err(CliError::Interrupted),
-                Err(e) => eprintln!("zmtp: warning: message not forwarded: {e}"),
-            }
-        }
+    let mut proxy = Proxy::new(frontend, backend).stop_when(SLICE, stop);
+    if let Some(c) = capture {
+        proxy = proxy.capture(c);
     }
+    let r = proxy.run();
+    r.map_err(|e| CliError::socket("proxying", e))?;
+    Err(refused.take().unwrap_or(CliError::Interrupted))
 }

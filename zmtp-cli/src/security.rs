@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use zmtp_core::mechanism::z85;
 use zmtp_std::{AuthFailureKind, Context, Socket};
 
-use crate::cli::{KeygenArgs, Security};
+use crate::cli::{KeygenArgs, SecureSideArg, Security};
 use crate::error::{CliError, Result};
 use crate::output::from_hex;
 
@@ -247,6 +247,44 @@ pub fn apply(ctx: &Context, s: &Socket, o: &Security) -> Result<(Role, Vec<Strin
             .map_err(|e| CliError::socket(format!("--zap-endpoint {ep}"), e))?;
     }
     Ok((role, notes))
+}
+
+/// The security options on one side of a `broker` or `proxy` (before it binds or
+/// connects), if `--secure` covers that side (`frontend`: the frontend, else the backend).
+/// Secured sides are watched like a socket command's socket (call [`check`] on each): with
+/// `verbose` every failed handshake is printed, and a client side refused by every server
+/// it connects to stops the command. Returns whether the side was secured and the lines to
+/// print once the `bound` lines are out.
+pub fn apply_side(
+    ctx: &Context,
+    s: &Socket,
+    frontend: bool,
+    binds: bool,
+    verbose: bool,
+    side: &SecureSideArg,
+    o: &Security,
+) -> Result<(bool, Vec<String>)> {
+    if !side.covers(frontend) {
+        return Ok((false, Vec::new()));
+    }
+    let (role, notes) = apply(ctx, s, o)?;
+    if role == Role::Null {
+        if side.secure.is_some() {
+            return Err(CliError::usage(
+                "--secure says which sockets take the security options, but none is given \
+                 (--curve-server, --curve-serverkey, --plain-server, --plain-username)",
+            ));
+        }
+        return Ok((false, notes));
+    }
+    let first = WATCH
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_none();
+    if first {
+        watch(s, role, verbose, usize::from(binds), usize::from(!binds));
+    }
+    Ok((true, notes))
 }
 
 /// `zmtp keygen`.

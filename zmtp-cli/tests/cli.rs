@@ -5,163 +5,17 @@
 //! No sleeps as synchronisation: the tool's `bound` line says when it listens, and every
 //! wait has a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const ZMTP: &str = env!("CARGO_BIN_EXE_zmtp");
-/// Longest any single step may take before the test fails.
-const STEP: Duration = Duration::from_secs(20);
-
-/// A running `zmtp`, its stdout and stderr read line by line on threads.
-struct Proc {
-    child: Child,
-    out: Receiver<String>,
-    err: Receiver<String>,
-    stderr_seen: Vec<String>,
-}
-
-fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(ZMTP)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run zmtp");
-    let out = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
-    Proc {
-        child,
-        out,
-        err,
-        stderr_seen: Vec::new(),
-    }
-}
-
-impl Proc {
-    /// The endpoint of the next `bound ` line on stderr (which must be the next line), a
-    /// tcp:// one on 127.0.0.1.
-    fn bound(&mut self) -> String {
-        let ep = self.bound_any();
-        assert!(ep.starts_with("tcp://127.0.0.1:"), "{ep}");
-        assert!(!ep.ends_with(":0"), "the port actually bound: {ep}");
-        ep
-    }
-
-    /// The endpoint of the next `bound ` line on stderr.
-    fn bound_any(&mut self) -> String {
-        let line = self
-            .err
-            .recv_timeout(STEP)
-            .unwrap_or_else(|e| panic!("no bound line from zmtp: {e:?}"));
-        self.stderr_seen.push(line.clone());
-        let ep = line
-            .strip_prefix("bound ")
-            .unwrap_or_else(|| panic!("first stderr line is not `bound EP`: {line:?}"));
-        ep.to_owned()
-    }
-
-    /// The next stdout line.
-    fn line(&self) -> String {
-        self.out
-            .recv_timeout(STEP)
-            .unwrap_or_else(|e| panic!("no stdout line from zmtp: {e:?}"))
-    }
-
-    /// The next stdout line, if one comes within `d`.
-    fn try_line(&self, d: Duration) -> Option<String> {
-        match self.out.recv_timeout(d) {
-            Ok(l) => Some(l),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => panic!("zmtp closed stdout"),
-        }
-    }
-
-    /// Whether the process is still running.
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Waits for the exit; returns the status, the rest of stdout and all of stderr.
-    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let end = Instant::now() + STEP;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < end, "zmtp did not exit");
-            thread::sleep(Duration::from_millis(5)); // polling the exit, not synchronising
-        };
-        let out: Vec<String> = self.out.iter().collect();
-        let mut err = std::mem::take(&mut self.stderr_seen);
-        err.extend(self.err.iter());
-        (status, out, err.join("\n"))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `zmtp` to the end with `stdin`; (exit code, stdout, stderr).
-fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(ZMTP)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run zmtp");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+mod common;
+use common::{run, spawn, zbind, zsock, STEP};
 
 fn zctx() -> zmq::Context {
     zmq::Context::new()
-}
-
-fn zsock(ctx: &zmq::Context, ty: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(ty).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_linger(1000).unwrap();
-    s
-}
-
-/// Binds a libzmq socket to a free port; its endpoint.
-fn zbind(s: &zmq::Socket) -> String {
-    s.bind("tcp://127.0.0.1:*").unwrap();
-    s.get_last_endpoint().unwrap().unwrap()
 }
 
 fn strs(v: &[&str]) -> Vec<Vec<u8>> {

@@ -9,191 +9,25 @@
 //! No sleeps as synchronisation: the tool's `bound` line says when it listens, the peers'
 //! lines say what happened, and every wait has a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-const ZMTP: &str = env!("CARGO_BIN_EXE_zmtp");
+mod common;
+use common::pyzmq::have_pyzmq;
+use common::{run, zmtp, Proc, STEP, ZMTP};
+
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyzmq/cli_peer.py");
-/// Longest any single step may take before the test fails.
-const STEP: Duration = Duration::from_secs(20);
 
 // ------------------------------------------------------------------ processes
-
-fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// A running process, its stdout and stderr read line by line; killed when dropped.
-struct Proc {
-    what: &'static str,
-    child: Child,
-    out: Receiver<String>,
-    err: Receiver<String>,
-    out_seen: Vec<String>,
-    err_seen: Vec<String>,
-}
-
-impl Proc {
-    fn start(what: &'static str, mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("run {what}: {e}"));
-        let out = lines(child.stdout.take().unwrap());
-        let err = lines(child.stderr.take().unwrap());
-        Proc {
-            what,
-            child,
-            out,
-            err,
-            out_seen: Vec::new(),
-            err_seen: Vec::new(),
-        }
-    }
-
-    /// The next stderr line starting with `prefix` (earlier ones are kept).
-    fn err_line(&mut self, prefix: &str) -> String {
-        next_line(self.what, &self.err, &mut self.err_seen, prefix)
-    }
-
-    /// The next stdout line starting with `prefix`; a `FAIL` line from a peer fails.
-    fn out_line(&mut self, prefix: &str) -> String {
-        next_line(self.what, &self.out, &mut self.out_seen, prefix)
-    }
-
-    /// `tcp://127.0.0.1:PORT` from the tool's `bound` line.
-    fn bound(&mut self) -> String {
-        let line = self.err_line("bound ");
-        line["bound ".len()..].to_owned()
-    }
-
-    /// `tcp://127.0.0.1:PORT` from a peer's `PORT` line.
-    fn port(&mut self) -> String {
-        let line = self.out_line("PORT ");
-        format!("tcp://127.0.0.1:{}", &line[5..])
-    }
-
-    /// Waits for the exit; returns the status, all of stdout and all of stderr.
-    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let end = Instant::now() + STEP;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < end, "{} did not exit", self.what);
-            thread::sleep(Duration::from_millis(5)); // polling the exit, not synchronising
-        };
-        let mut out = std::mem::take(&mut self.out_seen);
-        out.extend(self.out.iter());
-        let mut err = std::mem::take(&mut self.err_seen);
-        err.extend(self.err.iter());
-        (status, out, err.join("\n"))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn next_line(what: &str, rx: &Receiver<String>, seen: &mut Vec<String>, prefix: &str) -> String {
-    let deadline = Instant::now() + STEP;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                seen.push(line.clone());
-                assert!(!line.starts_with("FAIL"), "{what}: {line}; seen {seen:?}");
-                if line.starts_with(prefix) {
-                    return line;
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("no {prefix:?} line from {what}; seen {seen:?}")
-            }
-            Err(e) => panic!("{what} closed ({e}) before {prefix:?}; seen {seen:?}"),
-        }
-    }
-}
-
-/// `zmtp ARGS...` with `env` added to its environment.
-fn zmtp(args: &[&str], env: &[(&str, &str)]) -> Proc {
-    let mut cmd = Command::new(ZMTP);
-    cmd.args(args)
-        .env_remove("ZMTP_CURVE_SECRETKEY")
-        .env_remove("ZMTP_PLAIN_PASSWORD");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Proc::start("zmtp", cmd)
-}
-
-/// Runs `zmtp ARGS...` to the end with `stdin`: (exit code, stdout, stderr).
-fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(ZMTP)
-        .args(args)
-        .env_remove("ZMTP_CURVE_SECRETKEY")
-        .env_remove("ZMTP_PLAIN_PASSWORD")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run zmtp");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// The python peer with this configuration.
 fn peer(cfg: serde_json::Value) -> Proc {
     let mut cmd = Command::new("python3");
     cmd.arg(PEER).arg(cfg.to_string());
     Proc::start("the pyzmq peer", cmd)
-}
-
-/// Whether python3 with a CURVE-capable pyzmq is here. Missing: skip, or fail under CI.
-fn have_pyzmq() -> bool {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import zmq, zmq.auth.thread, sys; sys.exit(0 if zmq.has('curve') else 3)",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 with pyzmq (built with CURVE) is required under CI: pip install pyzmq"
-        );
-        eprintln!("skipped: python3 with pyzmq (CURVE) not found; pip install pyzmq");
-    }
-    ok
 }
 
 /// A key pair from `zmtp keygen`: (public, secret).
@@ -224,7 +58,7 @@ fn keygen_prints_new_pairs_and_the_pair_of_a_secret() {
     assert_ne!(keygen().1, secret, "a new pair each time");
     assert_eq!(zmtp_std::curve_public(&secret).unwrap(), public);
     // The pair of a given secret key, on stdin or as an argument, in Z85 or hex.
-    let (code, out, err) = run(&["keygen", "--secret", "-"], &format!("{secret}\n"));
+    let (code, out, err) = run(&["keygen", "--secret", "-"], format!("{secret}\n"));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("public: {public}\nsecret: {secret}\n"));
     let (code, out, _) = run(&["keygen", "--secret", &secret], "");
@@ -945,4 +779,146 @@ fn keys_starting_with_a_dash_are_values() {
         "",
     );
     assert_eq!(code, 3, "parsed, bound, timed out: {err}");
+}
+
+// ------------------------------------------------------------------ broker, proxy
+
+/// `zmtp proxy` with CURVE on its frontend (the default `--secure frontend`) and an
+/// allow-list: a pyzmq CURVE PUSH with an allowed key gets its message through to a NULL
+/// libzmq PULL on the backend; one with another key is refused (ZAP 400), and the proxy
+/// goes on.
+#[test]
+fn curve_proxy_frontend_against_pyzmq() {
+    if !have_pyzmq() {
+        return;
+    }
+    let (server_public, server_secret) = keygen();
+    let (good_public, good_secret) = keygen();
+    let (bad_public, bad_secret) = keygen();
+    let mut tool = zmtp(
+        &[
+            "proxy",
+            "--frontend",
+            "pull,tcp://127.0.0.1:0",
+            "--backend",
+            "push,tcp://127.0.0.1:0",
+            "--curve-server",
+            "--allow-curve-key",
+            &good_public,
+        ],
+        &[("ZMTP_CURVE_SECRETKEY", &server_secret)],
+    );
+    let (front, back) = (tool.bound(), tool.bound());
+    let ctx = zmq::Context::new();
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
+    pull.connect(&back).unwrap();
+    let client = |public: &str, secret: &str, msg: &str| {
+        peer(json!({
+            "role": "push", "endpoint": front,
+            "server_public": server_public,
+            "client_public": public, "client_secret": secret,
+            "messages": [[msg, "x"]],
+        }))
+    };
+    let mut bad = client(&bad_public, &bad_secret, "from the wrong key");
+    assert_eq!(bad.out_line("EVENT"), "EVENT HANDSHAKE_FAILED_AUTH 400");
+    let mut good = client(&good_public, &good_secret, "allowed");
+    assert_eq!(good.out_line("EVENT"), "EVENT HANDSHAKE_SUCCEEDED 0");
+    good.out_line("DONE");
+    assert_eq!(
+        pull.recv_multipart(0)
+            .expect("the allowed message through the proxy"),
+        [b"allowed".to_vec(), b"x".to_vec()]
+    );
+    assert!(tool.child.try_wait().unwrap().is_none(), "still proxying");
+    assert!(
+        pull.recv_multipart(zmq::DONTWAIT).is_err(),
+        "only the allowed message"
+    );
+}
+
+/// `zmtp broker --secure both` as a PLAIN server with an allow-list on both ROUTERs:
+/// libzmq REQ clients and workers with the password go through; a client with a wrong one
+/// is refused by the frontend, and a worker with a wrong one by the backend.
+#[test]
+fn plain_broker_secures_both_sides_against_libzmq() {
+    let mut tool = zmtp(
+        &[
+            "broker",
+            "--frontend",
+            "tcp://127.0.0.1:0",
+            "--backend",
+            "tcp://127.0.0.1:0",
+            "--secure",
+            "both",
+            "--plain-server",
+            "--allow-plain",
+            "alice:s3cret",
+            "-v",
+        ],
+        &[],
+    );
+    let (front, back) = (tool.bound(), tool.bound());
+    let ctx = zmq::Context::new();
+    let req = |password: &str, ep: &str| {
+        let s = ctx.socket(zmq::REQ).unwrap();
+        s.set_plain_username(Some("alice")).unwrap();
+        s.set_plain_password(Some(password)).unwrap();
+        s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
+        s.set_linger(0).unwrap();
+        s.connect(ep).unwrap();
+        s
+    };
+    // Refused on either side (-v reports each refusal).
+    let mut refused = Vec::new();
+    for ep in [&front, &back] {
+        refused.push(req("wrong", ep));
+        let line = tool.err_line("zmtp: 127.0.0.1:");
+        assert!(
+            line.ends_with("client rejected: 400 not in the allow-list"),
+            "{ep}: {line}"
+        );
+    }
+    let worker = req("s3cret", &back);
+    worker.send("READY", 0).unwrap();
+    let client = req("s3cret", &front);
+    client.send("ping", 0).unwrap();
+    let job = worker.recv_multipart(0).expect("the request at the worker");
+    assert_eq!(job.len(), 3, "[client, \"\", request]: {job:?}");
+    assert_eq!(job[2], b"ping");
+    worker
+        .send_multipart([job[0].clone(), vec![], b"pong".to_vec()], 0)
+        .unwrap();
+    assert_eq!(client.recv_bytes(0).expect("the reply"), b"pong");
+    assert!(tool.child.try_wait().unwrap().is_none(), "still brokering");
+}
+
+/// `--secure` without security options is a usage error (exit 2).
+#[test]
+fn secure_side_without_security_options_exits_2() {
+    for cmd in [
+        &[
+            "broker",
+            "--frontend",
+            "tcp://127.0.0.1:0",
+            "--backend",
+            "tcp://127.0.0.1:0",
+            "--secure",
+            "backend",
+        ][..],
+        &[
+            "proxy",
+            "--frontend",
+            "pull,tcp://127.0.0.1:0",
+            "--backend",
+            "push,tcp://127.0.0.1:0",
+            "--secure",
+            "both",
+        ][..],
+    ] {
+        let (code, _, err) = run(cmd, "");
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(err.contains("--secure says which sockets"), "{err}");
+    }
 }

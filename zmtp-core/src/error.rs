@@ -111,8 +111,8 @@ impl fmt::Display for ProtocolError {
                 write!(f, "peer speaks ZMTP major version {major}, below 3")
             }
             ProtocolError::MechanismMismatch => f.write_str("peer security mechanism differs"),
-            ProtocolError::Frame(e) => write!(f, "malformed frame: {e:?}"),
-            ProtocolError::Command(e) => write!(f, "malformed command: {e:?}"),
+            ProtocolError::Frame(e) => write!(f, "malformed frame: {e}"),
+            ProtocolError::Command(e) => write!(f, "malformed command: {e}"),
             ProtocolError::FrameTooLarge => f.write_str("frame exceeds maximum frame size"),
             ProtocolError::MessageTooLarge => f.write_str("message exceeds maximum message size"),
             ProtocolError::CommandTooLarge => f.write_str("command larger than receive buffer"),
@@ -286,3 +286,466 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+// Display for the error types of `wire` and `socket`: kept here, with the others, so every
+// error of the crate reads the same way (lower case, no trailing period, the rule named).
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::ReservedFlags(flags) => {
+                write!(f, "frame flags {flags:#04x} set reserved bits 3-7")
+            }
+            FrameError::CommandWithMore => f.write_str("command frame with the MORE flag set"),
+            FrameError::SizeOverflow => {
+                f.write_str("long frame size with its most significant bit set")
+            }
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}
+
+impl fmt::Display for GreetingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GreetingError::BadSignature => f.write_str("greeting has no ZMTP 3 signature"),
+            GreetingError::UnsupportedVersion { major } => {
+                write!(f, "greeting of ZMTP major version {major}, below 3")
+            }
+        }
+    }
+}
+
+impl core::error::Error for GreetingError {}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MetadataError::EmptyName => "metadata property with an empty name",
+            MetadataError::InvalidName => "metadata property name outside A-Z a-z 0-9 - _ . +",
+            MetadataError::Truncated => "metadata property runs past the end of the list",
+            MetadataError::ValueTooLong => "metadata value size of 2^31 bytes or more",
+        })
+    }
+}
+
+impl core::error::Error for MetadataError {}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::EmptyName => f.write_str("command with an empty name"),
+            CommandError::NameOverrun => f.write_str("command name runs past the frame"),
+            CommandError::InvalidName => f.write_str("command name not ASCII letters"),
+            CommandError::Metadata(e) => write!(f, "READY: {e}"),
+            CommandError::MalformedError => f.write_str("ERROR reason length does not match"),
+            CommandError::MalformedPing => {
+                f.write_str("PING without its TTL or with a context over 16 bytes")
+            }
+            CommandError::MalformedPong => f.write_str("PONG with a context over 16 bytes"),
+        }
+    }
+}
+
+impl core::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            CommandError::Metadata(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for crate::wire::WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            crate::wire::WriteError::Invalid => {
+                "metadata property name or value not allowed (name 1-255 bytes of A-Z a-z 0-9 \
+                 - _ . +, value under 2^31 bytes)"
+            }
+            crate::wire::WriteError::BufferTooSmall => "no room in the buffer for the property",
+        })
+    }
+}
+
+impl core::error::Error for crate::wire::WriteError {}
+
+impl fmt::Display for crate::socket::AddPeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            crate::socket::AddPeerError::NoFreeSlot => f.write_str("every peer slot is in use"),
+            crate::socket::AddPeerError::Config(e) => write!(f, "peer slot unusable: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for crate::socket::AddPeerError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            crate::socket::AddPeerError::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for crate::socket::SocketSendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::socket::SocketSendError as E;
+        f.write_str(match self {
+            E::WouldBlock => "no peer can take the message now",
+            E::HostUnreachable => "no peer with this routing id",
+            E::NotAllowed => "the socket type cannot send now",
+            E::Empty => "message without the frames it needs",
+            E::TooLarge => "message larger than a peer's queues",
+            E::SubscriptionsFull => "no room for another subscription",
+        })
+    }
+}
+
+impl core::error::Error for crate::socket::SocketSendError {}
+
+impl fmt::Display for crate::socket::SocketRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            crate::socket::SocketRecvError::WouldBlock => "nothing to receive now",
+            crate::socket::SocketRecvError::NotAllowed => "the socket type cannot receive now",
+        })
+    }
+}
+
+impl core::error::Error for crate::socket::SocketRecvError {}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+    use crate::mechanism::z85::Z85Error;
+    use crate::socket::{AddPeerError, SocketRecvError, SocketSendError};
+    use crate::wire::{BufferTooSmall, WriteError};
+
+    /// Every variant of every public error type, each once. The `exhaustive` match below
+    /// stops compiling when a variant is added, so it cannot be missed here.
+    fn every_error() -> Vec<(&'static str, String)> {
+        let mut v: Vec<(&str, String)> = Vec::new();
+        let mut add = |name: &'static str, e: &dyn core::error::Error| {
+            v.push((name, e.to_string()));
+        };
+        let frame = [
+            FrameError::ReservedFlags(0x08),
+            FrameError::CommandWithMore,
+            FrameError::SizeOverflow,
+        ];
+        let greeting = [
+            GreetingError::BadSignature,
+            GreetingError::UnsupportedVersion { major: 2 },
+        ];
+        let metadata = [
+            MetadataError::EmptyName,
+            MetadataError::InvalidName,
+            MetadataError::Truncated,
+            MetadataError::ValueTooLong,
+        ];
+        let command = [
+            CommandError::EmptyName,
+            CommandError::NameOverrun,
+            CommandError::InvalidName,
+            CommandError::Metadata(MetadataError::Truncated),
+            CommandError::MalformedError,
+            CommandError::MalformedPing,
+            CommandError::MalformedPong,
+        ];
+        let curve = [
+            CurveError::MalformedCommand,
+            CurveError::UnsupportedVersion,
+            CurveError::BoxOpenFailed,
+            CurveError::InvalidCookie,
+            CurveError::InvalidVouch,
+            CurveError::NonceReused,
+            CurveError::ReservedFlags,
+            CurveError::CommandFrame,
+            CurveError::MessageTooLarge,
+            CurveError::WeakKey,
+        ];
+        let protocol = [
+            ProtocolError::Greeting(GreetingError::BadSignature),
+            ProtocolError::MechanismMismatch,
+            ProtocolError::Frame(FrameError::SizeOverflow),
+            ProtocolError::Command(CommandError::MalformedPing),
+            ProtocolError::FrameTooLarge,
+            ProtocolError::MessageTooLarge,
+            ProtocolError::CommandTooLarge,
+            ProtocolError::UnexpectedMessage,
+            ProtocolError::UnexpectedCommand,
+            ProtocolError::MissingSocketType,
+            ProtocolError::UnknownSocketType,
+            ProtocolError::IncompatibleSocketType(SocketType::Pub),
+            ProtocolError::MalformedHello,
+            ProtocolError::InvalidIdentity,
+            ProtocolError::Curve(CurveError::WeakKey),
+        ];
+        let close = [
+            CloseReason::Protocol(ProtocolError::MalformedHello),
+            CloseReason::PeerError,
+            CloseReason::AuthFailed,
+            CloseReason::AuthRejected,
+            CloseReason::HandshakeTimeout,
+            CloseReason::HeartbeatTimeout,
+            CloseReason::TtlExpired,
+            CloseReason::Eof,
+            CloseReason::Local,
+        ];
+        let send = [
+            SendError::NotReady,
+            SendError::WouldBlock,
+            SendError::TooLarge,
+            SendError::FrameInProgress,
+            SendError::NoFrameInProgress,
+            SendError::Closed,
+        ];
+        let usage = [
+            UsageError::CommitExceedsWindow,
+            UsageError::TransmitExceedsPending,
+        ];
+        let config = [
+            ConfigError::RxBufferTooSmall,
+            ConfigError::TxBufferTooSmall,
+            ConfigError::InvalidIdentity,
+            ConfigError::MissingRandomness,
+        ];
+        let write = [WriteError::Invalid, WriteError::BufferTooSmall];
+        let add_peer = [
+            AddPeerError::NoFreeSlot,
+            AddPeerError::Config(ConfigError::RxBufferTooSmall),
+        ];
+        let socket_send = [
+            SocketSendError::WouldBlock,
+            SocketSendError::HostUnreachable,
+            SocketSendError::NotAllowed,
+            SocketSendError::Empty,
+            SocketSendError::TooLarge,
+            SocketSendError::SubscriptionsFull,
+        ];
+        let socket_recv = [SocketRecvError::WouldBlock, SocketRecvError::NotAllowed];
+        let z85 = [
+            Z85Error::Length,
+            Z85Error::InvalidChar,
+            Z85Error::Overflow,
+            Z85Error::BufferTooSmall,
+        ];
+        for e in &frame {
+            add("FrameError", e);
+        }
+        for e in &greeting {
+            add("GreetingError", e);
+        }
+        for e in &metadata {
+            add("MetadataError", e);
+        }
+        for e in &command {
+            add("CommandError", e);
+        }
+        for e in &curve {
+            add("CurveError", e);
+        }
+        for e in &protocol {
+            add("ProtocolError", e);
+        }
+        for e in &close {
+            add("CloseReason", e);
+        }
+        for e in &send {
+            add("SendError", e);
+        }
+        for e in &usage {
+            add("UsageError", e);
+        }
+        for e in &config {
+            add("ConfigError", e);
+        }
+        for e in &write {
+            add("WriteError", e);
+        }
+        for e in &add_peer {
+            add("AddPeerError", e);
+        }
+        for e in &socket_send {
+            add("SocketSendError", e);
+        }
+        for e in &socket_recv {
+            add("SocketRecvError", e);
+        }
+        for e in &z85 {
+            add("Z85Error", e);
+        }
+        add("BufferTooSmall", &BufferTooSmall);
+        v
+    }
+
+    /// Compiles only while the lists above name every variant (inside the crate,
+    /// `#[non_exhaustive]` does not stop an exhaustive match).
+    #[allow(dead_code, clippy::too_many_arguments)]
+    fn exhaustive(
+        f: FrameError,
+        g: GreetingError,
+        m: MetadataError,
+        c: CommandError,
+        cu: CurveError,
+        p: ProtocolError,
+        cl: CloseReason,
+        s: SendError,
+        u: UsageError,
+        co: ConfigError,
+        w: WriteError,
+        a: AddPeerError,
+        ss: SocketSendError,
+        sr: SocketRecvError,
+        z: Z85Error,
+    ) -> usize {
+        use CommandError as C;
+        use ProtocolError as P;
+        let f = match f {
+            FrameError::ReservedFlags(_)
+            | FrameError::CommandWithMore
+            | FrameError::SizeOverflow => 3,
+        };
+        let g = match g {
+            GreetingError::BadSignature | GreetingError::UnsupportedVersion { .. } => 2,
+        };
+        let m = match m {
+            MetadataError::EmptyName
+            | MetadataError::InvalidName
+            | MetadataError::Truncated
+            | MetadataError::ValueTooLong => 4,
+        };
+        let c = match c {
+            C::EmptyName
+            | C::NameOverrun
+            | C::InvalidName
+            | C::Metadata(_)
+            | C::MalformedError
+            | C::MalformedPing
+            | C::MalformedPong => 7,
+        };
+        let cu = match cu {
+            CurveError::MalformedCommand
+            | CurveError::UnsupportedVersion
+            | CurveError::BoxOpenFailed
+            | CurveError::InvalidCookie
+            | CurveError::InvalidVouch
+            | CurveError::NonceReused
+            | CurveError::ReservedFlags
+            | CurveError::CommandFrame
+            | CurveError::MessageTooLarge
+            | CurveError::WeakKey => 10,
+        };
+        let p = match p {
+            P::Greeting(_)
+            | P::MechanismMismatch
+            | P::Frame(_)
+            | P::Command(_)
+            | P::FrameTooLarge
+            | P::MessageTooLarge
+            | P::CommandTooLarge
+            | P::UnexpectedMessage
+            | P::UnexpectedCommand
+            | P::MissingSocketType
+            | P::UnknownSocketType
+            | P::IncompatibleSocketType(_)
+            | P::MalformedHello
+            | P::InvalidIdentity
+            | P::Curve(_) => 15,
+        };
+        let cl = match cl {
+            CloseReason::Protocol(_)
+            | CloseReason::PeerError
+            | CloseReason::AuthFailed
+            | CloseReason::AuthRejected
+            | CloseReason::HandshakeTimeout
+            | CloseReason::HeartbeatTimeout
+            | CloseReason::TtlExpired
+            | CloseReason::Eof
+            | CloseReason::Local => 9,
+        };
+        let s = match s {
+            SendError::NotReady
+            | SendError::WouldBlock
+            | SendError::TooLarge
+            | SendError::FrameInProgress
+            | SendError::NoFrameInProgress
+            | SendError::Closed => 6,
+        };
+        let u = match u {
+            UsageError::CommitExceedsWindow | UsageError::TransmitExceedsPending => 2,
+        };
+        let co = match co {
+            ConfigError::RxBufferTooSmall
+            | ConfigError::TxBufferTooSmall
+            | ConfigError::InvalidIdentity
+            | ConfigError::MissingRandomness => 4,
+        };
+        let w = match w {
+            WriteError::Invalid | WriteError::BufferTooSmall => 2,
+        };
+        let a = match a {
+            AddPeerError::NoFreeSlot | AddPeerError::Config(_) => 2,
+        };
+        let ss = match ss {
+            SocketSendError::WouldBlock
+            | SocketSendError::HostUnreachable
+            | SocketSendError::NotAllowed
+            | SocketSendError::Empty
+            | SocketSendError::TooLarge
+            | SocketSendError::SubscriptionsFull => 6,
+        };
+        let sr = match sr {
+            SocketRecvError::WouldBlock | SocketRecvError::NotAllowed => 2,
+        };
+        let z = match z {
+            Z85Error::Length
+            | Z85Error::InvalidChar
+            | Z85Error::Overflow
+            | Z85Error::BufferTooSmall => 4,
+        };
+        f + g + m + c + cu + p + cl + s + u + co + w + a + ss + sr + z
+    }
+
+    #[test]
+    fn every_error_has_a_message() {
+        let all = every_error();
+        // 3 + 2 + 4 + 7 + 10 + 15 + 9 + 6 + 2 + 4 + 2 + 2 + 6 + 2 + 4 variants, and BufferTooSmall.
+        assert_eq!(all.len(), 79);
+        for (name, text) in &all {
+            assert!(!text.trim().is_empty(), "{name}: empty message");
+            assert!(!text.ends_with('.'), "{name}: {text:?} ends with a period");
+            assert!(
+                !text.contains("Error") && !text.contains('{'),
+                "{name}: {text:?} looks like Debug output"
+            );
+        }
+        // Each variant says something different within its type.
+        for (i, (name, text)) in all.iter().enumerate() {
+            for (other_name, other) in &all[..i] {
+                assert!(
+                    name != other_name || text != other,
+                    "{name}: two variants both say {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nested_errors_show_their_cause() {
+        let e = ProtocolError::Command(CommandError::Metadata(MetadataError::Truncated));
+        assert_eq!(
+            e.to_string(),
+            "malformed command: READY: metadata property runs past the end of the list"
+        );
+        let e = CloseReason::Protocol(ProtocolError::Frame(FrameError::ReservedFlags(0x81)));
+        assert_eq!(
+            e.to_string(),
+            "protocol error: malformed frame: frame flags 0x81 set reserved bits 3-7"
+        );
+        let source = core::error::Error::source(&CommandError::Metadata(MetadataError::EmptyName));
+        assert!(source.is_some());
+    }
+}

@@ -238,8 +238,13 @@ fn our_curve_dealer_with_libzmq_router_server_and_heartbeats() {
     let mut peer = Peer::start(j);
     let addr = peer.port();
     let mut cfg = k.client_cfg(SocketType::Dealer);
+    // PING every 50 ms, but give up only after 5 s of silence. The timeout defaults to the
+    // interval (as libzmq's), and 50 ms is less than a busy machine can stall the peer (or
+    // this test) for: a 200 ms SIGSTOP of the pyzmq peer closed the session with
+    // HeartbeatTimeout.
     cfg.heartbeat_interval = Some(Duration::from_millis(50));
-    cfg.heartbeat_ttl = Some(Duration::from_secs(2));
+    cfg.heartbeat_timeout = Some(Duration::from_secs(5));
+    cfg.heartbeat_ttl = Some(Duration::from_secs(5));
     let mut d = curve_driver(TcpStream::connect(addr).unwrap(), &cfg, Role::Connected);
     let p = d.handshake();
     assert_eq!(p.socket_type, SocketType::Router);

@@ -100,3 +100,63 @@ impl From<io::Error> for Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant has a message of its own (the match stops compiling when one is added
+    /// without being listed here).
+    #[test]
+    fn every_error_has_a_message() {
+        let all = [
+            Error::WouldBlock,
+            Error::Timeout,
+            Error::State,
+            Error::Unsupported(SocketType::Pair),
+            Error::InvalidEndpoint {
+                endpoint: "tcp://nowhere".into(),
+                reason: "no port",
+            },
+            Error::InvalidOption {
+                option: "linger",
+                reason: "too long",
+            },
+            Error::EmptyMessage,
+            Error::MessageTooLarge,
+            Error::HostUnreachable,
+            Error::EndpointNotFound("tcp://127.0.0.1:1".into()),
+            Error::SubscriptionsFull,
+            Error::Terminated,
+            Error::Io(io::Error::new(io::ErrorKind::AddrInUse, "address in use")),
+        ];
+        let mut listed = 0;
+        for e in &all {
+            listed += match e {
+                Error::WouldBlock
+                | Error::Timeout
+                | Error::State
+                | Error::Unsupported(_)
+                | Error::InvalidEndpoint { .. }
+                | Error::InvalidOption { .. }
+                | Error::EmptyMessage
+                | Error::MessageTooLarge
+                | Error::HostUnreachable
+                | Error::EndpointNotFound(_)
+                | Error::SubscriptionsFull
+                | Error::Terminated
+                | Error::Io(_) => 1,
+            };
+        }
+        assert_eq!(listed, 13);
+        let texts: Vec<String> = all.iter().map(ToString::to_string).collect();
+        for (i, t) in texts.iter().enumerate() {
+            assert!(!t.trim().is_empty(), "{:?}: empty message", all[i]);
+            assert!(!texts[..i].contains(t), "two variants say {t:?}");
+        }
+        assert!(texts[12].contains("address in use"), "{}", texts[12]);
+        assert!(std::error::Error::source(&all[12]).is_some());
+        let zap = crate::zap::ZapError("no version frame");
+        assert_eq!(zap.to_string(), "malformed ZAP message: no version frame");
+    }
+}

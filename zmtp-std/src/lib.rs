@@ -108,6 +108,7 @@
 //! | `poller = zmq.Poller(); poller.register(s, zmq.POLLIN)` | `let mut items = [s.as_poll_item(PollEvents::IN)];` |
 //! | `poller.poll(timeout_ms)` / `zmq_poll(items, n, timeout)` | [`poll(&mut items, Some(timeout))?`](poll) (`None`: forever) → number ready |
 //! | `dict(poller.poll())[s] & zmq.POLLIN`, `POLLOUT` | `items[0].is_readable()`, `is_writable()`, `revents()` |
+//! | `zmq.proxy(frontend, backend, capture)` / `zmq.proxy_steerable(f, b, capture, control)` | [`proxy(&f, &b, Some(&capture))?`](proxy()) / [`proxy_steerable(&f, &b, None, Some(&control))?`](proxy_steerable) → [`ProxyStats`] on `TERMINATE` |
 //! | `s.get_monitor_socket()` / `zmq_socket_monitor` | `let events = s.monitor()?;` (a channel of typed [`MonitorEvent`]s) |
 //! | `s.close(linger=0)` | `s.set_linger(Some(Duration::ZERO)); s.close();` (or drop) |
 //! | `ctx.term()` | drop the last `Context` clone and socket |
@@ -361,6 +362,7 @@ mod monitor;
 mod options;
 mod owned;
 mod poll;
+pub mod proxy;
 mod security;
 mod shared;
 mod socket;
@@ -375,6 +377,7 @@ pub use options::{
     DEFAULT_MAX_PEERS, DEFAULT_QUEUE_SIZE, DEFAULT_RECONNECT_INTERVAL, DEFAULT_SUBSCRIPTION_NODES,
 };
 pub use poll::{poll, PollEvents, PollItem};
+pub use proxy::{proxy, proxy_steerable, Proxy, ProxyStats};
 pub use security::{
     curve_keypair, curve_public, AuthFailure, AuthFailureKind, Mechanism, SecretBytes,
     SecurityOptions,

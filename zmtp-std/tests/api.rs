@@ -4,15 +4,8 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{Context, Error, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !f() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+mod common;
+use common::{wait_until, STEP};
 
 #[test]
 fn req_rep_round_trip_and_state_errors() {

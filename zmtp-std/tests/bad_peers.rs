@@ -3,7 +3,7 @@
 //! and never reads. Meanwhile a well-behaved libzmq peer keeps working, messages already
 //! queued stay queued, and memory stays within the socket's limits.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -13,21 +13,14 @@ use std::time::{Duration, Instant};
 use zmtp_core::{CloseReason, ProtocolError};
 use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::{closed_by_peer, zsocket, STEP};
 
 /// The tests of this file run one at a time: one of them measures the process's memory.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s
 }
 
 /// A ZMTP 3.1 NULL greeting (RFC 37 §"The Greeting"), as a client.
@@ -60,23 +53,6 @@ fn raw_peer(endpoint: &str, socket_type: &str) -> TcpStream {
     s.write_all(&greeting()).unwrap();
     s.write_all(&ready(socket_type)).unwrap();
     s
-}
-
-/// Whether the other end closed the stream within `STEP` (after whatever it still sent).
-fn closed_by_peer(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(STEP)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
 }
 
 /// The next `HandshakeFailed` or `Disconnected` reason from a monitor.

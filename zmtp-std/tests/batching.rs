@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{poll, Context, Error, PollEvents, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::STEP;
 
 /// A message's bytes, different for each `i` (`len` bytes).
 fn body(i: u32, len: usize) -> Vec<u8> {

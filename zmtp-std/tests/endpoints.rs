@@ -1,59 +1,20 @@
 //! Endpoints beyond `bind` and `connect`: `unbind` and `disconnect` against libzmq, and the
 //! `ipc://` transport (interop with libzmq both ways, stale and live socket files).
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zmtp_std::{Context, Error, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !f() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s
-}
-
-/// A path for a socket file that does not exist yet, unique to this test process.
-fn temp_path(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("zmtp-std-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
-}
+mod common;
+use common::{closed_by_peer, temp_path, wait_until, zsocket, STEP};
 
 fn ipc(path: &Path) -> String {
     format!("ipc://{}", path.display())
-}
-
-/// Reads from a raw stream until the other end closes it (EOF or reset).
-fn closed_by_peer(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(STEP)).unwrap();
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
 }
 
 // ================================================================================ unbind

@@ -15,46 +15,10 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{Context, Socket, SocketType};
 
-/// Deadline for any single expected step.
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::{wait_until, zbind, zmq_type, zsocket, STEP};
 
 // ================================================================================ helpers
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !f() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A libzmq socket that gives up after `STEP` and drops everything on close.
-fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s
-}
-
-/// Binds a libzmq socket to a free port on 127.0.0.1; returns its endpoint.
-fn zbind(s: &zmq::Socket) -> String {
-    s.bind("tcp://127.0.0.1:*").unwrap();
-    s.get_last_endpoint().unwrap().unwrap()
-}
-
-fn zmq_type(t: SocketType) -> zmq::SocketType {
-    match t {
-        SocketType::Pair => zmq::PAIR,
-        SocketType::Req => zmq::REQ,
-        SocketType::Rep => zmq::REP,
-        SocketType::Dealer => zmq::DEALER,
-        SocketType::Router => zmq::ROUTER,
-        SocketType::Push => zmq::PUSH,
-        SocketType::Pull => zmq::PULL,
-        other => panic!("no test for {other}"),
-    }
-}
 
 /// One end of a connection: ours or libzmq's.
 trait End {

@@ -11,15 +11,8 @@ use zmtp_core::wire::GreetingError;
 use zmtp_core::ProtocolError;
 use zmtp_std::{CloseReason, Context, MonitorEvent, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
-
-fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s
-}
+mod common;
+use common::{temp_path, zsocket, STEP};
 
 /// The next event for which `f` says `Some`, skipping others; fails after `STEP`.
 fn expect<T>(
@@ -39,12 +32,6 @@ fn expect<T>(
             Err(e) => panic!("no {what}: {e:?}"),
         }
     }
-}
-
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("zmtp-std-mon-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
 }
 
 #[test]

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{poll, Context, Error, PollEvents, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::STEP;
 
 fn free_endpoint() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

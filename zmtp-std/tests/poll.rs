@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{poll, Context, Error, PollEvents, PollItem, SocketType};
 
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::STEP;
 
 #[test]
 fn poll_events_set_operations() {

@@ -13,31 +13,13 @@ use std::time::{Duration, Instant};
 
 use zmtp_std::{Context, Error, Socket, SocketType};
 
-/// Deadline for any single expected step.
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::{zmq_type, zsocket, STEP};
+
 /// How long a publishing loop waits for a message before publishing again.
 const TICK: Duration = Duration::from_millis(10);
 
 type Msg = Vec<Vec<u8>>;
-
-/// A libzmq socket that gives up after `STEP` and drops everything on close.
-fn zsocket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(STEP.as_millis() as i32).unwrap();
-    s.set_sndtimeo(STEP.as_millis() as i32).unwrap();
-    s
-}
-
-fn zmq_type(t: SocketType) -> zmq::SocketType {
-    match t {
-        SocketType::Pub => zmq::PUB,
-        SocketType::Sub => zmq::SUB,
-        SocketType::XPub => zmq::XPUB,
-        SocketType::XSub => zmq::XSUB,
-        other => panic!("no test for {other}"),
-    }
-}
 
 fn msg(frames: &[&[u8]]) -> Msg {
     frames.iter().map(|f| f.to_vec()).collect()

@@ -3,23 +3,18 @@
 //! up other connections. The same against libzmq is in `security_pyzmq.rs`.
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zmtp_std::zap::{Credentials, ZapReply, ZapRequest};
 use zmtp_std::{AuthFailureKind, Context, Error, Mechanism, Socket, SocketType};
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Polls `f` until it gives `Some`, for up to 10 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::wait_for_within(what, WAIT, f)
 }
 
 fn rejected_code(s: &Socket) -> Option<u16> {

@@ -17,29 +17,11 @@ use serde_json::json;
 use zmtp_std::zap::{Credentials, ZapReply, ZapRequest};
 use zmtp_std::{AuthFailureKind, Context, Socket, SocketType};
 
+mod common;
+use common::pyzmq::have_pyzmq;
+
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyzmq/security_peer.py");
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Whether python3 with a CURVE-capable pyzmq is here. Missing: skip, or fail under CI.
-fn have_pyzmq() -> bool {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import zmq, zmq.auth.thread, sys; sys.exit(0 if zmq.has('curve') else 3)",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 with pyzmq (built with CURVE) is required under CI: pip install pyzmq"
-        );
-        eprintln!("skipped: python3 with pyzmq (CURVE) not found; pip install pyzmq");
-    }
-    ok
-}
 
 /// The python peer: its output lines arrive on a channel; killed when dropped.
 struct Peer {
@@ -120,15 +102,8 @@ fn hex(frames: &[&[u8]]) -> String {
 }
 
 /// Polls `f` until it gives `Some`, for up to 10 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::wait_for_within(what, WAIT, f)
 }
 
 fn keypair() -> (String, String) {

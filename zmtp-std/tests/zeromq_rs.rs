@@ -17,8 +17,8 @@ use tokio::time::timeout;
 use zeromq::{Socket as _, SocketRecv as _, SocketSend as _, ZmqMessage};
 use zmtp_std::{Context, Socket, SocketType};
 
-/// Deadline for any single expected step.
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+use common::STEP;
 
 fn rt() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -48,7 +48,9 @@ fn main() -> Result<(), zmtp_std::Error> {
     }
     let p = report.server.proxy;
     println!(
-        "proxy: {} requests in, {} replies out; {:.1} ms",
+        "proxy: {} requests in, {} replies out ({} and {} frames: [client, body]); {:.1} ms",
+        p.frontend_in_msgs / 2,
+        p.frontend_out_msgs / 2,
         p.frontend_in_msgs,
         p.frontend_out_msgs,
         report.elapsed.as_secs_f64() * 1e3

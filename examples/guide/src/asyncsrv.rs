@@ -4,7 +4,7 @@
 //! Clients are DEALERs: each sends requests at its own pace and takes whatever replies
 //! come back, whenever they come, without the lock-step of REQ. The server binds a ROUTER
 //! frontend for the clients and a DEALER backend for its pool of workers (DEALERs too),
-//! and runs the [proxy](crate::proxy) between them. A worker answers a request with any
+//! and runs the [proxy](mod@crate::proxy) between them. A worker answers a request with any
 //! number of replies, zero included (the Guide: 0-4, each after up to a second's "work").
 //! Envelopes:
 //!
@@ -212,7 +212,8 @@ pub fn worker(
 pub struct ServerLog {
     /// The requests each worker handled, by worker name (`worker-0`, ...).
     pub workers: BTreeMap<String, Vec<Handled>>,
-    /// The proxy's counters: requests in at the frontend, replies out of it.
+    /// The proxy's counters: requests in at the frontend, replies out of it, in frames
+    /// (two a message: the client's routing id and the body).
     pub proxy: ProxyStats,
 }
 

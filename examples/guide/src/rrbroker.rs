@@ -5,7 +5,7 @@
 //! The broker polls both and passes each message across unchanged: the ROUTER adds the
 //! client's routing id on the way in, the DEALER fair-queues replies back, and the
 //! ROUTER routes them by that id. [`msgqueue`] is the same broker as one call of
-//! [`proxy`](crate::proxy::proxy).
+//! [`proxy`](crate::proxy::proxy()).
 
 use std::time::Duration;
 

@@ -69,7 +69,7 @@ pub fn wuserver(
         };
         publisher.send(update.encode())?;
         sent += 1;
-        if sent % 64 == 0 {
+        if sent.is_multiple_of(64) {
             // Let the I/O thread and the subscribers run on a busy machine.
             std::thread::yield_now();
         }

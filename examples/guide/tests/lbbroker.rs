@@ -5,8 +5,32 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use zmtp_guide::lbbroker::{self, Config};
-use zmtp_guide::{Stop, ANY_LOCAL};
+use zmtp_guide::Stop;
 use zmtp_std::{Context, SocketType};
+
+mod common;
+use common::router_pair;
+
+/// `clients` REQ clients named `client-N` on threads, each making `requests` requests
+/// through the broker at `ep`; each returns its replies.
+fn start_clients(
+    ctx: &Context,
+    ep: &str,
+    clients: usize,
+    requests: usize,
+) -> Vec<std::thread::JoinHandle<Vec<Vec<u8>>>> {
+    (0..clients)
+        .map(|n| {
+            let (ctx, ep) = (ctx.clone(), ep.to_owned());
+            std::thread::spawn(move || {
+                let s = ctx.socket(SocketType::Req).unwrap();
+                s.set_routing_id(format!("client-{n}").as_bytes()).unwrap();
+                s.connect(&ep).unwrap();
+                lbbroker::client(&s, requests).unwrap()
+            })
+        })
+        .collect()
+}
 
 fn check(report: &lbbroker::Report, cfg: Config) {
     let total = cfg.clients * cfg.requests_per_client;
@@ -80,10 +104,7 @@ fn our_broker_libzmq_workers() {
     const CLIENTS: usize = 5;
     const REQUESTS: usize = 4;
     let ctx = Context::new().unwrap();
-    let frontend = ctx.socket(SocketType::Router).unwrap();
-    let backend = ctx.socket(SocketType::Router).unwrap();
-    let front_ep = frontend.bind(ANY_LOCAL).unwrap();
-    let back_ep = backend.bind(ANY_LOCAL).unwrap();
+    let (frontend, backend, front_ep, back_ep) = router_pair(&ctx);
     let stop = Stop::new();
     let workers: Vec<_> = (0..3)
         .map(|n| {
@@ -94,17 +115,7 @@ fn our_broker_libzmq_workers() {
             })
         })
         .collect();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|n| {
-            let (ctx, ep) = (ctx.clone(), front_ep.clone());
-            std::thread::spawn(move || {
-                let s = ctx.socket(SocketType::Req).unwrap();
-                s.set_routing_id(format!("client-{n}").as_bytes()).unwrap();
-                s.connect(&ep).unwrap();
-                lbbroker::client(&s, REQUESTS).unwrap()
-            })
-        })
-        .collect();
+    let clients = start_clients(&ctx, &front_ep, CLIENTS, REQUESTS);
     let served = lbbroker::broker(&frontend, &backend, CLIENTS * REQUESTS).unwrap();
     stop.stop();
     for c in clients {
@@ -182,17 +193,7 @@ fn libzmq_broker_our_clients_and_workers() {
             })
         })
         .collect();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|n| {
-            let (ctx, ep) = (ctx.clone(), front_ep.clone());
-            std::thread::spawn(move || {
-                let s = ctx.socket(SocketType::Req).unwrap();
-                s.set_routing_id(format!("client-{n}").as_bytes()).unwrap();
-                s.connect(&ep).unwrap();
-                lbbroker::client(&s, REQUESTS).unwrap()
-            })
-        })
-        .collect();
+    let clients = start_clients(&ctx, &front_ep, CLIENTS, REQUESTS);
     for c in clients {
         assert_eq!(c.join().unwrap(), vec![b"OK".to_vec(); REQUESTS]);
     }

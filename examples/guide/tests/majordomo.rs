@@ -244,7 +244,16 @@ fn our_broker_libzmq_worker() {
         std::thread::spawn(move || zmq_echo_worker(&endpoint, &stop))
     };
     let mut client = Client::new(&ctx, &endpoint, CCFG).unwrap();
-    assert!(wait_service(&mut client, "echo"));
+    echo_ten(&mut client);
+    stop.stop();
+    assert_eq!(worker.join().unwrap(), 10);
+    broker_stop.stop();
+    broker.join().unwrap();
+}
+
+/// Ten requests to the "echo" service, once it is known, each answered with its body.
+fn echo_ten(client: &mut Client) {
+    assert!(wait_service(client, "echo"));
     for n in 0..10 {
         let body = frames(&["ping", &n.to_string()]);
         assert_eq!(
@@ -252,10 +261,6 @@ fn our_broker_libzmq_worker() {
             body
         );
     }
-    stop.stop();
-    assert_eq!(worker.join().unwrap(), 10);
-    broker_stop.stop();
-    broker.join().unwrap();
 }
 
 /// A libzmq ROUTER under our broker code.
@@ -294,14 +299,7 @@ fn libzmq_broker_our_worker_and_client() {
     let stop = Stop::new();
     let worker = start_echo(&ctx, &endpoint, &stop);
     let mut client = Client::new(&ctx, &endpoint, CCFG).unwrap();
-    assert!(wait_service(&mut client, "echo"));
-    for n in 0..10 {
-        let body = frames(&["ping", &n.to_string()]);
-        assert_eq!(
-            client.send("echo", body.clone()).unwrap().unwrap().last,
-            body
-        );
-    }
+    echo_ten(&mut client);
     stop.stop();
     assert_eq!(worker.join().unwrap(), 10);
     broker_stop.stop();

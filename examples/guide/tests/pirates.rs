@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use zmtp_guide::lazy_pirate::{self, bind_retry, ClientConfig};
 use zmtp_guide::pirate::{self, PpConfig};
-use zmtp_guide::{Stop, ANY_LOCAL};
+use zmtp_guide::Stop;
 use zmtp_std::{Context, SocketType};
+
+mod common;
+use common::router_pair;
 
 const CLIENT: ClientConfig = ClientConfig {
     request_timeout: Duration::from_millis(400),
@@ -26,10 +29,7 @@ fn seq(n: u64) -> Vec<u64> {
 #[test]
 fn simple_pirate_worker_crash() {
     let ctx = Context::new().unwrap();
-    let frontend = ctx.socket(SocketType::Router).unwrap();
-    let backend = ctx.socket(SocketType::Router).unwrap();
-    let f = frontend.bind(ANY_LOCAL).unwrap();
-    let b = backend.bind(ANY_LOCAL).unwrap();
+    let (frontend, backend, f, b) = router_pair(&ctx);
     let stop = Stop::new();
     let queue = {
         let stop = stop.clone();
@@ -60,10 +60,7 @@ fn simple_pirate_worker_crash() {
 #[test]
 fn paranoid_pirate_worker_crash_expires() {
     let ctx = Context::new().unwrap();
-    let frontend = ctx.socket(SocketType::Router).unwrap();
-    let backend = ctx.socket(SocketType::Router).unwrap();
-    let f = frontend.bind(ANY_LOCAL).unwrap();
-    let b = backend.bind(ANY_LOCAL).unwrap();
+    let (frontend, backend, f, b) = router_pair(&ctx);
     let stop = Stop::new();
     let queue = {
         let stop = stop.clone();
@@ -93,10 +90,7 @@ fn paranoid_pirate_worker_crash_expires() {
 #[test]
 fn paranoid_pirate_queue_restart_worker_backs_off() {
     let ctx = Context::new().unwrap();
-    let frontend = ctx.socket(SocketType::Router).unwrap();
-    let backend = ctx.socket(SocketType::Router).unwrap();
-    let f = frontend.bind(ANY_LOCAL).unwrap();
-    let b = backend.bind(ANY_LOCAL).unwrap();
+    let (frontend, backend, f, b) = router_pair(&ctx);
     let (qstop, wstop) = (Stop::new(), Stop::new());
     let queue = {
         let qstop = qstop.clone();

@@ -25,8 +25,8 @@ Everything times out after 10 s.
 """
 
 import json
+import os
 import sys
-import threading
 import time
 
 import zmq
@@ -34,30 +34,11 @@ import zmq.auth.thread
 import zmq.utils.monitor
 import zmq.utils.z85
 
-TIMEOUT_MS = 10_000
-
-NAMES = {
-    zmq.EVENT_HANDSHAKE_SUCCEEDED: "HANDSHAKE_SUCCEEDED",
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "HANDSHAKE_FAILED_AUTH",
-    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "HANDSHAKE_FAILED_PROTOCOL",
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "HANDSHAKE_FAILED_NO_DETAIL",
-}
-HANDSHAKE_EVENTS = 0
-for _e in NAMES:
-    HANDSHAKE_EVENTS |= _e
-
-_say_lock = threading.Lock()
-
-
-def say(*parts):
-    with _say_lock:
-        print(*parts, flush=True)
-
-
-def fail(why):
-    say("FAIL", why)
-    sys.exit(1)
-
+# The helpers the pyzmq peers share live with zmtp-std's.
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "zmtp-std", "tests", "pyzmq")
+)
+from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, Keys, event_name, fail, say, watch  # noqa: E402
 
 def socket(ctx, kind):
     s = ctx.socket(kind)
@@ -69,18 +50,6 @@ def socket(ctx, kind):
 
 def bind(s):
     say("PORT", s.bind_to_random_port("tcp://127.0.0.1"))
-
-
-class Keys:
-    """A credentials provider for configure_curve_callback."""
-
-    def __init__(self, keys):
-        self.keys = set(keys)
-
-    def callback(self, domain, key):
-        if len(key) == 32:  # older pyzmq hands the raw key
-            key = zmq.utils.z85.encode(key)
-        return key.decode() in self.keys
 
 
 def push(ctx, cfg):
@@ -97,7 +66,7 @@ def push(ctx, cfg):
         ev = zmq.utils.monitor.recv_monitor_message(mon)
     except zmq.Again:
         fail("no handshake event")
-    say("EVENT", NAMES.get(ev["event"], str(ev["event"])), ev["value"])
+    say("EVENT", event_name(ev), ev["value"])
     if ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
         for m in cfg.get("messages", []):
             s.send_multipart([f.encode() for f in m])
@@ -116,17 +85,7 @@ def rep(ctx, cfg):
     s.curve_server = True
     s.curve_secretkey = cfg["server_secret"].encode()
     s.curve_publickey = cfg["server_public"].encode()
-    mon = s.get_monitor_socket(HANDSHAKE_EVENTS)
-
-    def watch():
-        while True:
-            try:
-                ev = zmq.utils.monitor.recv_monitor_message(mon)
-            except zmq.ZMQError:
-                return
-            say("SEVENT", NAMES.get(ev["event"], str(ev["event"])), ev["value"])
-
-    threading.Thread(target=watch, daemon=True).start()
+    watch(s, "SEVENT")
     bind(s)
     for _ in range(cfg.get("count", 1)):
         try:

@@ -57,7 +57,7 @@ impl core::error::Error for Z85Error {}
 
 /// Length of the text [`encode`] makes of `binary_len` bytes (`None` if not a multiple of 4).
 pub const fn encoded_len(binary_len: usize) -> Option<usize> {
-    if binary_len % 4 != 0 {
+    if !binary_len.is_multiple_of(4) {
         return None;
     }
     (binary_len / 4).checked_mul(5)
@@ -66,7 +66,7 @@ pub const fn encoded_len(binary_len: usize) -> Option<usize> {
 /// Length of the bytes [`decode`] makes of `text_len` characters (`None` if not a multiple of
 /// 5).
 pub const fn decoded_len(text_len: usize) -> Option<usize> {
-    if text_len % 5 != 0 {
+    if !text_len.is_multiple_of(5) {
         return None;
     }
     Some(text_len / 5 * 4)

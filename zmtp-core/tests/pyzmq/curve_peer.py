@@ -77,8 +77,10 @@ def main():
     s.sndtimeo = TIMEOUT_MS
     if cfg.get("heartbeat_ms"):
         s.setsockopt(zmq.HEARTBEAT_IVL, cfg["heartbeat_ms"])
-        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, cfg["heartbeat_ms"] * 10)
-        s.setsockopt(zmq.HEARTBEAT_TTL, cfg["heartbeat_ms"] * 20)
+        # PINGs as often as asked, but a generous silence before anyone gives up: on a busy
+        # machine either process can stall for hundreds of milliseconds.
+        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        s.setsockopt(zmq.HEARTBEAT_TTL, 5000)
     count = cfg.get("count", 1)
 
     if cfg["role"] == "server":

@@ -28,7 +28,6 @@ A server (REP) answers each request with "echo" + the frames; a client (REQ) sen
 
 import json
 import sys
-import threading
 import time
 
 import zmq
@@ -37,35 +36,7 @@ import zmq.auth.thread
 import zmq.utils.monitor
 import zmq.utils.z85
 
-TIMEOUT_MS = 10_000
-
-NAMES = {
-    zmq.EVENT_HANDSHAKE_SUCCEEDED: "HANDSHAKE_SUCCEEDED",
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "HANDSHAKE_FAILED_AUTH",
-    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "HANDSHAKE_FAILED_PROTOCOL",
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "HANDSHAKE_FAILED_NO_DETAIL",
-}
-HANDSHAKE_EVENTS = 0
-for _e in NAMES:
-    HANDSHAKE_EVENTS |= _e
-
-
-_say_lock = threading.Lock()
-
-
-def say(*parts):
-    with _say_lock:
-        print(*parts, flush=True)
-
-
-def fail(why):
-    say("FAIL", why)
-    sys.exit(1)
-
-
-def hexframes(frames):
-    return "|".join(f.hex() for f in frames)
-
+from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, Keys, event_name, fail, hexframes, say, watch
 
 def endpoint_of(s, cfg):
     if cfg.get("bind"):
@@ -73,19 +44,6 @@ def endpoint_of(s, cfg):
         say("PORT", port)
     else:
         s.connect(cfg["endpoint"])
-
-
-class Keys:
-    """A credentials provider for configure_curve_callback."""
-
-    def __init__(self, keys):
-        self.keys = set(keys)
-
-    def callback(self, domain, key):
-        # pyzmq hands the key in Z85 (older versions: 32 bytes).
-        if len(key) == 32:
-            key = zmq.utils.z85.encode(key)
-        return key.decode() in self.keys
 
 
 def start_auth(ctx, auth):
@@ -96,21 +54,6 @@ def start_auth(ctx, auth):
     if "curve_keys" in auth:
         a.configure_curve_callback(domain="*", credentials_provider=Keys(auth["curve_keys"]))
     return a
-
-
-def watch(s, prefix):
-    """Prints the socket's handshake events from a thread."""
-    mon = s.get_monitor_socket(HANDSHAKE_EVENTS)
-
-    def run():
-        while True:
-            try:
-                ev = zmq.utils.monitor.recv_monitor_message(mon)
-            except zmq.ZMQError:
-                return
-            say(prefix, NAMES.get(ev["event"], str(ev["event"])), ev["value"])
-
-    threading.Thread(target=run, daemon=True).start()
 
 
 def server(ctx, cfg):
@@ -166,7 +109,7 @@ def client(ctx, cfg):
         ev = zmq.utils.monitor.recv_monitor_message(mon)
     except zmq.Again:
         fail("no handshake event")
-    say("EVENT", NAMES.get(ev["event"], str(ev["event"])), ev["value"])
+    say("EVENT", event_name(ev), ev["value"])
     if ev["event"] != zmq.EVENT_HANDSHAKE_SUCCEEDED:
         say("DONE")
         return
