@@ -28,6 +28,12 @@ const CONTROL_RESERVE: usize = 40;
 #[cfg(feature = "curve")]
 const CURVE_CONTROL_RESERVE: usize = 110;
 
+/// Whether [`Session::poll_event`] has its fast path for whole data frames (a second, inlined
+/// decoder for the common case: more frames per second). Not on bare metal
+/// (`target_os = "none"`), where flash counts more than speed: there the general decoder
+/// takes every frame, with the same checks (about 350 bytes less flash).
+const FAST_PATH: bool = cfg!(not(target_os = "none"));
+
 /// Smallest receive buffer a session accepts. It holds the 64-byte greeting; the peer's READY
 /// must fit too (commands are never streamed), so 512 bytes or more is the practical minimum.
 pub const MIN_RX_BUFFER: usize = 128;
@@ -682,7 +688,7 @@ impl<'b> Session<'b> {
     /// every input, timeout and send.
     #[inline(always)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if self.fast_ok {
+        if FAST_PATH && self.fast_ok {
             if let Some((a, b, more)) = self.fast_data_frame() {
                 return Some(Event::Frame {
                     data: self.rx.get(a..b).unwrap_or(&[]),
@@ -749,6 +755,9 @@ impl<'b> Session<'b> {
 
     /// Decides whether [`fast_data_frame`](Self::fast_data_frame) may run, after each slow step.
     fn refresh_fast_path(&mut self) {
+        if !FAST_PATH {
+            return;
+        }
         self.fast_ok = self.phase == Phase::Active
             && self.chunk.is_none()
             && !self.socket_type.receives_subscriptions();
@@ -792,7 +801,7 @@ impl<'b> Session<'b> {
                 major_version: self.peer_major,
                 minor_version: self.peer_minor,
                 // Validated when READY was parsed; iteration cannot fail.
-                metadata: Metadata::parse(slice(meta)).unwrap_or(Metadata::empty()),
+                metadata: Metadata::validated(slice(meta)),
             }),
             #[cfg(feature = "plain")]
             Out::Auth { user, pass } => Event::Authenticate(AuthRequest {

@@ -8,10 +8,6 @@
 //! command-name-char = ALPHA
 //! ```
 
-use nom::bytes::complete::take;
-use nom::number::complete::be_u8;
-use nom::IResult;
-
 use super::metadata::{Metadata, MetadataError};
 use super::BufferTooSmall;
 
@@ -77,18 +73,15 @@ pub enum Command<'a> {
     },
 }
 
-fn name_and_data(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    let (input, len) = be_u8(input)?;
-    take(len)(input)
-}
-
 /// Splits a command body into its name and data, checking the name.
 pub fn split_command(body: &[u8]) -> Result<(&[u8], &[u8]), CommandError> {
-    match body.first() {
-        None | Some(0) => return Err(CommandError::EmptyName),
-        Some(_) => {}
-    }
-    let (data, name) = name_and_data(body).map_err(|_| CommandError::NameOverrun)?;
+    let (&len, rest) = body
+        .split_first()
+        .filter(|(&len, _)| len != 0)
+        .ok_or(CommandError::EmptyName)?;
+    let (name, data) = rest
+        .split_at_checked(usize::from(len))
+        .ok_or(CommandError::NameOverrun)?;
     if !name.iter().all(u8::is_ascii_alphabetic) {
         return Err(CommandError::InvalidName);
     }
