@@ -422,7 +422,6 @@ pub struct Socket<'s, 'b, K: Kind = kind::Any> {
     reqrep: ReqRep,
     next_routing_id: u32,
     next_request_id: u32,
-    now: Instant,
     /// PUB, XPUB, SUB, XSUB: subscriptions and XPUB notifications.
     ps: PubSub<'s>,
 }
@@ -477,7 +476,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             reqrep: ReqRep::Idle,
             next_routing_id: cfg.router_first_id,
             next_request_id: cfg.req_first_id,
-            now: Instant::ZERO,
             ps,
         }
     }
@@ -553,7 +551,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         random: Randomness,
         memory: Option<PeerMemory<'b>>,
     ) -> Result<PeerHandle, (AddPeerError, Option<PeerMemory<'b>>)> {
-        self.now = self.now.max(now);
         let lends = memory.is_some();
         let Some(index) = self
             .slots
@@ -768,7 +765,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         n: usize,
         now: Instant,
     ) -> Result<(), crate::UsageError> {
-        self.now = self.now.max(now);
         if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
             s.commit_received(n, now)?;
         }
@@ -778,7 +774,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
 
     /// Copies `data` into the peer's window and processes it; returns the bytes taken.
     pub fn feed(&mut self, h: PeerHandle, data: &[u8], now: Instant) -> usize {
-        self.now = self.now.max(now);
         let n = match self.slot_mut(h).and_then(PeerSlot::session) {
             Some(s) => s.feed(data, now),
             None => 0,
@@ -1006,7 +1001,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
 
     /// Fires every session's timers (heartbeats, timeouts).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = self.now.max(now);
         for i in 0..self.span {
             let Some(h) = self.handle_of(i) else { continue };
             if let Some(s) = self.slot_mut(h).and_then(PeerSlot::session) {
@@ -1093,8 +1087,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         }
         match self.ty() {
             SocketType::Push | SocketType::Dealer | SocketType::Pair => {
-                let peer = self.pick_round_robin(frames)?;
-                self.enqueue(peer, &[], frames)
+                self.send_round_robin(&[], frames).map(|_| ())
             }
             SocketType::Router => {
                 let (id, body) = frames.split_first().ok_or(SocketSendError::Empty)?;
@@ -1132,8 +1125,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 } else {
                     &delim
                 };
-                let peer = self.pick_round_robin_with(envelope, frames)?;
-                self.enqueue(peer, envelope, frames)?;
+                let peer = self.send_round_robin(envelope, frames)?;
                 self.next_request_id = id.wrapping_add(1);
                 self.reqrep = ReqRep::AwaitingReply { peer, id };
                 Ok(())
@@ -1215,38 +1207,36 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         Ok(())
     }
 
-    /// Round robin over ready peers whose queue can take the message (libzmq `lb`).
-    fn pick_round_robin(&mut self, frames: &[&[u8]]) -> Result<PeerHandle, SocketSendError> {
-        self.pick_round_robin_with(&[], frames)
-    }
-
-    fn pick_round_robin_with(
+    /// Round robin over ready peers (libzmq `lb`): queues `envelope` + `frames` for the first
+    /// that can take the message now, and returns it. `TooLarge` if no ready peer could ever
+    /// take it, `WouldBlock` if none can now. One rule decides, [`enqueue_slot`]'s.
+    fn send_round_robin(
         &mut self,
         envelope: &[&[u8]],
         frames: &[&[u8]],
     ) -> Result<PeerHandle, SocketSendError> {
         let hwm = self.cfg.send_hwm;
         let len = MsgLen::of(envelope, frames);
-        let mut any_ready = false;
-        let mut any_fits_ever = false;
-        for i in self.round_from(self.lb) {
-            let Some(slot) = self.slots.get(i) else {
+        // TooLarge only if every ready peer says so; none ready: WouldBlock.
+        let mut verdict = None;
+        let n = self.span;
+        let start = if self.lb < n { self.lb } else { 0 };
+        for i in (start..n).chain(0..start) {
+            let Some(slot) = self.slots.get_mut(i).filter(|s| s.is_active()) else {
                 continue;
             };
-            if !slot.is_active() {
-                continue;
-            }
-            any_ready = true;
-            any_fits_ever |= could_ever_fit(slot, len);
-            if has_room(slot, len, hwm) {
-                self.lb = i.wrapping_add(1);
-                return self.handle_of(i).ok_or(SocketSendError::WouldBlock);
+            match enqueue_slot(slot, hwm, envelope, frames, len) {
+                Ok(()) => {
+                    self.lb = i.wrapping_add(1);
+                    return self.handle_of(i).ok_or(SocketSendError::WouldBlock);
+                }
+                Err(SocketSendError::TooLarge) => {
+                    verdict.get_or_insert(SocketSendError::TooLarge);
+                }
+                Err(e) => verdict = Some(e),
             }
         }
-        if any_ready && !any_fits_ever {
-            return Err(SocketSendError::TooLarge);
-        }
-        Err(SocketSendError::WouldBlock)
+        Err(verdict.unwrap_or(SocketSendError::WouldBlock))
     }
 
     /// Queues `envelope` + `frames` for `peer`: straight into its session when nothing is
@@ -1259,7 +1249,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     ) -> Result<(), SocketSendError> {
         let hwm = self.cfg.send_hwm;
         let slot = self.slot_mut(peer).ok_or(SocketSendError::WouldBlock)?;
-        enqueue_slot(slot, hwm, envelope, frames)
+        enqueue_slot(slot, hwm, envelope, frames, MsgLen::of(envelope, frames))
     }
 
     // ------------------------------------------------------------ receive
@@ -1497,28 +1487,37 @@ fn no_memory<'b>() -> PeerMemory<'b> {
     }
 }
 
-/// Queues `envelope` + `frames` for the peer in `slot` (see [`Socket::enqueue`]).
+/// Queues `envelope` + `frames` (`len` long) for the peer in `slot` (see
+/// [`Socket::enqueue`]), the one back-pressure rule of sending: straight into its session
+/// when nothing is queued before it and the session has room, otherwise into its send queue
+/// if that has room and the peer is under its high-water mark. `WouldBlock` if neither can
+/// take it now (or the peer is not ready), `TooLarge` if neither ever could.
 fn enqueue_slot(
     slot: &mut PeerSlot<'_>,
     hwm: usize,
     envelope: &[&[u8]],
     frames: &[&[u8]],
+    len: MsgLen,
 ) -> Result<(), SocketSendError> {
-    let len = MsgLen::of(envelope, frames);
-    let need = len.stored;
-    if !could_ever_fit(slot, len) {
-        return Err(SocketSendError::TooLarge);
-    }
-    if !has_room(slot, len, hwm) {
-        return Err(SocketSendError::WouldBlock);
-    }
     let PeerSlot {
         conn,
         send,
         progress,
+        state,
         ..
     } = slot;
-    if let Conn::Live(session) = conn {
+    let session = match conn {
+        Conn::Live(s) => Some(s),
+        _ => None,
+    };
+    let fits_session = |s: &Session<'_>| len.wire.saturating_add(CONTROL_MARGIN) <= s.tx_capacity();
+    if len.stored > send.capacity() && !session.as_deref().is_some_and(fits_session) {
+        return Err(SocketSendError::TooLarge);
+    }
+    if *state != PeerState::Active || (hwm != 0 && send.messages() >= hwm) {
+        return Err(SocketSendError::WouldBlock);
+    }
+    if let Some(session) = session {
         if send.is_empty() && progress.is_none() && len.wire <= session.frame_space() {
             let total = envelope.len().saturating_add(frames.len());
             for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
@@ -1528,7 +1527,7 @@ fn enqueue_slot(
             return Ok(());
         }
     }
-    if need > send.free() {
+    if len.stored > send.free() {
         return Err(SocketSendError::WouldBlock);
     }
     for f in envelope {
@@ -1651,26 +1650,3 @@ impl MsgLen {
 /// Room kept in a transmit buffer for control commands when deciding whether a frame can
 /// ever go out whole (the session keeps the same).
 const CONTROL_MARGIN: usize = 40;
-
-/// Whether a peer can take a message now: into its send queue, or straight into its
-/// session when nothing is queued before it.
-fn has_room(slot: &PeerSlot<'_>, len: MsgLen, hwm: usize) -> bool {
-    if !slot.is_active() || (hwm != 0 && slot.send.messages() >= hwm) {
-        return false;
-    }
-    len.stored <= slot.send.free()
-        || (slot.send.is_empty()
-            && slot.progress.is_none()
-            && slot
-                .session_ref()
-                .is_some_and(|s| len.wire <= s.frame_space()))
-}
-
-/// Whether a peer could ever take the message (into an empty send queue or an empty
-/// transmit buffer).
-fn could_ever_fit(slot: &PeerSlot<'_>, len: MsgLen) -> bool {
-    len.stored <= slot.send.capacity()
-        || slot
-            .session_ref()
-            .is_some_and(|s| len.wire.saturating_add(CONTROL_MARGIN) <= s.tx_capacity())
-}

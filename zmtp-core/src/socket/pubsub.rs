@@ -49,8 +49,8 @@
 use super::kind::Kind;
 use super::trie::{self, Trie};
 use super::{
-    enqueue_slot, queue::MsgQueue, stored_len, Conn, PeerHandle, PeerSlot, Socket, SocketConfig,
-    SocketSendError,
+    enqueue_slot, queue::MsgQueue, stored_len, Conn, MsgLen, PeerHandle, PeerSlot, Socket,
+    SocketConfig, SocketSendError,
 };
 use crate::error::SendError;
 use crate::wire::SocketType;
@@ -516,10 +516,11 @@ impl<K: Kind> Socket<'_, '_, K> {
     /// drop the message if the queue for a subscriber is full", "SHALL NOT block on sending").
     pub(super) fn distribute(&mut self, frames: &[&[u8]]) -> Result<(), SocketSendError> {
         let hwm = self.cfg.send_hwm;
+        let len = MsgLen::of(&[], frames);
         if self.ty() == SocketType::XSub {
             let span = self.span;
             for slot in self.slots.iter_mut().take(span).filter(|s| s.is_active()) {
-                let _ = enqueue_slot(slot, hwm, &[], frames);
+                let _ = enqueue_slot(slot, hwm, &[], frames, len);
             }
             return Ok(());
         }
@@ -529,7 +530,7 @@ impl<K: Kind> Socket<'_, '_, K> {
         for (i, slot) in self.slots.iter_mut().take(span).enumerate() {
             let wanted = mask.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
             if wanted && slot.is_active() {
-                let _ = enqueue_slot(slot, hwm, &[], frames);
+                let _ = enqueue_slot(slot, hwm, &[], frames, len);
             }
         }
         Ok(())

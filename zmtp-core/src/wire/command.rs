@@ -8,10 +8,6 @@
 //! command-name-char = ALPHA
 //! ```
 
-use nom::bytes::complete::take;
-use nom::number::complete::be_u8;
-use nom::IResult;
-
 use super::metadata::{Metadata, MetadataError};
 use super::BufferTooSmall;
 
@@ -77,18 +73,15 @@ pub enum Command<'a> {
     },
 }
 
-fn name_and_data(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    let (input, len) = be_u8(input)?;
-    take(len)(input)
-}
-
 /// Splits a command body into its name and data, checking the name.
 pub fn split_command(body: &[u8]) -> Result<(&[u8], &[u8]), CommandError> {
-    match body.first() {
-        None | Some(0) => return Err(CommandError::EmptyName),
-        Some(_) => {}
-    }
-    let (data, name) = name_and_data(body).map_err(|_| CommandError::NameOverrun)?;
+    let (&len, rest) = body
+        .split_first()
+        .filter(|(&len, _)| len != 0)
+        .ok_or(CommandError::EmptyName)?;
+    let (name, data) = rest
+        .split_at_checked(usize::from(len))
+        .ok_or(CommandError::NameOverrun)?;
     if !name.iter().all(u8::is_ascii_alphabetic) {
         return Err(CommandError::InvalidName);
     }
@@ -148,34 +141,29 @@ impl<'a> Command<'a> {
         }
     }
 
-    fn parts(&self) -> ([&'a [u8]; 2], Option<[u8; 2]>) {
+    /// The body after the name: a fixed prefix (ERROR's reason length, PING's TTL; `len`
+    /// bytes of the array) and the variable part.
+    fn data(&self) -> (([u8; 2], usize), &'a [u8]) {
         match *self {
-            Command::Ready(m) => ([m.as_bytes(), &[]], None),
-            Command::Error { reason } => ([reason, &[]], Some([reason.len() as u8, 0])),
+            Command::Ready(m) => (([0; 2], 0), m.as_bytes()),
+            Command::Error { reason } => (([reason.len() as u8, 0], 1), reason),
             Command::Ping {
                 ttl_deciseconds,
                 context,
-            } => ([context, &[]], Some(ttl_deciseconds.to_be_bytes())),
-            Command::Pong { context } => ([context, &[]], None),
-            Command::Subscribe(t) | Command::Cancel(t) => ([t, &[]], None),
-            Command::Other { data, .. } => ([data, &[]], None),
-        }
-    }
-
-    fn prefix_len(&self) -> usize {
-        match self {
-            Command::Error { .. } => 1,
-            Command::Ping { .. } => 2,
-            _ => 0,
+            } => ((ttl_deciseconds.to_be_bytes(), 2), context),
+            Command::Pong { context: data }
+            | Command::Subscribe(data)
+            | Command::Cancel(data)
+            | Command::Other { data, .. } => (([0; 2], 0), data),
         }
     }
 
     /// Length of the command body (name length octet, name, data).
     pub fn body_len(&self) -> usize {
-        let ([data, _], _) = self.parts();
+        let ((_, plen), data) = self.data();
         1usize
             .saturating_add(self.name().len())
-            .saturating_add(self.prefix_len())
+            .saturating_add(plen)
             .saturating_add(data.len())
     }
 
@@ -193,36 +181,40 @@ impl<'a> Command<'a> {
     /// or a field cannot be encoded (a name over 255 bytes, an ERROR reason over 255 bytes).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let name = self.name();
-        if name.is_empty() || name.len() > 255 {
+        let ((prefix, plen), data) = self.data();
+        let name_len = match u8::try_from(name.len()) {
+            Ok(0) | Err(_) => return Err(BufferTooSmall),
+            Ok(n) => n,
+        };
+        // An ERROR's reason length is its one-byte prefix.
+        if plen == 1 && data.len() > 255 {
             return Err(BufferTooSmall);
         }
-        let ([data, _], prefix) = self.parts();
-        if let Command::Error { reason } = self {
-            if reason.len() > 255 {
-                return Err(BufferTooSmall);
-            }
-        }
-        let body = self.body_len();
-        let total = self.encoded_len();
-        let out = buf.get_mut(..total).ok_or(BufferTooSmall)?;
-        let h = super::frame::FrameHeader::command(body as u64).emit(out)?;
-        let rest = out.get_mut(h..).ok_or(BufferTooSmall)?;
-        let (nl, rest) = rest.split_first_mut().ok_or(BufferTooSmall)?;
-        *nl = name.len() as u8;
-        let (n, rest) = rest
-            .split_at_mut_checked(name.len())
-            .ok_or(BufferTooSmall)?;
-        n.copy_from_slice(name);
-        let plen = self.prefix_len();
-        let (p, rest) = rest.split_at_mut_checked(plen).ok_or(BufferTooSmall)?;
-        if let Some(prefix) = prefix {
-            p.copy_from_slice(prefix.get(..plen).ok_or(BufferTooSmall)?);
-        }
-        rest.get_mut(..data.len())
-            .ok_or(BufferTooSmall)?
-            .copy_from_slice(data);
-        Ok(total)
+        emit_parts(
+            buf,
+            &[&[name_len], name, prefix.get(..plen).unwrap_or(&[]), data],
+        )
+        .ok_or(BufferTooSmall)
     }
+}
+
+/// Writes a command frame whose body is `parts` back to back (name length, name, data) into
+/// `buf`; returns the frame's length. `None`, with nothing written, if it does not fit. One
+/// writer for every command we send, handshake commands included.
+pub(crate) fn emit_parts(buf: &mut [u8], parts: &[&[u8]]) -> Option<usize> {
+    let body = parts
+        .iter()
+        .try_fold(0usize, |n, p| n.checked_add(p.len()))?;
+    let header = super::frame::FrameHeader::command(body as u64);
+    let total = header.encoded_len().checked_add(body)?;
+    let out = buf.get_mut(..total)?;
+    let mut at = header.emit(out).ok()?;
+    for part in parts {
+        let end = at.checked_add(part.len())?;
+        out.get_mut(at..end)?.copy_from_slice(part);
+        at = end;
+    }
+    Some(total)
 }
 
 #[cfg(test)]

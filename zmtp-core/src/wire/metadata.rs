@@ -11,10 +11,6 @@
 //! Names compare case-insensitively (RFC 37: "Property names are case-insensitive"); values
 //! compare exactly.
 
-use nom::bytes::complete::take;
-use nom::number::complete::{be_u32, be_u8};
-use nom::IResult;
-
 use super::BufferTooSmall;
 
 /// A malformed property list. The connection must be closed.
@@ -54,45 +50,30 @@ fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+')
 }
 
-/// Name, raw value length, value.
-type RawProperty<'a> = (&'a [u8], u32, &'a [u8]);
-
-/// Parses one property. nom stays inside this module.
-fn property(input: &[u8]) -> IResult<&[u8], RawProperty<'_>> {
-    let (input, name_len) = be_u8(input)?;
-    let (input, name) = take(name_len)(input)?;
-    let (input, value_len) = be_u32(input)?;
-    if value_len & 0x8000_0000 != 0 {
-        // Refused by the caller as `ValueTooLong`, whatever follows.
-        return Ok((input, (name, value_len, &[])));
-    }
-    let (input, value) = take(value_len)(input)?;
-    Ok((input, (name, value_len, value)))
-}
-
+/// Parses one property; the faults in wire order (name length, name, value size, value),
+/// so errors name the first fault.
 fn next_property(input: &[u8]) -> Result<(&[u8], Property<'_>), MetadataError> {
-    // Check the name before the value so errors name the first fault.
-    match input.first() {
-        Some(0) => return Err(MetadataError::EmptyName),
-        None => return Err(MetadataError::Truncated),
-        Some(_) => {}
+    let (&name_len, rest) = input.split_first().ok_or(MetadataError::Truncated)?;
+    if name_len == 0 {
+        return Err(MetadataError::EmptyName);
     }
-    let (rest, (name, value_len, value)) = property(input).map_err(|_| {
-        // Tell an invalid name from a truncated list when the name itself arrived.
-        let name = input
-            .get(1..)
-            .and_then(|r| r.get(..usize::from(input.first().copied().unwrap_or(0))));
-        match name {
-            Some(n) if !n.iter().all(|&b| is_name_char(b)) => MetadataError::InvalidName,
-            _ => MetadataError::Truncated,
-        }
-    })?;
+    let (name, rest) = rest
+        .split_at_checked(usize::from(name_len))
+        .ok_or(MetadataError::Truncated)?;
     if !name.iter().all(|&b| is_name_char(b)) {
         return Err(MetadataError::InvalidName);
     }
-    if value_len & 0x8000_0000 != 0 {
+    let (size, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or(MetadataError::Truncated)?;
+    let size = u32::from_be_bytes(*size);
+    if size & 0x8000_0000 != 0 {
         return Err(MetadataError::ValueTooLong);
     }
+    let (value, rest) = usize::try_from(size)
+        .ok()
+        .and_then(|n| rest.split_at_checked(n))
+        .ok_or(MetadataError::Truncated)?;
     Ok((rest, Property { name, value }))
 }
 
@@ -112,6 +93,12 @@ impl<'a> Metadata<'a> {
             rest = next_property(rest)?.0;
         }
         Ok(Metadata { bytes })
+    }
+
+    /// A list [`parse`](Self::parse) has already accepted (iterating a list that is not
+    /// one stops at its first fault, so this can never panic either).
+    pub(crate) const fn validated(bytes: &'a [u8]) -> Self {
+        Metadata { bytes }
     }
 
     /// An empty list.
