@@ -174,6 +174,8 @@ pub mod wire;
 
 pub use error::{CloseReason, ConfigError, CurveError, ProtocolError, SendError, UsageError};
 pub use mechanism::{AuthRequest, Security};
-pub use session::{Buffers, Chunk, Config, Event, PeerInfo, Role, Session, MIN_RX_BUFFER};
+pub use session::{
+    Buffers, Chunk, Config, DirectBody, Event, PeerInfo, Role, Session, MIN_RX_BUFFER,
+};
 pub use time::Instant;
 pub use wire::SocketType;
