@@ -226,9 +226,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             });
             match found {
                 Some(i) => (Some(i), body),
-                None if self.cfg.router_mandatory => {
-                    return Err(SocketSendError::HostUnreachable)
-                }
+                None if self.cfg.router_mandatory => return Err(SocketSendError::HostUnreachable),
                 None => return Ok(None),
             }
         } else {
@@ -278,9 +276,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                         self.lb = i.wrapping_add(1);
                         i
                     }
-                    None if any_ready && !any_fits_ever => {
-                        return Err(SocketSendError::TooLarge)
-                    }
+                    None if any_ready && !any_fits_ever => return Err(SocketSendError::TooLarge),
                     None => return Err(SocketSendError::WouldBlock),
                 }
             }
@@ -322,9 +318,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     /// gave were written: first its `bytes`, then body bytes of the direct frame. A body
     /// is done when the peer's [`Transmit::direct`] for it has been written whole.
     pub fn mark_transmitted_direct(&mut self, h: PeerHandle, n: usize) -> Result<(), UsageError> {
-        let slot = self
-            .slot_mut(h)
-            .ok_or(UsageError::TransmitExceedsPending)?;
+        let slot = self.slot_mut(h).ok_or(UsageError::TransmitExceedsPending)?;
         let direct = direct_owed(slot);
         let session = slot.session().ok_or(UsageError::TransmitExceedsPending)?;
         if direct == 0 {
