@@ -57,6 +57,11 @@ const DIRECT_RECV: usize = OWN_FRAME;
 /// into the session's transmit buffer: there, several go out in one write, which costs
 /// less than a write each.
 const DIRECT_SEND: usize = 32 * 1024;
+/// After a direct frame, reads into the core's buffer take at most this many bytes: enough
+/// for the next frame's header (and any short frames before it), not so much that most of
+/// a large body that follows is copied out of the buffer instead of being read straight
+/// into its `Vec`. A read that finds no large frame lifts the cap.
+const AFTER_DIRECT_READ: usize = 1024;
 /// A direct frame's body is allocated at most this much at a time, as its bytes come (a
 /// peer announcing a huge frame gets no huge allocation before it sends the bytes).
 const DIRECT_CHUNK: usize = 4 << 20;
@@ -403,6 +408,9 @@ struct Conn {
     ready: bool,
     /// ROUTER: the peer's routing id, once ready.
     routing_id: Option<Vec<u8>>,
+    /// The last frame read was a direct one: read little into the core's buffer
+    /// ([`AFTER_DIRECT_READ`]).
+    after_direct: bool,
 }
 
 impl Conn {
@@ -424,6 +432,7 @@ impl Conn {
             dead: false,
             ready: false,
             routing_id: None,
+            after_direct: false,
         }
     }
 }
@@ -1128,6 +1137,7 @@ impl IoSocket {
                         }
                     }
                     if core.direct_body(h).is_none() {
+                        c.after_direct = true;
                         self.take_inbound(false);
                     }
                     continue;
@@ -1136,6 +1146,12 @@ impl IoSocket {
                     break;
                 }
                 let window = core.recv_window(h);
+                let window = if c.after_direct {
+                    let n = window.len().min(AFTER_DIRECT_READ);
+                    window.get_mut(..n).unwrap_or(&mut [])
+                } else {
+                    window
+                };
                 if window.is_empty() {
                     // Back-pressure (the peer's queue is full) or the session is over: the
                     // readiness is kept for later.
@@ -1156,6 +1172,7 @@ impl IoSocket {
                     Ok(n) => {
                         // Cannot fail: `n` is at most the window.
                         let _ = core.commit_received(h, n, now);
+                        c.after_direct = core.direct_body(h).is_some();
                         progress = true;
                         // Hand over what this completed before reading on: the end of the
                         // stream may come with the next read, and a closed peer's REQ
