@@ -380,3 +380,44 @@ fn a_huge_announced_body_allocates_only_what_arrives() {
     good.send(&b"after"[..], 0).unwrap();
     assert_eq!(pull.recv_timeout(STEP).unwrap(), b"after");
 }
+
+#[test]
+fn plain_takes_the_direct_path_and_curve_the_copying_one_with_the_same_results() {
+    let _serial = serial();
+    let ctx = Context::new().unwrap();
+    for curve in [false, true] {
+        // CURVE seals each frame whole in the transmit buffer (64 KiB): its frames stay
+        // below that.
+        let big = if curve { 60_000 } else { MIB };
+        let msgs = vec![
+            vec![body(1, 60_000)],
+            vec![body(2, 3), body(3, big), body(4, 40_000)],
+        ];
+        let pull = ours(&ctx, SocketType::Pull);
+        let push = ours(&ctx, SocketType::Push);
+        if curve {
+            let (public, secret) = zmtp_std::curve_keypair().unwrap();
+            pull.set_curve_server(true).unwrap();
+            pull.set_curve_secretkey(secret.as_bytes()).unwrap();
+            let (cp, cs) = zmtp_std::curve_keypair().unwrap();
+            push.set_curve_serverkey(&public).unwrap();
+            push.set_curve_publickey(&cp).unwrap();
+            push.set_curve_secretkey(cs.as_bytes()).unwrap();
+        } else {
+            pull.set_plain_server(true).unwrap();
+            push.set_plain_username("user").unwrap();
+            push.set_plain_password("secret").unwrap();
+        }
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        push.connect(&ep).unwrap();
+        for m in &msgs {
+            push.send_multipart_timeout(m, STEP).unwrap();
+        }
+        for (i, m) in msgs.iter().enumerate() {
+            let got = pull
+                .recv_multipart_timeout(STEP)
+                .unwrap_or_else(|e| panic!("curve {curve}, message {i}: {e}"));
+            assert_same(&got, m, &format!("curve {curve}, message {i}"));
+        }
+    }
+}
