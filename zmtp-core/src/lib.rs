@@ -129,6 +129,12 @@
 //! and a send queue. Frames larger than the receive buffer are delivered as chunks
 //! ([`Event::FrameChunk`]), so a 1 KiB buffer can receive a 1 MiB message.
 //!
+//! Large bodies need not pass through that memory at all: with direct frames
+//! ([`socket::stream`], [`Session::set_direct_threshold`]) the driver writes a frame's body
+//! from its own buffer right after the header the core gives it (a vectored write) and reads
+//! a received body straight into its own buffer, while the core keeps routing, limits and
+//! message atomicity. The module's docs have a complete example.
+//!
 //! # What is enforced
 //!
 //! The rules of `PROTOCOL.md` (the project's reading of RFC 37 against libzmq's behaviour),
@@ -174,6 +180,8 @@ pub mod wire;
 
 pub use error::{CloseReason, ConfigError, CurveError, ProtocolError, SendError, UsageError};
 pub use mechanism::{AuthRequest, Security};
-pub use session::{Buffers, Chunk, Config, Event, PeerInfo, Role, Session, MIN_RX_BUFFER};
+pub use session::{
+    Buffers, Chunk, Config, DirectBody, Event, PeerInfo, Role, Session, MIN_RX_BUFFER,
+};
 pub use time::Instant;
 pub use wire::SocketType;

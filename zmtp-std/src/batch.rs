@@ -9,6 +9,10 @@
 //! allocation is made per message, and the two threads take a lock per batch, not per
 //! message.
 
+use std::collections::VecDeque;
+
+use zmtp_core::socket::Part;
+
 /// Frames of this many bytes or more travel in their own `Vec` (moved, not copied); shorter
 /// ones are copied into the batch's byte buffer. At this size a copy costs about what an
 /// allocation does.
@@ -228,6 +232,64 @@ impl Batch {
         }
         let on_heap: Vec<&[u8]> = frames.iter().map(|fr| self.frame(fr)).collect();
         Some(f(&on_heap))
+    }
+
+    /// Whether the front message has a frame of at least `min` bytes in its own allocation.
+    pub(crate) fn front_has_own(&self, min: usize) -> bool {
+        let Some(range) = self.front_range() else {
+            return false;
+        };
+        self.frames
+            .get(range)
+            .unwrap_or(&[])
+            .iter()
+            .any(|f| matches!(f, Frame::Own(v) if v.len() >= min))
+    }
+
+    /// Calls `f` with the front message's unread frames as the core's parts: frames of at
+    /// least `min` bytes in their own allocation as [`Part::Direct`] (their bodies stay
+    /// here, see [`take_front_own`](Self::take_front_own)), the others as bytes.
+    pub(crate) fn with_front_parts<R>(
+        &self,
+        min: usize,
+        f: impl FnOnce(&[Part<'_>]) -> R,
+    ) -> Option<R> {
+        let range = self.front_range()?;
+        let frames = self.frames.get(range).unwrap_or(&[]);
+        let part = |fr| self.part(fr, min);
+        let mut on_stack: [Part<'_>; 8] = [Part::Bytes(&[]); 8];
+        if let Some(parts) = on_stack.get_mut(..frames.len()) {
+            for (p, fr) in parts.iter_mut().zip(frames) {
+                *p = part(fr);
+            }
+            return Some(f(parts));
+        }
+        let on_heap: Vec<Part<'_>> = frames.iter().map(part).collect();
+        Some(f(&on_heap))
+    }
+
+    fn part<'a>(&'a self, fr: &'a Frame, min: usize) -> Part<'a> {
+        match fr {
+            Frame::Own(v) if v.len() >= min => Part::Direct(v.len() as u64),
+            other => Part::Bytes(self.frame(other)),
+        }
+    }
+
+    /// Moves the front message's frames of at least `min` bytes in their own allocation
+    /// (the [`Part::Direct`]s of [`with_front_parts`](Self::with_front_parts)), in order,
+    /// to the back of `out`. The message stays (drop it with
+    /// [`skip_front`](Self::skip_front)).
+    pub(crate) fn take_front_own(&mut self, min: usize, out: &mut VecDeque<Vec<u8>>) {
+        let Some(range) = self.front_range() else {
+            return;
+        };
+        for fr in self.frames.get_mut(range).unwrap_or(&mut []) {
+            if let Frame::Own(v) = fr {
+                if v.len() >= min {
+                    out.push_back(std::mem::take(v));
+                }
+            }
+        }
     }
 
     /// Drops the front message (or what is left of it).

@@ -20,18 +20,18 @@
 
 mod auth;
 
-use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token};
-use zmtp_core::socket::{PeerHandle, SocketConfig, SocketEvent, SocketSendError};
+use zmtp_core::socket::{Part, PeerHandle, SocketConfig, SocketEvent, SocketSendError};
 use zmtp_core::{CloseReason, Config, Role, SocketType};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, OWN_FRAME};
 use crate::context::{Command, WAKER};
 use crate::error::{Error, Result};
 use crate::monitor::MonitorEvent;
@@ -48,6 +48,23 @@ const WRITE_BUDGET: usize = 16;
 const SEND_BUDGET: usize = 4096;
 /// Rounds per service before going back to `poll` (with a zero timeout if work is left).
 const ROUNDS: usize = 8;
+/// Received data frames of this many bytes or more are read straight from the stream into
+/// the `Vec` the application gets (zmtp-core's direct frames): no copy through the core's
+/// buffers and queue.
+const DIRECT_RECV: usize = OWN_FRAME;
+/// Frames of this many bytes or more to send are written from the application's `Vec` by a
+/// vectored write, with their header (zmtp-core's direct frames). Smaller ones are copied
+/// into the session's transmit buffer: there, several go out in one write, which costs
+/// less than a write each.
+const DIRECT_SEND: usize = 32 * 1024;
+/// After a direct frame, reads into the core's buffer take at most this many bytes: enough
+/// for the next frame's header (and any short frames before it), not so much that most of
+/// a large body that follows is copied out of the buffer instead of being read straight
+/// into its `Vec`. A read that finds no large frame lifts the cap.
+const AFTER_DIRECT_READ: usize = 1024;
+/// A direct frame's body is allocated at most this much at a time, as its bytes come (a
+/// peer announcing a huge frame gets no huge allocation before it sends the bytes).
+const DIRECT_CHUNK: usize = 4 << 20;
 
 /// The I/O thread's body.
 pub(crate) fn run(
@@ -391,6 +408,9 @@ struct Conn {
     ready: bool,
     /// ROUTER: the peer's routing id, once ready.
     routing_id: Option<Vec<u8>>,
+    /// The last frame read was a direct one: read little into the core's buffer
+    /// ([`AFTER_DIRECT_READ`]).
+    after_direct: bool,
 }
 
 impl Conn {
@@ -412,6 +432,7 @@ impl Conn {
             dead: false,
             ready: false,
             routing_id: None,
+            after_direct: false,
         }
     }
 }
@@ -472,6 +493,48 @@ struct IoSocket {
     closing: Option<Closing>,
     /// PLAIN/CURVE server: clients waiting for the ZAP handler.
     auth: auth::AuthState,
+    /// The core takes messages with direct frames ([`DIRECT_SEND`]).
+    direct_send: bool,
+    /// Bodies of direct frames queued in the core, per peer, in the order it writes them.
+    direct_out: HashMap<PeerHandle, VecDeque<Vec<u8>>>,
+    /// Bodies of direct frames received, per peer.
+    direct_in: HashMap<PeerHandle, DirectIn>,
+}
+
+/// A peer's received direct frame bodies.
+#[derive(Default)]
+struct DirectIn {
+    /// The body being read, and how many of its bytes are in (the rest is zeroes).
+    cur: Option<(Vec<u8>, usize)>,
+    /// Complete bodies, in the order of the core's placeholders for them.
+    done: VecDeque<Vec<u8>>,
+}
+
+impl DirectIn {
+    /// Room for the next bytes of a body of `len` bytes owing `owed`: the unfilled part of
+    /// its `Vec`, grown by at most [`DIRECT_CHUNK`] when full.
+    fn room(&mut self, len: u64, owed: u64) -> &mut [u8] {
+        let first = usize::try_from(len).map_or(DIRECT_CHUNK, |l| l.min(DIRECT_CHUNK));
+        let (body, filled) = self.cur.get_or_insert_with(|| (vec![0u8; first], 0));
+        if *filled == body.len() {
+            let more = usize::try_from(owed).map_or(DIRECT_CHUNK, |o| o.min(DIRECT_CHUNK));
+            body.resize(filled.saturating_add(more), 0);
+        }
+        body.get_mut(*filled..).unwrap_or(&mut [])
+    }
+
+    /// Records `n` more bytes in; a complete body (nothing `owed` after) moves to `done`.
+    fn filled(&mut self, n: usize, complete: bool) {
+        if let Some((_, filled)) = self.cur.as_mut() {
+            *filled = filled.saturating_add(n);
+        }
+        if complete {
+            if let Some((mut body, filled)) = self.cur.take() {
+                body.truncate(filled);
+                self.done.push_back(body);
+            }
+        }
+    }
 }
 
 fn random_u32(salt: u64) -> u32 {
@@ -484,7 +547,11 @@ fn random_u32(salt: u64) -> u32 {
 impl IoSocket {
     fn new(id: u64, ty: SocketType, opts: SocketOptions, shared: Arc<Shared>) -> IoSocket {
         let mut session = Config::new(ty);
-        session.max_message_size = opts.max_message_size;
+        // A message must fit in a queue (SocketOptions::max_message_size), direct frames
+        // or not (the core's limit without direct frames).
+        session.max_message_size = opts
+            .max_message_size
+            .or(Some(u64::try_from(opts.queue_size).unwrap_or(u64::MAX)));
         session.heartbeat_interval = opts.heartbeat_interval;
         session.heartbeat_timeout = opts.heartbeat_timeout;
         session.heartbeat_ttl = opts.heartbeat_ttl;
@@ -500,6 +567,7 @@ impl IoSocket {
         cfg.req_first_id = random_u32(id.wrapping_add(1));
         cfg.xpub_verbose = opts.xpub_verbose || opts.xpub_verboser;
         cfg.xpub_verboser = opts.xpub_verboser;
+        cfg.direct_threshold = Some(DIRECT_RECV as u64);
         let notifications = if ty == SocketType::XPub {
             opts.queue_size
         } else {
@@ -512,15 +580,17 @@ impl IoSocket {
             trie: opts.subscription_memory(ty).saturating_sub(notifications),
             notifications,
         };
+        let mut core = OwnedSocket::with_security(
+            cfg,
+            &opts.routing_id,
+            layout,
+            Some(opts.security.material()),
+        );
+        let direct_send = ty != SocketType::Pull && core.core().supports_direct();
         IoSocket {
             id,
             ty,
-            core: OwnedSocket::with_security(
-                cfg,
-                &opts.routing_id,
-                layout,
-                Some(opts.security.material()),
-            ),
+            core,
             opts,
             shared,
             listeners: HashMap::new(),
@@ -535,6 +605,9 @@ impl IoSocket {
             incoming: Batch::default(),
             closing: None,
             auth: auth::AuthState::default(),
+            direct_send,
+            direct_out: HashMap::new(),
+            direct_in: HashMap::new(),
         }
     }
 
@@ -710,7 +783,7 @@ impl IoSocket {
         let core = self.core.core();
         self.conns.values().all(|c| {
             c.peer
-                .is_none_or(|h| c.dead || core.poll_transmit(h).is_empty())
+                .is_none_or(|h| c.dead || core.poll_transmit_direct(h).is_empty())
         })
     }
 
@@ -987,20 +1060,98 @@ impl IoSocket {
     fn read_all(&mut self, env: &Env<'_>, more: &mut bool) -> bool {
         let now = env.core_now();
         let mut progress = false;
+        let core = self.core.core();
+        // Readable streams, and those with a direct frame's body already read into the
+        // core's buffer (started when the core took buffered input on its own).
         let tokens: Vec<Token> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.peer.is_some() && c.readable && !c.dead)
+            .filter(|(_, c)| {
+                !c.dead
+                    && c.peer.is_some_and(|h| {
+                        c.readable || core.direct_body(h).is_some_and(|d| !d.buffered.is_empty())
+                    })
+            })
             .map(|(t, _)| *t)
             .collect();
         for t in tokens {
-            for budget in (0..=READ_BUDGET).rev() {
+            let mut budget = READ_BUDGET;
+            loop {
                 let core = self.core.core();
                 let Some(c) = self.conns.get_mut(&t) else {
                     break;
                 };
                 let Some(h) = c.peer else { break };
+                if let Some(d) = core.direct_body(h) {
+                    // A large frame: its body goes into the `Vec` the application will get.
+                    let (len, owed) = (d.len, d.owed());
+                    let into = self.direct_in.entry(h).or_default();
+                    if !d.buffered.is_empty() {
+                        // What came in with its header: the only copy.
+                        let n = d.buffered.len();
+                        let room = into.room(len, owed);
+                        let k = n.min(room.len());
+                        if let (Some(dst), Some(src)) = (room.get_mut(..k), d.buffered.get(..k)) {
+                            dst.copy_from_slice(src);
+                        }
+                        // Cannot fail: `k` is at most what is owed.
+                        let _ = core.commit_direct(h, k, now);
+                        into.filled(k, k as u64 == owed);
+                        progress = true;
+                    } else {
+                        if !c.readable {
+                            break;
+                        }
+                        if budget == 0 {
+                            *more = true;
+                            break;
+                        }
+                        budget -= 1;
+                        let room = into.room(len, owed);
+                        let cap = usize::try_from(owed).map_or(room.len(), |o| o.min(room.len()));
+                        match c.stream.read(room.get_mut(..cap).unwrap_or(&mut [])) {
+                            Ok(0) => {
+                                c.dead = true;
+                                core.handle_eof(h);
+                                progress = true;
+                                break;
+                            }
+                            Ok(n) => {
+                                // Cannot fail: `n` is at most what is owed.
+                                let _ = core.commit_direct(h, n, now);
+                                into.filled(n, n as u64 == owed);
+                                progress = true;
+                            }
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                                c.readable = false;
+                                break;
+                            }
+                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                log::debug!("zmtp-std: read failed: {e}");
+                                c.dead = true;
+                                core.handle_eof(h);
+                                progress = true;
+                                break;
+                            }
+                        }
+                    }
+                    if core.direct_body(h).is_none() {
+                        c.after_direct = true;
+                        self.take_inbound(false);
+                    }
+                    continue;
+                }
+                if !c.readable {
+                    break;
+                }
                 let window = core.recv_window(h);
+                let window = if c.after_direct {
+                    let n = window.len().min(AFTER_DIRECT_READ);
+                    window.get_mut(..n).unwrap_or(&mut [])
+                } else {
+                    window
+                };
                 if window.is_empty() {
                     // Back-pressure (the peer's queue is full) or the session is over: the
                     // readiness is kept for later.
@@ -1010,6 +1161,7 @@ impl IoSocket {
                     *more = true;
                     break;
                 }
+                budget -= 1;
                 match c.stream.read(window) {
                     Ok(0) => {
                         c.dead = true;
@@ -1020,6 +1172,7 @@ impl IoSocket {
                     Ok(n) => {
                         // Cannot fail: `n` is at most the window.
                         let _ = core.commit_received(h, n, now);
+                        c.after_direct = core.direct_body(h).is_some();
                         progress = true;
                         // Hand over what this completed before reading on: the end of the
                         // stream may come with the next read, and a closed peer's REQ
@@ -1054,7 +1207,7 @@ impl IoSocket {
             }
             let mut budget = WRITE_BUDGET;
             loop {
-                let out = core.poll_transmit(h);
+                let out = core.poll_transmit_direct(h);
                 if out.is_empty() {
                     break;
                 }
@@ -1063,10 +1216,37 @@ impl IoSocket {
                     break;
                 }
                 budget -= 1;
-                match c.stream.write(out) {
+                let (head, direct) = (out.bytes.len(), out.direct);
+                let r = if direct == 0 {
+                    c.stream.write(out.bytes)
+                } else {
+                    // A large frame: its header (and what precedes it) and its body from
+                    // the application's `Vec`, in one vectored write.
+                    let body = self.direct_out.get(&h).and_then(VecDeque::front);
+                    let rest = body.and_then(|b| {
+                        let off = usize::try_from(direct).ok()?;
+                        b.get(b.len().checked_sub(off)?..)
+                    });
+                    match rest {
+                        Some(rest) => c
+                            .stream
+                            .write_vectored(&[IoSlice::new(out.bytes), IoSlice::new(rest)]),
+                        None => {
+                            // Never: the core asks for the bodies in the order it took them.
+                            log::error!("zmtp-std: a direct frame's body is missing");
+                            Ok(0)
+                        }
+                    }
+                };
+                match r {
                     Ok(n) if n > 0 => {
-                        // Cannot fail: `n` is at most what `poll_transmit` gave.
-                        let _ = core.mark_transmitted(h, n);
+                        // Cannot fail: `n` is at most what `poll_transmit_direct` gave.
+                        let _ = core.mark_transmitted_direct(h, n);
+                        if direct > 0 && n.saturating_sub(head) as u64 == direct {
+                            if let Some(q) = self.direct_out.get_mut(&h) {
+                                q.pop_front();
+                            }
+                        }
                         progress = true;
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -1104,7 +1284,11 @@ impl IoSocket {
             }
             // Nobody will read them: drop them, so the peers are not held back.
             let mut n = 0usize;
-            while core.recv().is_ok() {
+            while let Ok(m) = core.recv() {
+                let direct = m.parts().filter(|p| matches!(p, Part::Direct(_))).count();
+                if let Some(d) = self.direct_in.get_mut(&m.peer) {
+                    d.done.drain(..direct.min(d.done.len()));
+                }
                 n += 1;
             }
             return n > 0;
@@ -1120,8 +1304,19 @@ impl IoSocket {
         let mut got = 0;
         while got < room {
             let Ok(m) = core.recv() else { break };
-            for f in m.frames() {
-                self.incoming.push_frame(f);
+            for p in m.parts() {
+                match p {
+                    Part::Bytes(f) => self.incoming.push_frame(f),
+                    // Read straight into its own `Vec` (`read_all`): moved, not copied.
+                    Part::Direct(_) => {
+                        let body = self
+                            .direct_in
+                            .get_mut(&m.peer)
+                            .and_then(|d| d.done.pop_front())
+                            .unwrap_or_default();
+                        self.incoming.push_frame_vec(body);
+                    }
+                }
             }
             self.incoming.end_msg(self.sent);
             got += 1;
@@ -1149,7 +1344,24 @@ impl IoSocket {
                     break;
                 }
             }
-            let sent = self.outgoing.with_front(|frames| core.send(frames));
+            let sent = if self.direct_send && self.outgoing.front_has_own(DIRECT_SEND) {
+                // Large frames stay in their `Vec`s, written from there (`write_all`).
+                match self
+                    .outgoing
+                    .with_front_parts(DIRECT_SEND, |parts| core.send_parts(parts))
+                {
+                    Some(Ok(Some(peer))) => {
+                        let out = self.direct_out.entry(peer).or_default();
+                        self.outgoing.take_front_own(DIRECT_SEND, out);
+                        Some(Ok(()))
+                    }
+                    Some(Ok(None)) => Some(Ok(())),
+                    Some(Err(e)) => Some(Err(e)),
+                    None => None,
+                }
+            } else {
+                self.outgoing.with_front(|frames| core.send(frames))
+            };
             match sent {
                 None | Some(Ok(())) => {}
                 Some(Err(SocketSendError::WouldBlock)) => {
@@ -1266,6 +1478,9 @@ impl IoSocket {
             origin = c.origin;
         }
         self.core.remove_peer(h);
+        // Bodies of direct frames it had not sent, or of a message it left unfinished.
+        self.direct_out.remove(&h);
+        self.direct_in.remove(&h);
         log::debug!("zmtp-std: peer closed: {reason}");
         if let Some(i) = origin {
             if reason.should_reconnect() {

@@ -6,7 +6,8 @@
 //! ```text
 //! byte 0  our socket type (index into SocketType::ALL, mod 11)
 //! byte 1  options: bit 0 heartbeats, bit 1 router_mandatory, bit 2 req_relaxed,
-//!         bit 3 xpub_verbose, bit 4 small HWM (2 messages)
+//!         bit 3 xpub_verbose, bit 4 small HWM (2 messages), bit 5 direct frames (bodies
+//!         of 200 bytes and more sent and received through the driver, `socket::stream`)
 //! rest    operations: op byte (low 4 bits the operation, bits 4-5 the slot), then operands
 //! ```
 //!
@@ -19,9 +20,11 @@
 
 use core::time::Duration;
 
+use heapless::Deque;
+
 use super::{compatible, config, socket_type, Input};
 use crate::socket::{
-    subscription_memory, PeerHandle, PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent,
+    subscription_memory, Part, PeerHandle, PeerMemory, PeerSlot, Socket, SocketConfig, SocketEvent,
     SubscriptionMemory,
 };
 use crate::wire::SocketType;
@@ -45,6 +48,51 @@ const HDR: usize = 11;
 const MAX_FRAMES: usize = 3;
 const MAX_FRAME: usize = 700;
 const IDENTITIES: [&[u8]; 4] = [b"", b"id-a", b"id-b", b"id-a"];
+/// Direct frames (option bit 5): frames of this many bytes and more.
+const DIRECT: usize = 200;
+/// Direct bodies kept per peer (more than a queue can announce).
+const DIRECT_KEPT: usize = 256;
+
+/// A direct body received, checked once whole: its first bytes, length, and whether it is
+/// the body its own first bytes describe.
+#[derive(Clone, Copy, Debug)]
+struct BodyRec {
+    head: [u8; HDR],
+    len: usize,
+    intact: bool,
+}
+
+/// A direct body the application sent: regenerated from these when written.
+#[derive(Clone, Copy, Debug)]
+struct AppBody {
+    seq: u32,
+    fi: u8,
+    nf: u8,
+    len: usize,
+}
+
+/// The driver's side of direct frames.
+struct Direct {
+    on: bool,
+    /// Per remote: the body being received (its bytes, up to `MAX_FRAME`, and its length).
+    cur: [(heapless::Vec<u8, MAX_FRAME>, usize); SLOTS],
+    /// Per remote: complete bodies, in order.
+    done: [Deque<BodyRec, DIRECT_KEPT>; SLOTS],
+    /// Per socket slot: bodies the application sent, in order.
+    out: [Deque<AppBody, DIRECT_KEPT>; SLOTS],
+}
+
+impl Direct {
+    fn forget_remote(&mut self, i: usize) {
+        if let Some(c) = self.cur.get_mut(i) {
+            c.0.clear();
+            c.1 = 0;
+        }
+        if let Some(d) = self.done.get_mut(i) {
+            d.clear();
+        }
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -178,6 +226,7 @@ struct Net<'s, 'b> {
     next_uid: u32,
     app_seq: u32,
     heartbeats: bool,
+    direct: Direct,
 }
 
 impl Net<'_, '_> {
@@ -206,8 +255,13 @@ impl Net<'_, '_> {
         };
         let out = s.poll_transmit();
         let out = out.get(..k.min(out.len())).unwrap_or(out);
-        let n = self.sock.feed(h, out, now);
-        assert!(n <= out.len());
+        if !self.direct.on {
+            let n = self.sock.feed(h, out, now);
+            assert!(n <= out.len());
+            let _ = s.mark_transmitted(n);
+            return n;
+        }
+        let n = feed_direct(&mut self.sock, h, &mut self.direct, i, out, now);
         let _ = s.mark_transmitted(n);
         n
     }
@@ -219,6 +273,9 @@ impl Net<'_, '_> {
             return 0;
         };
         let Some(h) = r.h else { return 0 };
+        if self.direct.on {
+            return self.down_direct(i, h, k);
+        }
         let out = self.sock.poll_transmit(h);
         let out = out.get(..k.min(out.len())).unwrap_or(out);
         let n = match (r.kind, r.sess.as_mut()) {
@@ -228,6 +285,53 @@ impl Net<'_, '_> {
         };
         if n > 0 {
             assert!(self.sock.mark_transmitted(h, n).is_ok());
+        }
+        n
+    }
+
+    /// [`down`](Self::down) with direct frames: the session's bytes, then the body bytes
+    /// due, regenerated from what the application sent.
+    fn down_direct(&mut self, i: usize, h: PeerHandle, k: usize) -> usize {
+        let now = self.now;
+        let mut buf = [0u8; TX + MAX_FRAME];
+        let t = self.sock.poll_transmit_direct(h);
+        let head = t.bytes.len();
+        let direct = usize::try_from(t.direct).unwrap_or(usize::MAX);
+        if let Some(b) = buf.get_mut(..head) {
+            b.copy_from_slice(t.bytes);
+        }
+        let mut total = head;
+        if direct > 0 {
+            let q = self.direct.out.get(h.index());
+            let Some(&AppBody { seq, fi, nf, len }) = q.and_then(Deque::front) else {
+                panic!("direct body due, none sent");
+            };
+            assert!(direct <= len, "more body due ({direct}) than sent ({len})");
+            let mut whole = [0u8; MAX_FRAME];
+            let w = whole.get_mut(..len).unwrap_or(&mut []);
+            body(w, 0, seq, fi, nf);
+            let tail = w.get(len - direct..).unwrap_or(&[]);
+            if let Some(b) = buf.get_mut(head..head + direct) {
+                b.copy_from_slice(tail);
+            }
+            total += direct;
+        }
+        let out = buf.get(..total.min(k)).unwrap_or(&[]);
+        let Some(r) = self.remotes.get_mut(i) else {
+            return 0;
+        };
+        let n = match (r.kind, r.sess.as_mut()) {
+            (Kind::Session, Some(s)) => s.feed(out, now),
+            (Kind::Raw, _) => out.len(),
+            _ => 0,
+        };
+        if n > 0 {
+            assert!(self.sock.mark_transmitted_direct(h, n).is_ok());
+            if direct > 0 && n.saturating_sub(head) == direct {
+                if let Some(q) = self.direct.out.get_mut(h.index()) {
+                    q.pop_front();
+                }
+            }
         }
         n
     }
@@ -264,6 +368,10 @@ impl Net<'_, '_> {
         let Ok(h) = self.sock.add_peer(role, self.now) else {
             return;
         };
+        self.direct.forget_remote(i);
+        if let Some(q) = self.direct.out.get_mut(h.index()) {
+            q.clear();
+        }
         // The socket may have put the peer in another slot: keep remote i for it anyway.
         r.h = Some(h);
         r.uid = self.next_uid;
@@ -301,6 +409,12 @@ impl Net<'_, '_> {
     }
 
     fn free(&mut self, i: usize) {
+        self.direct.forget_remote(i);
+        if let Some(h) = self.remotes.get(i).and_then(|r| r.h) {
+            if let Some(q) = self.direct.out.get_mut(h.index()) {
+                q.clear();
+            }
+        }
         let Some(r) = self.remotes.get_mut(i) else {
             return;
         };
@@ -390,7 +504,11 @@ impl Net<'_, '_> {
             return;
         }
         if let Some(h) = r.h {
-            let _ = self.sock.feed(h, bytes, self.now);
+            if self.direct.on {
+                let _ = feed_direct(&mut self.sock, h, &mut self.direct, i, bytes, self.now);
+            } else {
+                let _ = self.sock.feed(h, bytes, self.now);
+            }
         }
     }
 
@@ -432,7 +550,38 @@ impl Net<'_, '_> {
         } else {
             all.get(1..=nf)
         };
-        let _ = self.sock.send(frames.unwrap_or(&[]));
+        let frames = frames.unwrap_or(&[]);
+        if self.direct.on && self.sock.supports_direct() {
+            let mut parts = [Part::Bytes(&[]); MAX_FRAMES + 1];
+            for (p, f) in parts.iter_mut().zip(frames) {
+                *p = if f.len() >= DIRECT {
+                    Part::Direct(f.len() as u64)
+                } else {
+                    Part::Bytes(f)
+                };
+            }
+            let parts = parts.get(..frames.len()).unwrap_or(&[]);
+            if let Ok(Some(peer)) = self.sock.send_parts(parts) {
+                let skip = usize::from(self.ty == SocketType::Router);
+                for (fi, p) in parts.iter().skip(skip).enumerate() {
+                    if let Part::Direct(len) = p {
+                        let rec = AppBody {
+                            seq: self.app_seq,
+                            fi: fi as u8,
+                            nf: nf as u8,
+                            len: *len as usize,
+                        };
+                        let q = self.direct.out.get_mut(peer.index());
+                        assert!(
+                            q.is_some_and(|q| q.push_back(rec).is_ok()),
+                            "too many bodies"
+                        );
+                    }
+                }
+            }
+        } else {
+            let _ = self.sock.send(frames);
+        }
         self.events();
     }
 
@@ -454,19 +603,49 @@ impl Net<'_, '_> {
             return false;
         };
         let peer = m.peer;
-        let mut frames = m.frames();
+        let mut frames = m.parts();
         if ty == SocketType::Router {
             let _ = frames.next();
         }
+        // Direct bodies of the message, from the remote that sent it.
+        let ri = self
+            .remotes
+            .iter()
+            .position(|r| r.kind != Kind::Free && r.h == Some(peer));
+        let mut recs: [Option<BodyRec>; MAX_FRAMES + 1] = [None; MAX_FRAMES + 1];
         let mut got: [Option<&[u8]>; MAX_FRAMES + 1] = [None; MAX_FRAMES + 1];
         let mut n = 0;
         for f in frames {
-            if let Some(g) = got.get_mut(n) {
-                *g = Some(f);
+            match f {
+                Part::Bytes(f) => {
+                    if let Some(g) = got.get_mut(n) {
+                        *g = Some(f);
+                    }
+                }
+                Part::Direct(len) => {
+                    let rec = ri
+                        .and_then(|i| self.direct.done.get_mut(i))
+                        .and_then(Deque::pop_front);
+                    let Some(rec) = rec else {
+                        panic!("direct frame of {len} bytes without a body");
+                    };
+                    assert_eq!(rec.len as u64, len, "direct body of another length");
+                    if let Some(r) = recs.get_mut(n) {
+                        *r = Some(rec);
+                    }
+                    if let Some(g) = got.get_mut(n) {
+                        *g = Some(&[]);
+                    }
+                }
             }
             n += 1;
         }
+        let first_rec = recs.first().copied().flatten();
         let first = got.first().copied().flatten().unwrap_or(&[]);
+        let first = match &first_rec {
+            Some(r) => &r.head[..],
+            None => first,
+        };
         if ty == SocketType::XPub && n == 1 && matches!(first.first(), Some(0 | 1)) {
             return true; // a subscription notification
         }
@@ -498,7 +677,22 @@ impl Net<'_, '_> {
             "message {seq} from {uid}: {n} frames, sent {nf}"
         );
         for (fi, f) in got.iter().take(n).enumerate() {
-            check_body(f.unwrap_or(&[]), uid, seq, fi as u8, nf);
+            match recs.get(fi).copied().flatten() {
+                Some(rec) => {
+                    let [u0, u1, u2, u3] = uid.to_le_bytes();
+                    let [s0, s1, s2, s3] = seq.to_le_bytes();
+                    let want = [MAGIC, u0, u1, u2, u3, s0, s1, s2, s3, fi as u8, nf];
+                    assert_eq!(
+                        rec.head, want,
+                        "direct frame {fi} of message {seq} from {uid}"
+                    );
+                    assert!(
+                        rec.intact,
+                        "direct frame {fi} of message {seq} from {uid} altered"
+                    );
+                }
+                None => check_body(f.unwrap_or(&[]), uid, seq, fi as u8, nf),
+            }
         }
         assert!(seq < r.next_seq, "message {seq} from {uid} never sent");
         assert!(
@@ -540,6 +734,89 @@ impl Net<'_, '_> {
             );
         }
     }
+}
+
+/// Feeds `bytes` to the socket's peer `h` (remote `i`) as a driver with direct frames does:
+/// through the receive window, or straight into the body of a direct frame under way.
+/// Returns the bytes taken.
+fn feed_direct(
+    sock: &mut Socket<'_, '_>,
+    h: PeerHandle,
+    d: &mut Direct,
+    i: usize,
+    bytes: &[u8],
+    now: Instant,
+) -> usize {
+    let mut used = 0;
+    for _ in 0..bytes.len().saturating_mul(2).saturating_add(4) {
+        let rest = bytes.get(used..).unwrap_or(&[]);
+        let (taken, from_rest) = match sock.direct_body(h) {
+            Some(b) => {
+                let owed = usize::try_from(b.owed()).unwrap_or(usize::MAX);
+                let (src, from_rest) = if b.buffered.is_empty() {
+                    (rest.get(..owed.min(rest.len())).unwrap_or(&[]), true)
+                } else {
+                    (b.buffered, false)
+                };
+                let Some((cur, len)) = d.cur.get_mut(i) else {
+                    return used;
+                };
+                for &x in src {
+                    let _ = cur.push(x);
+                }
+                *len += src.len();
+                let n = src.len();
+                let whole = n == owed;
+                if n == 0 {
+                    return used;
+                }
+                assert!(sock.commit_direct(h, n, now).is_ok());
+                if whole {
+                    let head = cur.first_chunk::<HDR>().copied().unwrap_or([0; HDR]);
+                    let [_, u0, u1, u2, u3, s0, s1, s2, s3, fi, nf] = head;
+                    let mut want = [0u8; MAX_FRAME];
+                    let intact = *len == cur.len()
+                        && want.get_mut(..cur.len()).is_some_and(|w| {
+                            body(
+                                w,
+                                u32::from_le_bytes([u0, u1, u2, u3]),
+                                u32::from_le_bytes([s0, s1, s2, s3]),
+                                fi,
+                                nf,
+                            );
+                            *w == **cur
+                        });
+                    let rec = BodyRec {
+                        head,
+                        len: *len,
+                        intact,
+                    };
+                    cur.clear();
+                    *len = 0;
+                    let q = d.done.get_mut(i);
+                    assert!(
+                        q.is_some_and(|q| q.push_back(rec).is_ok()),
+                        "too many bodies"
+                    );
+                }
+                (n, from_rest)
+            }
+            None => {
+                if rest.is_empty() {
+                    return used;
+                }
+                let n = sock.feed(h, rest, now);
+                if n == 0 {
+                    return used;
+                }
+                (n, true)
+            }
+        };
+        if from_rest {
+            used += taken;
+        }
+    }
+    used
 }
 
 /// The `socket` target (layout in the module docs).
@@ -588,6 +865,9 @@ pub fn socket(data: &[u8]) {
         cfg.send_hwm = 2;
         cfg.recv_hwm = 2;
     }
+    if opts & 32 != 0 {
+        cfg.direct_threshold = Some(DIRECT as u64);
+    }
     let memory = SubscriptionMemory::new(&mut trie).with_notifications(&mut notes);
     let mut net = Net {
         sock: Socket::with_subscriptions(cfg, &mut slots, memory),
@@ -597,6 +877,12 @@ pub fn socket(data: &[u8]) {
         next_uid: 1,
         app_seq: 0,
         heartbeats,
+        direct: Direct {
+            on: opts & 32 != 0,
+            cur: core::array::from_fn(|_| (heapless::Vec::new(), 0)),
+            done: core::array::from_fn(|_| Deque::new()),
+            out: core::array::from_fn(|_| Deque::new()),
+        },
     };
 
     while !inp.is_empty() {

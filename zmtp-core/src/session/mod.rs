@@ -59,6 +59,16 @@ pub enum Event<'a> {
     /// A piece of a data frame too large for the receive buffer. Chunks of one frame arrive in
     /// order; where they split depends on how the input arrived.
     FrameChunk(Chunk<'a>),
+    /// A data frame of at least the [direct threshold](Session::set_direct_threshold) bytes
+    /// begins: its body is the caller's to take, straight into its own memory, with
+    /// [`Session::direct_body`] and [`Session::commit_direct`]. No other event comes until
+    /// the whole body is taken.
+    DirectFrame {
+        /// The body's length (already checked against the frame and message limits).
+        len: u64,
+        /// More frames of this message follow.
+        more: bool,
+    },
     /// The peer subscribed to a topic prefix (a 3.1 SUBSCRIBE command, or a 3.0 single-frame
     /// message starting with `01` when we are PUB or XPUB).
     Subscribe(&'a [u8]),
@@ -107,6 +117,27 @@ impl Chunk<'_> {
     /// Whether this chunk ends the frame.
     pub fn is_last(&self) -> bool {
         self.offset.saturating_add(self.data.len() as u64) == self.frame_len
+    }
+}
+
+/// The body of a direct frame ([`Event::DirectFrame`], [`Session::direct_body`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DirectBody<'a> {
+    /// The whole body's length.
+    pub len: u64,
+    /// Body bytes the caller has taken so far.
+    pub offset: u64,
+    /// Body bytes already in the receive buffer (they come next): copy them, then commit.
+    pub buffered: &'a [u8],
+    /// The frame's MORE flag.
+    pub more: bool,
+}
+
+impl DirectBody<'_> {
+    /// Body bytes still to take (buffered or still in the transport).
+    pub fn owed(&self) -> u64 {
+        self.len.saturating_sub(self.offset)
     }
 }
 
@@ -177,6 +208,8 @@ struct ChunkState {
     offset: u64,
     len: u64,
     more: bool,
+    /// The caller takes the body itself ([`Event::DirectFrame`]).
+    direct: bool,
 }
 
 /// What `advance` decided, as indices into the receive buffer (no borrow).
@@ -200,6 +233,10 @@ enum Out {
     Chunk {
         body: (usize, usize),
         offset: u64,
+        len: u64,
+        more: bool,
+    },
+    Direct {
         len: u64,
         more: bool,
     },
@@ -289,6 +326,8 @@ pub struct Session<'b> {
     tx_end: usize,
     /// Body bytes still owed by a frame started with `start_frame`.
     tx_frame_remaining: u64,
+    /// Data frames of at least this many bytes are [`Event::DirectFrame`]s (`u64::MAX`: none).
+    direct_threshold: u64,
 
     phase: Phase,
     peer_major: u8,
@@ -418,6 +457,7 @@ impl<'b> Session<'b> {
             peer_minor: 0,
             peer_socket_type: None,
             chunk: None,
+            direct_threshold: u64::MAX,
             in_message: false,
             fast_ok: false,
             frame_limit: 0,
@@ -744,11 +784,11 @@ impl<'b> Session<'b> {
             };
             self.in_message = true;
             self.frame_limit = self
-                .max_frame
+                .fast_max_frame()
                 .min(self.max_message.saturating_sub(self.message_size));
         } else if self.in_message {
             self.in_message = false;
-            self.frame_limit = self.max_frame.min(self.max_message);
+            self.frame_limit = self.fast_max_frame().min(self.max_message);
         }
         Some((start.saturating_add(hl), start.saturating_add(total), more))
     }
@@ -766,11 +806,17 @@ impl<'b> Session<'b> {
             self.fast_ok &= self.curve.is_none();
         }
         self.frame_limit = if self.in_message {
-            self.max_frame
+            self.fast_max_frame()
                 .min(self.max_message.saturating_sub(self.message_size))
         } else {
-            self.max_frame.min(self.max_message)
+            self.fast_max_frame().min(self.max_message)
         };
+    }
+
+    /// The largest frame the fast path takes whole: direct frames go the slow way.
+    #[inline(always)]
+    fn fast_max_frame(&self) -> u64 {
+        self.max_frame.min(self.direct_threshold.saturating_sub(1))
     }
 
     fn materialize(&self, out: Out) -> Event<'_> {
@@ -817,6 +863,7 @@ impl<'b> Session<'b> {
                 password: &[],
                 public_key: self.curve.as_ref().map(|c| c.peer_key),
             }),
+            Out::Direct { len, more } => Event::DirectFrame { len, more },
             Out::Subscribe(t) => Event::Subscribe(slice(t)),
             Out::Cancel(t) => Event::Cancel(slice(t)),
             Out::PeerError(r) => Event::PeerError(slice(r)),
@@ -842,7 +889,8 @@ impl<'b> Session<'b> {
                 Step::Continue => {}
                 Step::Emit(out) => return Some(out),
                 Step::Stall => {
-                    if self.eof {
+                    // A direct body already in the buffer is still the caller's to take.
+                    if self.eof && !self.direct_body_buffered() {
                         self.fail(CloseReason::Eof, None);
                     } else {
                         return None;
@@ -1161,6 +1209,22 @@ impl<'b> Session<'b> {
             return self.protocol_error(ProtocolError::MessageTooLarge, None);
         }
         let first = !self.in_message;
+        if h.size >= self.direct_threshold {
+            // The caller reads the body into its own memory (`direct_body`).
+            self.rx_start = self.rx_start.saturating_add(hl);
+            self.message_size = msg;
+            self.in_message = h.more;
+            self.chunk = Some(ChunkState {
+                offset: 0,
+                len: h.size,
+                more: h.more,
+                direct: true,
+            });
+            return Step::Emit(Out::Direct {
+                len: h.size,
+                more: h.more,
+            });
+        }
         let whole = usize::try_from(h.size)
             .ok()
             .and_then(|s| s.checked_add(hl))
@@ -1174,6 +1238,7 @@ impl<'b> Session<'b> {
                 offset: 0,
                 len: h.size,
                 more: h.more,
+                direct: false,
             });
             return Step::Continue;
         };
@@ -1208,6 +1273,10 @@ impl<'b> Session<'b> {
     }
 
     fn step_chunk(&mut self, c: ChunkState) -> Step {
+        if c.direct {
+            // Nothing until the caller has taken the body (`commit_direct`).
+            return Step::Stall;
+        }
         let avail = self.rx_end.saturating_sub(self.rx_start);
         if avail == 0 {
             return Step::Stall;
@@ -1639,14 +1708,14 @@ impl<'b> Session<'b> {
             return None;
         }
         if let Some(c) = self.chunk {
-            return (c.offset == 0).then_some(c.len);
+            return (c.offset == 0 && !c.direct).then_some(c.len);
         }
         #[cfg(feature = "curve")]
         if self.curve_armed {
             return None;
         }
         match FrameHeader::parse(self.available()) {
-            Ok(Status::Complete((h, hl))) if !h.command => {
+            Ok(Status::Complete((h, hl))) if !h.command && h.size < self.direct_threshold => {
                 let whole = usize::try_from(h.size)
                     .ok()
                     .and_then(|s| s.checked_add(hl))
@@ -1655,6 +1724,95 @@ impl<'b> Session<'b> {
             }
             _ => None,
         }
+    }
+
+    // ---------------------------------------------------------------- direct bodies
+
+    /// Data frames of at least `bytes` bytes (`None`: none, the default) are announced with
+    /// [`Event::DirectFrame`] and their bodies left to the caller, who reads them straight
+    /// into its own memory: [`direct_body`](Self::direct_body) shows what is already in the
+    /// receive buffer and how much is owed, [`commit_direct`](Self::commit_direct) records
+    /// what the caller took. The frame and message limits are checked on the header, before
+    /// the event. Not with CURVE, whose frames must be opened here (they come as
+    /// [`Event::Frame`]s). A threshold of 0 counts as 1.
+    pub fn set_direct_threshold(&mut self, bytes: Option<u64>) {
+        self.direct_threshold = bytes.map_or(u64::MAX, |b| b.max(1));
+        self.refresh_fast_path();
+    }
+
+    /// The body of the [`Event::DirectFrame`] being taken, or `None` (no direct frame under
+    /// way, or the session is over).
+    pub fn direct_body(&self) -> Option<DirectBody<'_>> {
+        if self.phase != Phase::Active {
+            return None;
+        }
+        let c = self.chunk.filter(|c| c.direct)?;
+        let owed = c.len.saturating_sub(c.offset);
+        let avail = self.available();
+        let n = usize::try_from(owed).map_or(avail.len(), |o| o.min(avail.len()));
+        Some(DirectBody {
+            len: c.len,
+            offset: c.offset,
+            buffered: avail.get(..n).unwrap_or(&[]),
+            more: c.more,
+        })
+    }
+
+    /// Whether a direct frame's whole remaining body is in the receive buffer.
+    fn direct_body_buffered(&self) -> bool {
+        self.direct_body()
+            .is_some_and(|d| d.buffered.len() as u64 == d.owed())
+    }
+
+    /// Records that the caller now holds `n` more bytes of the direct frame's body: first
+    /// the [`buffered`](DirectBody::buffered) ones (it copied them), then bytes it read from
+    /// the transport itself. Reading from the transport is only right once nothing is
+    /// buffered (the buffered bytes come first on the wire). Bytes read count as life for
+    /// the heartbeat. Once the body is complete, drain [`poll_event`](Self::poll_event).
+    ///
+    /// `Err(CommitExceedsWindow)` if no direct frame is under way or `n` is more than it
+    /// owes; nothing changes then.
+    pub fn commit_direct(&mut self, n: usize, now: Instant) -> Result<(), UsageError> {
+        let Some(d) = self.direct_body() else {
+            return Err(UsageError::CommitExceedsWindow);
+        };
+        if n as u64 > d.owed() {
+            return Err(UsageError::CommitExceedsWindow);
+        }
+        let from_buffer = n.min(d.buffered.len());
+        let read = n.saturating_sub(from_buffer);
+        self.rx_start = self.rx_start.saturating_add(from_buffer);
+        if read > 0 {
+            self.now = self.now.max(now);
+            self.last_rx = self.now;
+            self.ping_timeout_armed = false;
+        }
+        if let Some(c) = self.chunk.as_mut() {
+            c.offset = c.offset.saturating_add(n as u64);
+            if c.offset >= c.len {
+                self.chunk = None;
+                self.refresh_fast_path();
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the caller wrote `n` bytes of the body of the frame started with
+    /// [`start_frame`](Self::start_frame) to the transport itself, from its own memory,
+    /// right after everything [`poll_transmit`](Self::poll_transmit) gave (which must all be
+    /// written first: `Err(TransmitExceedsPending)` otherwise, or if `n` is more than the
+    /// frame owes). The zero-copy alternative to [`write_frame_body`](Self::write_frame_body),
+    /// for NULL and PLAIN (a vectored write sends the header and the body together).
+    pub fn mark_body_transmitted(&mut self, n: usize) -> Result<(), UsageError> {
+        if n == 0 {
+            return Ok(());
+        }
+        if self.tx_start != self.tx_end || n as u64 > self.tx_frame_remaining {
+            return Err(UsageError::TransmitExceedsPending);
+        }
+        self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
+        self.flush_control();
+        Ok(())
     }
 
     /// Subscribes the peer's PUB/XPUB to `topic`: a SUBSCRIBE command to a ZMTP 3.1 peer, a

@@ -30,13 +30,15 @@
 pub mod kind;
 mod pubsub;
 mod queue;
+pub mod stream;
 pub mod trie;
 
 use kind::Kind;
 use pubsub::PubSub;
 pub use pubsub::{subscription_memory, SubscriptionMemory, SubscriptionStats};
 use queue::MsgQueue;
-pub use queue::{stored_len, Frames, Message};
+pub use queue::{stored_len, Frames, Message, Parts};
+pub use stream::{Part, Transmit};
 
 use crate::error::CloseReason;
 use crate::session::{Buffers, Config, Event, Role, Session};
@@ -275,6 +277,11 @@ pub struct SocketConfig<'a> {
     /// XPUB: show every cancel too, not only the one that leaves a topic without
     /// subscribers (`ZMQ_XPUB_VERBOSER`; implies `xpub_verbose`).
     pub xpub_verboser: bool,
+    /// PULL, DEALER, ROUTER, PAIR (not CURVE): received data frames of at least this many
+    /// bytes are direct frames, whose bodies the driver reads into its own memory
+    /// ([`stream`]). The message size limit is then the session's `max_message_size`
+    /// alone (direct bodies do not take queue room), so set one. `None` (default): off.
+    pub direct_threshold: Option<u64>,
 }
 
 impl<'a> SocketConfig<'a> {
@@ -292,6 +299,7 @@ impl<'a> SocketConfig<'a> {
             req_first_id: 1,
             xpub_verbose: false,
             xpub_verboser: false,
+            direct_threshold: None,
         }
     }
 }
@@ -375,6 +383,15 @@ impl<'a> Received<'a> {
         self.routing_id
             .into_iter()
             .chain(self.message.frames().skip(self.skip))
+    }
+
+    /// The frames as [`frames`](Self::frames) shows them, direct frames (bodies the driver
+    /// holds, see [`stream`]) told apart: a driver using them reads messages this way.
+    pub fn parts(&self) -> impl Iterator<Item = Part<'a>> + 'a {
+        self.routing_id
+            .map(Part::Bytes)
+            .into_iter()
+            .chain(self.message.parts().skip(self.skip))
     }
 
     /// Number of frames [`frames`](Self::frames) yields.
@@ -551,6 +568,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         random: Randomness,
         memory: Option<PeerMemory<'b>>,
     ) -> Result<PeerHandle, (AddPeerError, Option<PeerMemory<'b>>)> {
+        let direct = self.direct_recv_threshold();
         let lends = memory.is_some();
         let Some(index) = self
             .slots
@@ -573,10 +591,13 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         let max_msg = slot.recv.capacity();
         let mut session_cfg = self.cfg.session;
         // A message the receive queue can never hold would wedge the peer: refuse it before
-        // its body is read. (Per-frame record overhead is checked when queuing.)
+        // its body is read. (Per-frame record overhead is checked when queuing.) Direct
+        // frames take no queue room: then the configured limit alone applies.
         let limit = max_msg as u64;
-        session_cfg.max_message_size =
-            Some(session_cfg.max_message_size.map_or(limit, |m| m.min(limit)));
+        if direct.is_none() {
+            session_cfg.max_message_size =
+                Some(session_cfg.max_message_size.map_or(limit, |m| m.min(limit)));
+        }
         let Conn::Idle(buffers) = core::mem::replace(&mut slot.conn, Conn::Moving) else {
             return refuse(slot, AddPeerError::NoFreeSlot);
         };
@@ -601,7 +622,10 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             Randomness::None => Session::new(&session_cfg, role, buffers, now),
         };
         match session {
-            Ok(s) => slot.conn = Conn::Live(s),
+            Ok(mut s) => {
+                s.set_direct_threshold(direct);
+                slot.conn = Conn::Live(s);
+            }
             Err(e) => return refuse(slot, AddPeerError::Config(e)),
         }
         slot.reset(PeerState::Handshaking);
@@ -871,6 +895,14 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                         if c.is_last() {
                             recv.end_frame();
                         }
+                        Action::None
+                    } else {
+                        Action::TooBig
+                    }
+                }
+                // The driver takes the body (`Socket::commit_direct` ends the frame).
+                Event::DirectFrame { len, more } => {
+                    if recv.begin_direct_frame(len, more) {
                         Action::None
                     } else {
                         Action::TooBig
@@ -1573,8 +1605,29 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
     };
     let count = msg.len();
     let (mut fi, mut off) = progress.unwrap_or((0, 0));
-    for (k, f) in msg.frames().enumerate().skip(fi) {
+    for (k, part) in msg.parts().enumerate().skip(fi) {
         let more = k.saturating_add(1) < count;
+        let f = match part {
+            Part::Bytes(f) => f,
+            Part::Direct(len) => {
+                // The driver writes the body (`Socket::mark_transmitted_direct`): `off` 1
+                // marks the header as queued.
+                if off == 0 {
+                    if session.start_frame(len, more).is_err() {
+                        *progress = Some((fi, 0));
+                        return false;
+                    }
+                    off = 1;
+                }
+                if session.frame_body_remaining() > 0 {
+                    *progress = Some((fi, off));
+                    return false;
+                }
+                fi = fi.saturating_add(1);
+                off = 0;
+                continue;
+            }
+        };
         // A streamed frame may be started with none of its body written yet (its header
         // filled the transmit buffer): then the session still owes body bytes, and the frame
         // must not be started again.

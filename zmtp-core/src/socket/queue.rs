@@ -1,13 +1,17 @@
 //! A message queue over a caller slice: whole multipart messages in, whole messages out.
 //!
 //! Frames are stored contiguously as `len: u32 LE, flags: u8, body`; a message ends at the
-//! first frame without MORE. A message is visible to `pop` only once its last frame is in
+//! first frame without MORE. A direct frame (its body held by the driver, see
+//! [`super::stream`]) is a record with the DIRECT flag whose 8-byte body is its length. A message is visible to `pop` only once its last frame is in
 //! (atomicity), and an unfinished one can be dropped with [`MsgQueue::drop_partial`].
 //! Memory: the live bytes sit in `[head, tail)`; when the end is reached the live part is
 //! moved to the front (the queue never wraps, so every frame is one slice).
 
 const RECORD: usize = 5;
 const MORE: u8 = 1;
+const DIRECT: u8 = 2;
+/// Bytes a direct frame's record body takes (its length, u64 LE).
+pub(crate) const DIRECT_RECORD: usize = 8;
 
 /// Bytes a message of `frames` frames totalling `bytes` takes in a queue.
 pub const fn stored_len(frames: usize, bytes: usize) -> usize {
@@ -97,6 +101,32 @@ impl<'b> MsgQueue<'b> {
     /// [`write_body`](Self::write_body) and closed with [`end_frame`](Self::end_frame).
     /// `false` if it does not fit. Until the message's last frame ends, `pop` cannot see it.
     pub fn begin_frame(&mut self, len: usize, more: bool) -> bool {
+        self.begin_record(len, if more { MORE } else { 0 })
+    }
+
+    /// Starts a direct frame of `len` bytes (body elsewhere): its record is in, and
+    /// [`end_frame`](Self::end_frame) completes it once the driver has the body. `false` if
+    /// it does not fit.
+    pub fn begin_direct_frame(&mut self, len: u64, more: bool) -> bool {
+        let flags = DIRECT | if more { MORE } else { 0 };
+        if !self.begin_record(DIRECT_RECORD, flags) {
+            return false;
+        }
+        self.write_body(&len.to_le_bytes());
+        true
+    }
+
+    /// Appends a whole direct frame; `false` if it does not fit.
+    pub fn push_direct_frame(&mut self, len: u64, more: bool) -> bool {
+        if !self.begin_direct_frame(len, more) {
+            return false;
+        }
+        self.end_frame();
+        true
+    }
+
+    fn begin_record(&mut self, len: usize, flags: u8) -> bool {
+        let more = flags & MORE != 0;
         let Some(need) = len.checked_add(RECORD) else {
             return false;
         };
@@ -114,7 +144,7 @@ impl<'b> MsgQueue<'b> {
             return false;
         };
         [*a, *b, *c, *d] = l.to_le_bytes();
-        *f = if more { MORE } else { 0 };
+        *f = flags;
         self.tail = end;
         self.writing = Some(Writing {
             at: start.saturating_add(RECORD),
@@ -261,9 +291,53 @@ impl<'a> Message<'a> {
     pub fn first(&self) -> Option<&'a [u8]> {
         self.frames().next()
     }
+
+    /// The frames, direct ones (bodies the driver holds) told apart.
+    pub fn parts(&self) -> Parts<'a> {
+        Parts { rest: self.bytes }
+    }
+
+    /// Whether a frame of the message is direct.
+    pub fn has_direct(&self) -> bool {
+        self.parts().any(|p| matches!(p, Part::Direct(_)))
+    }
 }
 
-/// Iterator over a [`Message`]'s frames.
+/// Iterator over a [`Message`]'s frames as [`Part`]s ([`Message::parts`]).
+#[derive(Clone, Debug)]
+pub struct Parts<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = Part<'a>;
+    fn next(&mut self) -> Option<Part<'a>> {
+        let (body, flags, rest) = split_record(self.rest)?;
+        self.rest = rest;
+        if flags & DIRECT != 0 {
+            let len = body.first_chunk::<DIRECT_RECORD>().copied()?;
+            Some(Part::Direct(u64::from_le_bytes(len)))
+        } else {
+            Some(Part::Bytes(body))
+        }
+    }
+}
+
+/// The first record of `bytes`: its body, its flags and what follows it in the message
+/// (nothing after its last frame).
+fn split_record(bytes: &[u8]) -> Option<(&[u8], u8, &[u8])> {
+    let (hdr, rest) = bytes.split_at_checked(RECORD)?;
+    let len = u32::from_le_bytes([*hdr.first()?, *hdr.get(1)?, *hdr.get(2)?, *hdr.get(3)?]);
+    let (body, rest) = rest.split_at_checked(usize::try_from(len).ok()?)?;
+    let flags = *hdr.get(4)?;
+    let rest = if flags & MORE != 0 { rest } else { &[] };
+    Some((body, flags, rest))
+}
+
+use super::stream::Part;
+
+/// Iterator over a [`Message`]'s frames. A direct frame (body held by the driver) shows as
+/// an empty slice: see [`Message::parts`].
 #[derive(Clone, Debug)]
 pub struct Frames<'a> {
     rest: &'a [u8],
@@ -272,15 +346,10 @@ pub struct Frames<'a> {
 impl<'a> Iterator for Frames<'a> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
-        let (hdr, rest) = self.rest.split_at_checked(RECORD)?;
-        let len = u32::from_le_bytes([*hdr.first()?, *hdr.get(1)?, *hdr.get(2)?, *hdr.get(3)?]);
-        let (body, rest) = rest.split_at_checked(usize::try_from(len).ok()?)?;
-        self.rest = if hdr.get(4).is_some_and(|f| f & MORE != 0) {
-            rest
-        } else {
-            &[]
-        };
-        Some(body)
+        let (body, flags, rest) = split_record(self.rest)?;
+        self.rest = rest;
+        // A direct frame's body is not here: it shows as empty (see `Message::parts`).
+        Some(if flags & DIRECT != 0 { &[] } else { body })
     }
 }
 
