@@ -138,8 +138,14 @@ impl IoThread {
             let spun = busy && timeout != Some(Duration::ZERO) && self.spin(&mut events, timeout);
             let r = if spun {
                 Ok(())
-            } else {
+            } else if timeout == Some(Duration::ZERO) {
                 self.poll.poll(&mut events, timeout)
+            } else {
+                // Applications waiting for a message stop spinning (`Shared::spin_incoming`).
+                self.spin.set_asleep(true);
+                let r = self.poll.poll(&mut events, timeout);
+                self.spin.set_asleep(false);
+                r
             };
             if let Err(e) = r {
                 if e.kind() == ErrorKind::Interrupted {

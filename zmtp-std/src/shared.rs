@@ -76,6 +76,9 @@ impl Signal {
 pub(crate) struct Spin {
     spinning: AtomicBool,
     poked: AtomicBool,
+    /// The I/O thread sleeps in `epoll_wait` (or is about to): it had no work for a
+    /// while, so an application waiting for a message does not spin either.
+    asleep: AtomicBool,
     /// How long to spin, in microseconds ([`crate::Context::set_io_spin`]).
     limit_us: AtomicU64,
 }
@@ -88,6 +91,7 @@ impl Default for Spin {
         Spin {
             spinning: AtomicBool::new(false),
             poked: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
             limit_us: AtomicU64::new(DEFAULT_SPIN.as_micros() as u64),
         }
     }
@@ -119,6 +123,15 @@ impl Spin {
     /// I/O thread: starts or stops spinning.
     pub(crate) fn set_spinning(&self, on: bool) {
         self.spinning.store(on, Ordering::SeqCst);
+    }
+
+    /// I/O thread: goes to sleep in `epoll_wait`, or is back.
+    pub(crate) fn set_asleep(&self, on: bool) {
+        self.asleep.store(on, Ordering::SeqCst);
+    }
+
+    fn io_asleep(&self) -> bool {
+        self.asleep.load(Ordering::Relaxed)
     }
 
     /// I/O thread: whether it was poked (and clears the flag).
@@ -189,6 +202,9 @@ pub(crate) struct Shared {
     /// wakes it when it has read what it holds. Set and cleared under the inbox's lock;
     /// read without it as a hint.
     inbox_stalled: AtomicBool,
+    /// The inbox has messages or has terminated: a hint for the application's spin
+    /// ([`spin_incoming`](Self::spin_incoming)), set and cleared under the inbox's lock.
+    inbox_ready: AtomicBool,
     outbox: Mutex<Outbox>,
     outbox_cv: Condvar,
     /// Peers whose handshake is done.
@@ -223,6 +239,7 @@ impl Shared {
             }),
             inbox_cv: Condvar::new(),
             inbox_stalled: AtomicBool::new(false),
+            inbox_ready: AtomicBool::new(false),
             outbox: Mutex::new(Outbox {
                 cap: send_cap,
                 ..Outbox::default()
@@ -332,6 +349,7 @@ impl Shared {
             if !g.batch.is_empty() {
                 std::mem::swap(local, &mut g.batch);
                 g.held = local.len();
+                self.inbox_ready.store(g.terminated, Ordering::Relaxed);
                 return Ok(());
             }
             if g.terminated {
@@ -356,6 +374,36 @@ impl Shared {
             self.wake()?;
         }
         Ok(())
+    }
+
+    /// Before [`wait_incoming`](Self::wait_incoming) sleeps: while the I/O thread is
+    /// awake (it had work within its spin time, [`crate::Context::set_io_spin`]), polls
+    /// the inbox for up to that spin time (and not past `wait`'s deadline), yielding the
+    /// CPU between looks. A message the I/O thread delivers meanwhile is then taken without
+    /// a futex wake-up of this thread: in a request-reply exchange the reply usually comes
+    /// within tens of microseconds of the request, and the wake-up of a sleeping thread
+    /// is the largest part of that. Returns at once when the I/O thread sleeps (nothing
+    /// happened for a while) or the spin is off.
+    pub(crate) fn spin_incoming(&self, wait: Wait) {
+        let limit = self.spin.limit();
+        if limit.is_zero() || self.spin.io_asleep() || matches!(wait, Wait::No) {
+            return;
+        }
+        let start = Instant::now();
+        let mut until = start.checked_add(limit).unwrap_or(start);
+        if let Wait::Until(t) = wait {
+            until = until.min(t);
+        }
+        loop {
+            if self.inbox_ready.load(Ordering::Acquire) || self.spin.io_asleep() {
+                return;
+            }
+            if Instant::now() >= until {
+                return;
+            }
+            // Let the I/O thread (or any thread sharing this CPU) run first.
+            std::thread::yield_now();
+        }
     }
 
     /// Waits, as `wait` says, until the inbox has a message for [`refill`](Self::refill)
@@ -454,6 +502,7 @@ impl Shared {
         }
         let mut g = lock(&self.inbox);
         g.batch.append(msgs);
+        self.inbox_ready.store(true, Ordering::Release);
         let waiting = g.waiting > 0;
         drop(g);
         if waiting {
@@ -464,7 +513,9 @@ impl Shared {
 
     /// Drops undelivered received messages (the application closed the socket).
     pub(crate) fn clear_inbox(&self) {
-        lock(&self.inbox).batch.clear();
+        let mut g = lock(&self.inbox);
+        g.batch.clear();
+        self.inbox_ready.store(g.terminated, Ordering::Relaxed);
     }
 
     /// The I/O thread has given `done` more messages to its core (or dropped them): they
@@ -534,7 +585,11 @@ impl Shared {
     /// The I/O thread is done with this socket: every blocked call returns
     /// [`Error::Terminated`].
     pub(crate) fn terminate(&self) {
-        lock(&self.inbox).terminated = true;
+        {
+            let mut g = lock(&self.inbox);
+            g.terminated = true;
+            self.inbox_ready.store(true, Ordering::Release);
+        }
         lock(&self.outbox).terminated = true;
         // The monitor's channel ends: its receiver sees the sender gone.
         self.monitored.store(false, Ordering::SeqCst);
