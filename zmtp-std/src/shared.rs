@@ -76,9 +76,9 @@ impl Signal {
 pub(crate) struct Spin {
     spinning: AtomicBool,
     poked: AtomicBool,
-    /// The I/O thread sleeps in `epoll_wait` (or is about to): it had no work for a
-    /// while, so an application waiting for a message does not spin either.
-    asleep: AtomicBool,
+    /// The application threads' turn at running the loop themselves (see
+    /// [`Lead`]).
+    pub(crate) lead: Lead,
     /// How long to spin, in microseconds ([`crate::Context::set_io_spin`]).
     limit_us: AtomicU64,
 }
@@ -91,7 +91,7 @@ impl Default for Spin {
         Spin {
             spinning: AtomicBool::new(false),
             poked: AtomicBool::new(false),
-            asleep: AtomicBool::new(false),
+            lead: Lead::default(),
             limit_us: AtomicU64::new(DEFAULT_SPIN.as_micros() as u64),
         }
     }
@@ -125,20 +125,153 @@ impl Spin {
         self.spinning.store(on, Ordering::SeqCst);
     }
 
-    /// I/O thread: goes to sleep in `epoll_wait`, or is back.
-    pub(crate) fn set_asleep(&self, on: bool) {
-        self.asleep.store(on, Ordering::SeqCst);
-    }
-
-    fn io_asleep(&self) -> bool {
-        self.asleep.load(Ordering::Relaxed)
-    }
-
     /// I/O thread: whether it was poked (and clears the flag).
     pub(crate) fn take_poke(&self) -> bool {
         self.poked.load(Ordering::Relaxed) && self.poked.swap(false, Ordering::SeqCst)
     }
 }
+
+/// Who runs the I/O loop. Normally the I/O thread; but after it has handed a message to
+/// an application thread that waited for it, it steps aside (parks) for the spin time
+/// ([`Spin::limit`]), and the application's next calls run the loop themselves if it is
+/// free: a `send` does one turn without waiting (its message is written at once), a
+/// blocking `recv` runs turns, sleeping in `epoll_wait`, until its message is in (the
+/// kernel then wakes the application thread itself, as a blocking read on a plain TCP
+/// socket would). Every such call renews the lease; when it runs out (the application
+/// computes, or waits in something else) the I/O thread takes the loop back, so
+/// heartbeats, accepts and reconnects go on while the application does not call in.
+#[derive(Debug, Default)]
+pub(crate) struct Lead {
+    /// The I/O thread, to unpark it.
+    io_thread: std::sync::OnceLock<std::thread::Thread>,
+    /// An application thread runs the loop now.
+    leading: AtomicBool,
+    /// The I/O thread steps aside until then (microseconds since `epoch`).
+    lease_until: AtomicU64,
+    /// Something needs the loop run now (a command, a wake-up nobody may see): the I/O
+    /// thread takes it back at once.
+    io_wanted: AtomicBool,
+    /// The I/O thread's last turn handed a message to a waiting application thread.
+    app_woken: AtomicBool,
+    /// Application threads blocked on a queue or registered by a poll (they need
+    /// somebody to run the loop).
+    blocked: AtomicUsize,
+    /// Leads so far (the I/O thread tells one long lead from many short ones).
+    leads: AtomicU64,
+    /// The I/O thread is parked until then (microseconds since `epoch`; 0: not parked).
+    park_until: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl Lead {
+    fn now_us(&self) -> u64 {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// I/O thread: at start.
+    pub(crate) fn set_io_thread(&self) {
+        let _ = self.io_thread.set(std::thread::current());
+    }
+
+    /// Has the I/O thread take the loop back now.
+    pub(crate) fn want_io(&self) {
+        self.io_wanted.store(true, Ordering::SeqCst);
+        if let Some(t) = self.io_thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Whoever runs the loop: about to take a turn, which serves every wake-up made so far.
+    pub(crate) fn turn_starts(&self) {
+        if self.io_wanted.load(Ordering::Relaxed) {
+            self.io_wanted.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// I/O thread: whether to step aside after this turn (and clears the note).
+    pub(crate) fn should_step_aside(&self, lease: Duration) -> bool {
+        self.app_woken.swap(false, Ordering::Relaxed)
+            && !lease.is_zero()
+            && !self.io_wanted.load(Ordering::SeqCst)
+    }
+
+    /// Starts (or renews) the lease: the I/O thread stays aside for `lease` from now.
+    pub(crate) fn renew(&self, lease: Duration) {
+        let until = self
+            .now_us()
+            .saturating_add(u64::try_from(lease.as_micros()).unwrap_or(u64::MAX));
+        self.lease_until.store(until, Ordering::SeqCst);
+    }
+
+    /// I/O thread: parks while an application thread leads or the lease runs. While one
+    /// application thread leads without a break (a blocking `recv` on a quiet socket: it
+    /// serves the timers itself meanwhile), the I/O thread looks less and less often, up
+    /// to [`LONG_PARK`]; a leader that leaves while the I/O thread is parked for longer
+    /// than the lease unparks it ([`after_leaving`](Self::after_leaving)).
+    pub(crate) fn wait_turn(&self, lease: Duration) {
+        let lease_us = u64::try_from(lease.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mut backoff = lease_us;
+        let mut seen = self.leads.load(Ordering::SeqCst);
+        loop {
+            if self.io_wanted.swap(false, Ordering::SeqCst) {
+                return;
+            }
+            let now = self.now_us();
+            let until = self.lease_until.load(Ordering::SeqCst);
+            let park_us = if self.leading.load(Ordering::SeqCst) {
+                let leads = self.leads.load(Ordering::SeqCst);
+                if leads == seen {
+                    backoff = backoff.saturating_mul(2).min(LONG_PARK_US);
+                } else {
+                    // Short leads, one after the other: an exchange goes on.
+                    seen = leads;
+                    backoff = lease_us;
+                }
+                backoff
+            } else if now >= until {
+                return;
+            } else {
+                until - now
+            };
+            self.park_until
+                .store(now.saturating_add(park_us), Ordering::SeqCst);
+            // Looked at again after the wait: a leader may leave meanwhile.
+            if !self.io_wanted.load(Ordering::SeqCst) {
+                std::thread::park_timeout(Duration::from_micros(park_us));
+            }
+            self.park_until.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Application: now leading (or done, `false`).
+    pub(crate) fn set_leading(&self, on: bool) {
+        if on {
+            self.leads.fetch_add(1, Ordering::Relaxed);
+        }
+        self.leading.store(on, Ordering::SeqCst);
+    }
+
+    /// Application, after leaving the loop: if somebody needs the loop run (a wake-up
+    /// that came while this thread was leaving, another application thread blocked on a
+    /// queue), the I/O thread takes it back now.
+    pub(crate) fn after_leaving(&self) {
+        if self.io_wanted.load(Ordering::SeqCst) || self.blocked.load(Ordering::SeqCst) > 0 {
+            self.want_io();
+            return;
+        }
+        // Parked past the lease (a long lead): it would take the loop back late.
+        let park_until = self.park_until.load(Ordering::SeqCst);
+        if park_until > self.lease_until.load(Ordering::SeqCst) {
+            if let Some(t) = self.io_thread.get() {
+                t.unpark();
+            }
+        }
+    }
+}
+
+/// The longest the I/O thread parks while an application thread leads the loop.
+const LONG_PARK_US: u64 = 50_000;
 
 /// How long an application call may wait.
 #[derive(Clone, Copy, Debug)]
@@ -202,8 +335,8 @@ pub(crate) struct Shared {
     /// wakes it when it has read what it holds. Set and cleared under the inbox's lock;
     /// read without it as a hint.
     inbox_stalled: AtomicBool,
-    /// The inbox has messages or has terminated: a hint for the application's spin
-    /// ([`spin_incoming`](Self::spin_incoming)), set and cleared under the inbox's lock.
+    /// The inbox has messages or has terminated: a hint for an application thread running
+    /// the loop itself ([`Lead`]), set and cleared under the inbox's lock.
     inbox_ready: AtomicBool,
     outbox: Mutex<Outbox>,
     outbox_cv: Condvar,
@@ -294,6 +427,7 @@ impl Shared {
         let mut g = lock(&self.waiters);
         g.push(Arc::clone(w));
         self.waiter_count.store(g.len(), Ordering::SeqCst);
+        self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
     }
 
     /// A poller is done waiting on this socket.
@@ -301,6 +435,7 @@ impl Shared {
         let mut g = lock(&self.waiters);
         if let Some(i) = g.iter().position(|x| Arc::ptr_eq(x, w)) {
             g.swap_remove(i);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
         }
         self.waiter_count.store(g.len(), Ordering::SeqCst);
     }
@@ -314,11 +449,19 @@ impl Shared {
         Ok(g.has_room())
     }
 
-    fn wake(&self) -> Result<()> {
+    /// Wakes whoever runs the loop: a spinning I/O thread by a flag, a sleeping one (or
+    /// an application thread leading it) through the waker; and has a parked I/O thread
+    /// take the loop back ([`Lead`]).
+    pub(crate) fn wake(&self) -> Result<()> {
         if self.spin.poke() {
             return Ok(());
         }
-        self.waker.wake().map_err(Error::Io)
+        self.spin.lead.io_wanted.store(true, Ordering::SeqCst);
+        self.waker.wake().map_err(Error::Io)?;
+        if let Some(t) = self.spin.lead.io_thread.get() {
+            t.unpark();
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ application side
@@ -356,7 +499,9 @@ impl Shared {
                 return Err(Error::Terminated);
             }
             g.waiting += 1;
+            self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
             let (g2, r) = wait_on(&self.inbox_cv, g, wait);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
             g = g2;
             g.waiting -= 1;
             r?;
@@ -376,34 +521,9 @@ impl Shared {
         Ok(())
     }
 
-    /// Before [`wait_incoming`](Self::wait_incoming) sleeps: while the I/O thread is
-    /// awake (it had work within its spin time, [`crate::Context::set_io_spin`]), polls
-    /// the inbox for up to that spin time (and not past `wait`'s deadline), yielding the
-    /// CPU between looks. A message the I/O thread delivers meanwhile is then taken without
-    /// a futex wake-up of this thread: in a request-reply exchange the reply usually comes
-    /// within tens of microseconds of the request, and the wake-up of a sleeping thread
-    /// is the largest part of that. Returns at once when the I/O thread sleeps (nothing
-    /// happened for a while) or the spin is off.
-    pub(crate) fn spin_incoming(&self, wait: Wait) {
-        let limit = self.spin.limit();
-        if limit.is_zero() || self.spin.io_asleep() || matches!(wait, Wait::No) {
-            return;
-        }
-        let start = Instant::now();
-        let mut until = start.checked_add(limit).unwrap_or(start);
-        if let Wait::Until(t) = wait {
-            until = until.min(t);
-        }
-        loop {
-            if self.inbox_ready.load(Ordering::Acquire) || self.spin.io_asleep() {
-                return;
-            }
-            if Instant::now() >= until {
-                return;
-            }
-            // Let the I/O thread (or any thread sharing this CPU) run first.
-            std::thread::yield_now();
-        }
+    /// Whether the inbox has messages (or has terminated): a hint, without the lock.
+    pub(crate) fn inbox_ready(&self) -> bool {
+        self.inbox_ready.load(Ordering::Acquire)
     }
 
     /// Waits, as `wait` says, until the inbox has a message for [`refill`](Self::refill)
@@ -418,7 +538,9 @@ impl Shared {
                 return Err(Error::Terminated);
             }
             g.waiting += 1;
+            self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
             let (g2, r) = wait_on(&self.inbox_cv, g, wait);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
             g = g2;
             g.waiting -= 1;
             r?;
@@ -427,8 +549,9 @@ impl Shared {
 
     /// Queues a message for the I/O thread (`push` adds it to the batch); with
     /// `needs_peer` (`immediate`), only while some peer's handshake is done. Never waits:
-    /// [`Error::WouldBlock`] when full (then see [`wait_room`](Self::wait_room)).
-    pub(crate) fn send(&self, needs_peer: bool, push: impl FnOnce(&mut Batch)) -> Result<()> {
+    /// [`Error::WouldBlock`] when full (then see [`wait_room`](Self::wait_room)). `true`:
+    /// the loop must be woken (or run) to take it.
+    pub(crate) fn send(&self, needs_peer: bool, push: impl FnOnce(&mut Batch)) -> Result<bool> {
         let mut g = lock(&self.outbox);
         if g.terminated {
             return Err(Error::Terminated);
@@ -440,11 +563,7 @@ impl Shared {
         push(&mut g.batch);
         g.queued += 1;
         let wake = !std::mem::replace(&mut g.wake_pending, true);
-        drop(g);
-        if wake {
-            self.wake()?;
-        }
-        Ok(())
+        Ok(wake)
     }
 
     /// Waits until [`send`](Self::send) may succeed, as `wait` says.
@@ -459,7 +578,9 @@ impl Shared {
                 return Ok(());
             }
             g.waiting += 1;
+            self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
             let (g2, r) = wait_on(&self.outbox_cv, g, wait);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
             g = g2;
             g.waiting -= 1;
             r?;
@@ -506,6 +627,7 @@ impl Shared {
         let waiting = g.waiting > 0;
         drop(g);
         if waiting {
+            self.spin.lead.app_woken.store(true, Ordering::Relaxed);
             self.inbox_cv.notify_all();
         }
         self.notify_waiters();

@@ -527,7 +527,12 @@ impl Socket {
                 b.end_msg(0);
             });
             match queued {
-                Ok(()) => {}
+                Ok(wake) => {
+                    if wake && !self.ctx.lead(|| true, None) {
+                        // Not the loop's runner now: wake whoever is.
+                        self.shared.wake()?;
+                    }
+                }
                 Err(Error::WouldBlock) if !matches!(wait, Wait::No) => {
                     // Full (or no peer yet): wait without the state's lock, then check
                     // again.
@@ -656,8 +661,20 @@ impl Socket {
                     // Wait without the state's lock (another thread may send meanwhile):
                     // briefly awake while the I/O thread is, then asleep.
                     drop(st);
-                    self.shared.spin_incoming(wait);
-                    self.shared.wait_incoming(wait)?;
+                    // Run the loop here if the I/O thread has stepped aside (see
+                    // `shared::Lead`): the kernel then wakes this thread itself.
+                    let deadline = match wait {
+                        Wait::Until(t) => Some(t),
+                        _ => None,
+                    };
+                    let shared = &self.shared;
+                    if !self.ctx.lead(|| shared.inbox_ready(), Some(deadline)) {
+                        self.shared.wait_incoming(wait)?;
+                    } else if let Wait::Until(t) = wait {
+                        if Instant::now() >= t && !shared.inbox_ready() {
+                            return Err(Error::Timeout);
+                        }
+                    }
                     continue;
                 }
                 match self.ty {
