@@ -355,7 +355,11 @@ mod tests {
     fn taking_into_reuses_the_callers_buffers() {
         let big = vec![7u8; OWN_FRAME + 1];
         let mut b = Batch::default();
-        fill(&mut b, &[&[b"ab"], &[b"c", b"", &big], &[b"x", b"y"], &[b"z"]], 0);
+        fill(
+            &mut b,
+            &[&[b"ab"], &[b"c", b"", &big], &[b"x", b"y"], &[b"z"]],
+            0,
+        );
         let mut frame = Vec::with_capacity(64);
         let cap = frame.capacity();
         assert_eq!(b.take_frame_into(&mut frame), Some(false));
@@ -373,7 +377,11 @@ mod tests {
         assert_eq!(msg, vec![b"z".to_vec()]);
         assert_eq!(b.take_frame_into(&mut frame), None);
         assert_eq!(b.take_msg_into(&mut msg), None);
-        assert_eq!(msg, vec![b"z".to_vec()], "untouched when there is no message");
+        assert_eq!(
+            msg,
+            vec![b"z".to_vec()],
+            "untouched when there is no message"
+        );
     }
 
     #[test]

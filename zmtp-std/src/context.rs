@@ -201,6 +201,12 @@ impl Context {
     /// messages every few hundred microseconds never sleeps. An idle context never spins.
     /// Set it to zero for many contexts on few cores, or where power matters more than
     /// latency.
+    ///
+    /// The same time is the application's lease on the loop (see "Design" in the crate
+    /// docs): after the I/O thread has handed a message to an application thread waiting
+    /// in `recv`, it steps aside for this long, and that thread's next `send`/`recv` run
+    /// the loop themselves (renewing the lease) instead of handing over to the I/O thread.
+    /// Zero turns that off too.
     pub fn set_io_spin(&self, spin: Duration) {
         self.inner.spin.set_limit(spin);
     }

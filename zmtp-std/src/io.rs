@@ -17,6 +17,10 @@
 //!    every poll" duty.
 //!
 //! Nothing here blocks except `poll`; no error of one connection stops the loop.
+//!
+//! The loop's state ([`IoThread`]) sits behind a mutex ([`Loop`]): the I/O thread runs it
+//! ([`run`]) except while it has stepped aside for an application thread, which then runs
+//! turns in its calls ([`lead`]; see [`Lead`](crate::shared::Lead) for who runs it when).
 
 mod auth;
 
@@ -130,9 +134,7 @@ pub(crate) fn lead(
     }
     spin.lead.set_leading(true);
     match deadline {
-        None => {
-            io.turn(Some(Duration::ZERO), false);
-        }
+        None => io.turn_without_poll(),
         Some(deadline) => {
             while !ready() {
                 let cap = match deadline {
@@ -219,6 +221,20 @@ pub(crate) struct IoThread {
 }
 
 impl IoThread {
+    /// A turn without asking the poller for events (a `send` run by the application: its
+    /// message goes out now; readiness news waits for the next turn that polls).
+    fn turn_without_poll(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.spin.lead.turn_starts();
+        self.run_commands();
+        self.more = self.service();
+        if self.shutting_down && self.sockets.is_empty() {
+            self.finished = true;
+        }
+    }
+
     /// One turn of the loop: waits for events (at most `cap`; the I/O thread spins first
     /// if `may_spin`), runs the commands, services every socket. `false` once the context
     /// has shut down.

@@ -11,6 +11,10 @@
 //! blocks on them: it takes what is there and, where it had to stop (inbox full), leaves a
 //! flag asking the application to wake it through the [`mio::Waker`] once there is room
 //! again.
+//!
+//! [`Spin`] holds what a context's sockets and its loop share about who runs the loop and
+//! when: the I/O thread's idle spin, and [`Lead`], application threads' turns at running
+//! the loop themselves.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -406,7 +406,10 @@ fn recv_into_reuses_the_callers_buffers() {
 
     // Nothing yet: the buffer is left alone.
     let mut buf = b"untouched".to_vec();
-    assert!(matches!(pull.try_recv_into(&mut buf), Err(Error::WouldBlock)));
+    assert!(matches!(
+        pull.try_recv_into(&mut buf),
+        Err(Error::WouldBlock)
+    ));
     assert!(matches!(
         pull.recv_into_timeout(&mut buf, Duration::from_millis(20)),
         Err(Error::Timeout)
@@ -453,14 +456,21 @@ fn recv_into_reuses_the_callers_buffers() {
     let first = msg[0].as_ptr();
     pull.recv_multipart_into(&mut msg).unwrap();
     assert_eq!(msg, [b"one".to_vec(), b"two".to_vec()]);
-    assert_eq!(msg[0].as_ptr(), first, "the first frame's allocation is reused");
+    assert_eq!(
+        msg[0].as_ptr(),
+        first,
+        "the first frame's allocation is reused"
+    );
     // The rest of a message partly read with `recv_into`.
     assert_eq!(pull.recv_into(&mut buf).unwrap(), 1);
     assert!(pull.has_more());
     pull.recv_multipart_into(&mut msg).unwrap();
     assert_eq!(msg, [b"yy".to_vec(), b"zzz".to_vec()]);
     assert!(!pull.has_more());
-    assert_eq!(pull.try_recv_into(&mut buf).map_err(|e| e.to_string()), Ok(0));
+    assert_eq!(
+        pull.try_recv_into(&mut buf).map_err(|e| e.to_string()),
+        Ok(0)
+    );
     assert!(buf.is_empty());
 }
 
@@ -474,7 +484,10 @@ fn recv_into_keeps_req_rep_turns() {
     let mut buf = Vec::new();
     let mut msg = Vec::new();
     assert!(matches!(req.try_recv_into(&mut buf), Err(Error::State)));
-    assert!(matches!(req.recv_multipart_into(&mut msg), Err(Error::State)));
+    assert!(matches!(
+        req.recv_multipart_into(&mut msg),
+        Err(Error::State)
+    ));
     for i in 0..50u32 {
         req.send(i.to_be_bytes()).unwrap();
         if i % 2 == 0 {
