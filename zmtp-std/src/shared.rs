@@ -155,8 +155,8 @@ pub(crate) struct Lead {
     /// Something needs the loop run now (a command, a wake-up nobody may see): the I/O
     /// thread takes it back at once.
     io_wanted: AtomicBool,
-    /// The I/O thread's last turn handed a message to a waiting application thread.
-    app_woken: AtomicBool,
+    /// Application threads the I/O thread's last turn woke with a message.
+    app_woken: AtomicUsize,
     /// Application threads blocked on a queue or registered by a poll (they need
     /// somebody to run the loop).
     blocked: AtomicUsize,
@@ -194,9 +194,14 @@ impl Lead {
     }
 
     /// I/O thread: whether to step aside after this turn (and clears the note).
+    /// Only if no other application thread is blocked (it would wait for the lease to run
+    /// out, unless the woken thread runs the loop meanwhile) and nobody asked for the I/O
+    /// thread.
     pub(crate) fn should_step_aside(&self, lease: Duration) -> bool {
-        self.app_woken.swap(false, Ordering::Relaxed)
+        let woken = self.app_woken.swap(0, Ordering::Relaxed);
+        woken > 0
             && !lease.is_zero()
+            && self.blocked.load(Ordering::SeqCst) <= woken
             && !self.io_wanted.load(Ordering::SeqCst)
     }
 
@@ -629,9 +634,14 @@ impl Shared {
         g.batch.append(msgs);
         self.inbox_ready.store(true, Ordering::Release);
         let waiting = g.waiting > 0;
+        if waiting {
+            self.spin
+                .lead
+                .app_woken
+                .fetch_add(g.waiting, Ordering::Relaxed);
+        }
         drop(g);
         if waiting {
-            self.spin.lead.app_woken.store(true, Ordering::Relaxed);
             self.inbox_cv.notify_all();
         }
         self.notify_waiters();
