@@ -275,14 +275,14 @@
 //! sends never waits in `recv` and keeps the I/O thread working alongside it.
 //!
 //! Measured (`zmtp-bench`, separate processes over loopback TCP, 2 vCPUs shared with other
-//! work, load average 7–13, BENCHMARKS.md): a REQ/REP round trip takes 24–33 µs at the
-//! median with application threads running the loop, against 40–54 µs in the same window
-//! when only the I/O thread does (libzmq: 63–80 µs; raw blocking TCP: 16–18 µs); p99
-//! fell from milliseconds to 60–260 µs under that load. PUSH → PULL moves 64-byte
-//! messages at 2–4x libzmq's rate and 1 KiB messages at 3–5x (quick runs; single runs
-//! vary 2x). Callgrind: a 64-byte message costs about 1 060 instructions on the receiving
-//! side (both threads) with [`Socket::recv_into`], 1 256 with [`Socket::recv`] (which
-//! allocates the `Vec` it returns); 875 on the sending side; about half of it in zmtp-core.
+//! work, load average 10–14, BENCHMARKS.md): a REQ/REP round trip takes 24–27 µs at the
+//! median (1 B and 1 KiB) with application threads running the loop, against 40–47 µs in
+//! the same window when only the I/O thread does (libzmq: 63–88 µs; raw blocking TCP:
+//! 17–28 µs). PUSH → PULL moves 64-byte messages at 1.8–2.1x libzmq's rate and 1 KiB
+//! messages at 2.0–2.4x (quick runs; single runs vary 2x). Callgrind: a 64-byte message
+//! costs about 1 070 instructions on the receiving side (both threads) with
+//! [`Socket::recv_into`], 1 256 with [`Socket::recv`] (which allocates the `Vec` it
+//! returns); 875 on the sending side; about half of it in zmtp-core.
 
 //! Why a thread, and not the alternatives:
 //!
@@ -294,7 +294,7 @@
 //!   about 17 µs on the benchmark machine, where two sleeping threads per process took
 //!   about 60 µs, 31–54 µs with the spin; hence the lease above, which does the I/O in
 //!   the application's calls while they come often and leaves it to the thread
-//!   otherwise (24–33 µs).
+//!   otherwise (24–27 µs).
 //! - *An async runtime* (tokio): imposes a runtime on every user and colours the API. An
 //!   async adapter can come as its own crate over the same core.
 //! - *A thread per connection*: many threads, and a socket's patterns (round robin, fair
