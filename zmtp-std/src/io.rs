@@ -242,7 +242,6 @@ impl IoThread {
         if self.finished {
             return false;
         }
-        self.spin.lead.turn_starts();
         let mut timeout = if self.more {
             Some(Duration::ZERO)
         } else {
@@ -273,6 +272,8 @@ impl IoThread {
             self.finished = true;
             return false;
         }
+        // Wake-ups made until now are served by this turn.
+        self.spin.lead.turn_starts();
         self.busy = spun || !events.is_empty();
         for ev in events.iter() {
             self.dispatch(ev);

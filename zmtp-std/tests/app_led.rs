@@ -81,8 +81,9 @@ fn libzmq_heartbeats_keep_the_connection_after_the_application_ran_the_loop() {
 
 #[test]
 fn our_heartbeats_go_on_after_the_application_ran_the_loop() {
-    // Our side pings every 50 ms with a 200 ms timeout; the peer (another context) answers.
-    // Then our application sleeps: pings and pongs must keep going, or we would drop it.
+    // Our side pings every 50 ms with a 200 ms timeout, and asks the peer (another
+    // context) to drop us after 300 ms without a ping. Then our application sleeps: pings
+    // and pongs must keep going, or one side would drop the connection.
     let ctx = Context::new().unwrap();
     let peer_ctx = Context::new().unwrap();
     let rep = peer_ctx.socket(SocketType::Rep).unwrap();
@@ -93,6 +94,8 @@ fn our_heartbeats_go_on_after_the_application_ran_the_loop() {
     req.set_heartbeat_interval(Some(Duration::from_millis(50)))
         .unwrap();
     req.set_heartbeat_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    req.set_heartbeat_ttl(Some(Duration::from_millis(300)))
         .unwrap();
     req.set_linger(Some(Duration::ZERO));
     let events = req.monitor().unwrap();
