@@ -275,10 +275,10 @@
 //! sends never waits in `recv` and keeps the I/O thread working alongside it.
 //!
 //! Measured (`zmtp-bench`, separate processes over loopback TCP, 2 vCPUs shared with other
-//! work, load average 10–14, BENCHMARKS.md): a REQ/REP round trip takes 24–27 µs at the
-//! median (1 B and 1 KiB) with application threads running the loop, against 40–47 µs in
-//! the same window when only the I/O thread does (libzmq: 63–88 µs; raw blocking TCP:
-//! 17–28 µs). PUSH → PULL moves 64-byte messages at 1.8–2.1x libzmq's rate and 1 KiB
+//! work, BENCHMARKS.md): a REQ/REP round trip takes 24–27 µs at the median (1 B and 1
+//! KiB) in most runs, up to 46 µs in some, with application threads running the loop,
+//! against 40–60 µs in the same windows when only the I/O thread does (libzmq: 63–107 µs;
+//! raw blocking TCP: 17–30 µs). PUSH → PULL moves 64-byte messages at 1.8–2.1x libzmq's rate and 1 KiB
 //! messages at 2.0–2.4x (quick runs; single runs vary 2x). Callgrind: a 64-byte message
 //! costs about 1 070 instructions on the receiving side (both threads) with
 //! [`Socket::recv_into`], 1 256 with [`Socket::recv`] (which allocates the `Vec` it
@@ -294,7 +294,7 @@
 //!   about 17 µs on the benchmark machine, where two sleeping threads per process took
 //!   about 60 µs, 31–54 µs with the spin; hence the lease above, which does the I/O in
 //!   the application's calls while they come often and leaves it to the thread
-//!   otherwise (24–27 µs).
+//!   otherwise (24–27 µs in most runs).
 //! - *An async runtime* (tokio): imposes a runtime on every user and colours the API. An
 //!   async adapter can come as its own crate over the same core.
 //! - *A thread per connection*: many threads, and a socket's patterns (round robin, fair
