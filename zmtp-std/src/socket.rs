@@ -659,10 +659,10 @@ impl Socket {
                         return Err(Error::WouldBlock);
                     }
                     // Wait without the state's lock (another thread may send meanwhile):
-                    // briefly awake while the I/O thread is, then asleep.
+                    // running the loop here if the I/O thread has stepped aside (see
+                    // `shared::Lead`; the kernel then wakes this thread itself), else
+                    // until the I/O thread hands the message over.
                     drop(st);
-                    // Run the loop here if the I/O thread has stepped aside (see
-                    // `shared::Lead`): the kernel then wakes this thread itself.
                     let deadline = match wait {
                         Wait::Until(t) => Some(t),
                         _ => None,
