@@ -13,6 +13,14 @@
 //! CURVE comparison also compiles `c/libzmq_perf.c` against the system libzmq (which has
 //! CURVE; the `zmq` crate's has not) with `cc`. Results are markdown tables on stdout;
 //! progress goes to stderr.
+//!
+//! Both libraries' loops are written as their users would write a fast loop: libzmq's
+//! receivers reuse one `zmq_msg_t`, and zmtp-std's receivers (PULL, REP, REQ) reuse one
+//! buffer with `Socket::recv_into`, its counterpart (no allocation per message on either
+//! side). `ZMTP_BENCH_RECV_VEC=1` makes the throughput receiver use `recv()` (a new `Vec`
+//! per message) instead. Senders send from one buffer on both sides (`send(&[u8])`: a
+//! copy into the library's queue). `ZMTP_BENCH_IO_SPIN_US` sets zmtp-std's
+//! `Context::set_io_spin` (0: off).
 
 mod core_drv;
 mod roles;

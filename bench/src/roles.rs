@@ -142,11 +142,19 @@ fn thr_recv(lib: Lib, size: usize, count: u64, curve: bool) -> Res {
             let key = std_curve_server(&s, curve)?;
             let ep = s.bind("tcp://127.0.0.1:0")?;
             announce(&ep, &key);
-            check_len(s.recv()?.len(), size)?;
+            // One buffer for every message, as the libzmq loop below reuses its
+            // `zmq_msg_t` (`ZMTP_BENCH_RECV_VEC=1`: a new `Vec` per message, `recv()`).
+            let mut m = Vec::new();
+            check_len(s.recv_into(&mut m)?, size)?;
             let t = Instant::now();
-            for _ in 1..count {
-                let m = s.recv()?;
-                check_len(m.len(), size)?;
+            if std::env::var_os("ZMTP_BENCH_RECV_VEC").is_some() {
+                for _ in 1..count {
+                    check_len(s.recv()?.len(), size)?;
+                }
+            } else {
+                for _ in 1..count {
+                    check_len(s.recv_into(&mut m)?, size)?;
+                }
             }
             result(&[t.elapsed().as_nanos()]);
         }
@@ -281,10 +289,11 @@ fn lat_server(lib: &str, size: usize, rounds: u32) -> Res {
             let ctx = std_context()?;
             let s = ctx.socket(SocketType::Rep)?;
             announce(&s.bind("tcp://127.0.0.1:0")?, "-");
+            // One buffer, as libzmq's loop below reuses its message.
+            let mut m = Vec::new();
             for _ in 0..n {
-                let m = s.recv()?;
-                check_len(m.len(), size)?;
-                s.send(m)?;
+                check_len(s.recv_into(&mut m)?, size)?;
+                s.send(&m)?;
             }
             drop(s);
             drop(ctx);
@@ -327,14 +336,15 @@ fn lat_client(lib: &str, endpoint: &str, size: usize, rounds: u32) -> Res {
             let ctx = std_context()?;
             let s = ctx.socket(SocketType::Req)?;
             s.connect(endpoint)?;
+            let mut m = Vec::new();
             for i in 0..WARMUP + rounds {
                 let t = Instant::now();
                 s.send(&body)?;
-                let m = s.recv()?;
+                let n = s.recv_into(&mut m)?;
                 if i >= WARMUP {
                     times.push(t.elapsed().as_nanos());
                 }
-                check_len(m.len(), size)?;
+                check_len(n, size)?;
             }
         }
         "libzmq" => {

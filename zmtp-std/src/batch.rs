@@ -325,6 +325,50 @@ impl Batch {
         Some((v, more))
     }
 
+    /// Takes the next frame of the front message into `out` (its old contents replaced,
+    /// its allocation reused for a short frame; a long frame's own allocation replaces it),
+    /// and whether more frames of it follow; the message leaves the batch with its last
+    /// frame.
+    pub(crate) fn take_frame_into(&mut self, out: &mut Vec<u8>) -> Option<bool> {
+        let range = self.front_range()?;
+        let more = range.len() > 1;
+        match self.frames.get_mut(range.start) {
+            Some(Frame::Own(v)) => *out = std::mem::take(v),
+            Some(Frame::Inline { start, len }) => {
+                let (s, l) = (*start, *len);
+                out.clear();
+                out.extend_from_slice(self.bytes.get(s..s.saturating_add(l)).unwrap_or(&[]));
+            }
+            None => out.clear(),
+        }
+        if more {
+            self.frame_head += 1;
+        } else {
+            self.skip_front();
+        }
+        Some(more)
+    }
+
+    /// Takes the front message's unread frames into `out`, reusing its frames'
+    /// allocations (`out` ends up with exactly the message's frames).
+    pub(crate) fn take_msg_into(&mut self, out: &mut Vec<Vec<u8>>) -> Option<()> {
+        self.front_range()?;
+        let mut n = 0;
+        loop {
+            if out.len() <= n {
+                out.push(Vec::new());
+            }
+            let Some(slot) = out.get_mut(n) else { break };
+            n += 1;
+            match self.take_frame_into(slot) {
+                Some(true) => {}
+                _ => break,
+            }
+        }
+        out.truncate(n);
+        Some(())
+    }
+
     /// Takes the front message's unread frames.
     pub(crate) fn take_msg(&mut self) -> Option<Vec<Vec<u8>>> {
         let n = self.front_range()?.len();
@@ -367,6 +411,39 @@ mod tests {
         assert_eq!(b.take_frame().unwrap(), (b"d".to_vec(), false));
         assert!(b.is_empty());
         assert!(b.take_frame().is_none());
+    }
+
+    #[test]
+    fn taking_into_reuses_the_callers_buffers() {
+        let big = vec![7u8; OWN_FRAME + 1];
+        let mut b = Batch::default();
+        fill(
+            &mut b,
+            &[&[b"ab"], &[b"c", b"", &big], &[b"x", b"y"], &[b"z"]],
+            0,
+        );
+        let mut frame = Vec::with_capacity(64);
+        let cap = frame.capacity();
+        assert_eq!(b.take_frame_into(&mut frame), Some(false));
+        assert_eq!(frame, b"ab");
+        assert_eq!(frame.capacity(), cap);
+        let mut msg = vec![b"old".to_vec(); 5];
+        assert_eq!(b.take_msg_into(&mut msg), Some(()));
+        assert_eq!(msg, vec![b"c".to_vec(), vec![], big.clone()]);
+        // A partly read message: the rest of it.
+        assert_eq!(b.take_frame_into(&mut frame), Some(true));
+        assert_eq!(frame, b"x");
+        assert_eq!(b.take_msg_into(&mut msg), Some(()));
+        assert_eq!(msg, vec![b"y".to_vec()]);
+        assert_eq!(b.take_msg_into(&mut msg), Some(()));
+        assert_eq!(msg, vec![b"z".to_vec()]);
+        assert_eq!(b.take_frame_into(&mut frame), None);
+        assert_eq!(b.take_msg_into(&mut msg), None);
+        assert_eq!(
+            msg,
+            vec![b"z".to_vec()],
+            "untouched when there is no message"
+        );
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub(crate) struct Inner {
     /// The I/O thread's idle spin (see `Shared`).
     spin: Arc<crate::shared::Spin>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The loop the I/O thread runs, and application threads in its place for a while
+    /// (see `shared::Lead`).
+    lp: Arc<crate::io::Loop>,
     next_id: AtomicU64,
     /// Allow-lists and the ZAP handler (shared with the I/O thread).
     pub(crate) auth: Arc<crate::zap::ContextAuth>,
@@ -90,7 +93,19 @@ impl Inner {
     /// Sends a command and wakes the I/O thread.
     pub(crate) fn command(&self, c: Command) -> Result<()> {
         self.commands.send(c).map_err(|_| Error::Terminated)?;
-        self.waker.wake().map_err(Error::Io)
+        self.waker.wake().map_err(Error::Io)?;
+        // Stepped aside for an application thread: take the loop back now.
+        self.spin.lead.want_io();
+        Ok(())
+    }
+
+    /// Runs the loop on this thread if it is free (see `io::lead`).
+    pub(crate) fn lead(
+        &self,
+        ready: impl Fn() -> bool,
+        deadline: Option<Option<std::time::Instant>>,
+    ) -> bool {
+        crate::io::lead(&self.lp, &self.spin, ready, deadline)
     }
 
     pub(crate) fn waker(&self) -> Arc<Waker> {
@@ -153,15 +168,18 @@ impl Context {
         let io_auth = Arc::clone(&auth);
         let spin = Arc::new(crate::shared::Spin::default());
         let io_spin = Arc::clone(&spin);
+        let lp = Arc::new(crate::io::new_loop(poll, rx, io_auth, Arc::clone(&spin)));
+        let io_lp = Arc::clone(&lp);
         let thread = std::thread::Builder::new()
             .name("zmtp-io".into())
-            .spawn(move || crate::io::run(poll, rx, io_auth, io_spin))?;
+            .spawn(move || crate::io::run(io_lp, io_spin))?;
         Ok(Context {
             inner: Arc::new(Inner {
                 commands: tx,
                 waker,
                 spin,
                 thread: Mutex::new(Some(thread)),
+                lp,
                 next_id: AtomicU64::new(1),
                 auth,
             }),
@@ -183,6 +201,12 @@ impl Context {
     /// messages every few hundred microseconds never sleeps. An idle context never spins.
     /// Set it to zero for many contexts on few cores, or where power matters more than
     /// latency.
+    ///
+    /// The same time is the application's lease on the loop (see "Design" in the crate
+    /// docs): after the I/O thread has handed a message to an application thread waiting
+    /// in `recv`, it steps aside for this long, and that thread's next `send`/`recv` run
+    /// the loop themselves (renewing the lease) instead of handing over to the I/O thread.
+    /// Zero turns that off too.
     pub fn set_io_spin(&self, spin: Duration) {
         self.inner.spin.set_limit(spin);
     }

@@ -17,13 +17,17 @@
 //!    every poll" duty.
 //!
 //! Nothing here blocks except `poll`; no error of one connection stops the loop.
+//!
+//! The loop's state ([`IoThread`]) sits behind a mutex ([`Loop`]): the I/O thread runs it
+//! ([`run`]) except while it has stepped aside for an application thread, which then runs
+//! turns in its calls ([`lead`]; see [`Lead`](crate::shared::Lead) for who runs it when).
 
 mod auth;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -66,14 +70,18 @@ const AFTER_DIRECT_READ: usize = 1024;
 /// peer announcing a huge frame gets no huge allocation before it sends the bytes).
 const DIRECT_CHUNK: usize = 4 << 20;
 
-/// The I/O thread's body.
-pub(crate) fn run(
+/// The loop's state, shared by the I/O thread and the application threads that run it
+/// in its place for a while (see [`Lead`](crate::shared::Lead)).
+pub(crate) type Loop = Mutex<IoThread>;
+
+/// Makes the loop (run it on a thread with [`run`]).
+pub(crate) fn new_loop(
     poll: Poll,
     commands: Receiver<Command>,
     auth: Arc<crate::zap::ContextAuth>,
     spin: Arc<Spin>,
-) {
-    let mut io = IoThread {
+) -> Loop {
+    Mutex::new(IoThread {
         poll,
         commands,
         auth,
@@ -82,9 +90,94 @@ pub(crate) fn run(
         tokens: Tokens::default(),
         sockets: HashMap::new(),
         shutting_down: false,
+        events: Events::with_capacity(256),
+        more: false,
+        busy: false,
+        finished: false,
+    })
+}
+
+fn lock_loop(lp: &Loop) -> MutexGuard<'_, IoThread> {
+    lp.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The I/O thread's body: runs the loop until the context shuts down, stepping aside
+/// while application threads run it ([`Lead`](crate::shared::Lead)).
+pub(crate) fn run(lp: Arc<Loop>, spin: Arc<Spin>) {
+    spin.lead.set_io_thread();
+    loop {
+        spin.lead.wait_turn(spin.limit());
+        let mut io = lock_loop(&lp);
+        loop {
+            if !io.turn(None, true) {
+                // Dropping the sockets: blocked application calls return `Terminated`.
+                io.sockets.clear();
+                return;
+            }
+            let lease = spin.limit();
+            if !io.more && spin.lead.should_step_aside(lease) {
+                spin.lead.renew(lease);
+                break;
+            }
+        }
+        drop(io);
+        // A wake-up while stepping aside: take the loop back at once (`wait_turn`).
+    }
+}
+
+/// An application thread runs the loop if it is free (the I/O thread stepped aside and
+/// no other application thread leads): turns until `ready()` or `deadline` (`None`:
+/// one turn without waiting; `Some(None)`: no deadline). Whether it ran the loop.
+pub(crate) fn lead(
+    lp: &Loop,
+    spin: &Spin,
+    ready: impl Fn() -> bool,
+    deadline: Option<Option<Instant>>,
+) -> bool {
+    let lease = spin.limit();
+    if lease.is_zero() {
+        return false;
+    }
+    let mut io = match lp.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return false,
     };
-    io.run();
-    // Dropping `io` drops every socket: blocked application calls return `Terminated`.
+    if io.finished {
+        // Shutting down: the I/O thread finishes (and terminates the sockets).
+        drop(io);
+        spin.lead.want_io();
+        return false;
+    }
+    spin.lead.set_leading(true);
+    match deadline {
+        None => io.turn_without_poll(),
+        Some(deadline) => {
+            while !ready() {
+                let cap = match deadline {
+                    Some(d) => {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        Some(left)
+                    }
+                    None => None,
+                };
+                if !io.turn(cap, false) {
+                    spin.lead.set_leading(false);
+                    drop(io);
+                    spin.lead.want_io();
+                    return false;
+                }
+            }
+        }
+    }
+    spin.lead.renew(lease);
+    spin.lead.set_leading(false);
+    drop(io);
+    spin.lead.after_leaving();
+    true
 }
 
 /// Token allocation: every listener and stream gets a fresh token, mapped to its socket.
@@ -124,7 +217,7 @@ impl Env<'_> {
     }
 }
 
-struct IoThread {
+pub(crate) struct IoThread {
     poll: Poll,
     commands: Receiver<Command>,
     epoch: Instant,
@@ -135,46 +228,81 @@ struct IoThread {
     auth: Arc<crate::zap::ContextAuth>,
     /// The idle spin's flags and length, shared with the sockets and the context.
     spin: Arc<Spin>,
+    events: Events,
+    /// The last service left work that needs no event.
+    more: bool,
+    /// The last turn had work (events, a poke): spin before sleeping.
+    busy: bool,
+    /// Shut down (or the poller failed): no more turns.
+    finished: bool,
 }
 
 impl IoThread {
-    fn run(&mut self) {
-        let mut events = Events::with_capacity(256);
-        let mut more = false;
-        // The last turn had work (events, a poke): spin before sleeping.
-        let mut busy = false;
-        loop {
-            let timeout = if more {
-                Some(Duration::ZERO)
-            } else {
-                self.next_deadline()
-                    .map(|d| d.saturating_duration_since(Instant::now()))
-            };
-            // Spinning got events or a poke: no need to sleep in `poll` (which would clear
-            // the events).
-            let spun = busy && timeout != Some(Duration::ZERO) && self.spin(&mut events, timeout);
-            let r = if spun {
-                Ok(())
-            } else {
-                self.poll.poll(&mut events, timeout)
-            };
-            if let Err(e) = r {
-                if e.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                log::error!("zmtp-std: poll failed, stopping the I/O thread: {e}");
-                return;
-            }
-            busy = spun || !events.is_empty();
-            for ev in events.iter() {
-                self.dispatch(ev);
-            }
-            self.run_commands();
-            more = self.service();
-            if self.shutting_down && self.sockets.is_empty() {
-                return;
-            }
+    /// A turn without asking the poller for events (a `send` run by the application: its
+    /// message goes out now; readiness news waits for the next turn that polls).
+    fn turn_without_poll(&mut self) {
+        if self.finished {
+            return;
         }
+        self.spin.lead.turn_starts();
+        self.run_commands();
+        self.more = self.service();
+        if self.shutting_down && self.sockets.is_empty() {
+            self.finished = true;
+        }
+    }
+
+    /// One turn of the loop: waits for events (at most `cap`; the I/O thread spins first
+    /// if `may_spin`), runs the commands, services every socket. `false` once the context
+    /// has shut down.
+    fn turn(&mut self, cap: Option<Duration>, may_spin: bool) -> bool {
+        if self.finished {
+            return false;
+        }
+        let mut timeout = if self.more {
+            Some(Duration::ZERO)
+        } else {
+            self.next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()))
+        };
+        if let Some(c) = cap {
+            timeout = Some(timeout.map_or(c, |t| t.min(c)));
+        }
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        // Spinning got events or a poke: no need to sleep in `poll` (which would clear
+        // the events).
+        let spun = may_spin
+            && self.busy
+            && timeout != Some(Duration::ZERO)
+            && self.spin(&mut events, timeout);
+        let r = if spun {
+            Ok(())
+        } else {
+            self.poll.poll(&mut events, timeout)
+        };
+        if let Err(e) = r {
+            self.events = events;
+            if e.kind() == ErrorKind::Interrupted {
+                return true;
+            }
+            log::error!("zmtp-std: poll failed, stopping the I/O thread: {e}");
+            self.finished = true;
+            return false;
+        }
+        // Wake-ups made until now are served by this turn.
+        self.spin.lead.turn_starts();
+        self.busy = spun || !events.is_empty();
+        for ev in events.iter() {
+            self.dispatch(ev);
+        }
+        self.events = events;
+        self.run_commands();
+        self.more = self.service();
+        if self.shutting_down && self.sockets.is_empty() {
+            self.finished = true;
+            return false;
+        }
+        true
     }
 
     /// Polls without sleeping for up to the context's spin time (and at most `timeout`),

@@ -89,6 +89,8 @@
 //! | `s.recv()` / `s.getsockopt(zmq.RCVMORE)` | `s.recv()?` / `s.has_more()` |
 //! | `s.recv_multipart()` | `s.recv_multipart()?` |
 //! | `s.recv_multipart(zmq.NOBLOCK)` | `s.try_recv_multipart()` |
+//! | `s.recv_into(buf)` (a reused buffer) | `s.recv_into(&mut buf)?` (a reused `Vec<u8>`, grown, never truncated) |
+//! | `s.recv_multipart(copy=False)` in a loop | `s.recv_multipart_into(&mut frames)?` (reuses the frames' allocations) |
 //! | `s.RCVTIMEO = 500; s.recv_multipart()` | `s.recv_multipart_timeout(Duration::from_millis(500))` → `Err(Error::Timeout)` |
 //! | `s.setsockopt(zmq.ROUTING_ID, b"id")` | `s.set_routing_id(b"id")?;` |
 //! | `s.SNDHWM = n` / `s.RCVHWM = n` | `s.set_send_hwm(n)?;` / `s.set_recv_hwm(n)?;` |
@@ -214,8 +216,9 @@
 //!
 //! # Design
 //!
-//! A [`Context`] owns one I/O thread running a [mio](https://docs.rs/mio) poll loop. That
-//! thread owns every socket: the zmtp-core [`Socket`](zmtp_core::socket::Socket), its
+//! A [`Context`] owns one I/O thread running a [mio](https://docs.rs/mio) poll loop (which
+//! application threads run in its place for a while, see below). That loop owns every
+//! socket: the zmtp-core [`Socket`](zmtp_core::socket::Socket), its
 //! memory, its listeners and streams (TCP or Unix domain). The application's [`Socket`] is a handle that
 //! talks to it:
 //!
@@ -241,8 +244,9 @@
 //! buffer under one lock: the I/O thread takes every queued message at once and gives
 //! them to its core, the application takes every received message at once and reads
 //! them one by one without locking the queue again. So a stream of small messages costs
-//! no allocation per message on the sending side (one on the receiving side: the `Vec`
-//! that [`Socket::recv`] returns), and a lock and a wake-up per batch. The application
+//! no allocation per message on the sending side (and none on the receiving side with
+//! [`Socket::recv_into`]; one with [`Socket::recv`]: the `Vec` it returns), and a lock and
+//! a wake-up per batch. The application
 //! wakes the I/O thread (a [`mio::Waker`] write) only when it has looked at the outbox
 //! since the last wake-up, and the I/O thread wakes a blocked application only when one
 //! waits.
@@ -260,24 +264,46 @@
 //! message sent, or a reply arriving, within that time is taken without a system call and
 //! a thread wake-up. An idle context does not spin.
 //!
-//! Measured (`zmtp-bench`, separate processes over loopback TCP, 2 vCPUs shared with other
-//! work, BENCHMARKS.md): with the batches and the spin, PUSH → PULL moves 64-byte messages
-//! at 1.8–2.2x libzmq's rate and 1 KiB messages at 2.7–3.1x, and a REQ/REP round trip
-//! takes 31–36 µs at the median (libzmq: 64–87 µs; raw blocking TCP: 16–21 µs).
-//! Callgrind: a 64-byte message costs 875 instructions on the sending side and 1 146 on
-//! the receiving side, both threads together, about half of it in zmtp-core (before the
-//! batches: 1 336 and 1 645, a third of it malloc and free). The remaining gap to raw TCP
-//! is the wake-up of the application thread blocked in `recv` on each side.
+//! **Application threads run the loop while the I/O thread steps aside.** The loop's state
+//! (every socket's core, streams, listeners) sits behind one mutex; the I/O thread holds
+//! it while it runs. When it hands a message to an application thread blocked in `recv`,
+//! it releases the loop and parks for the spin time (the lease). Until the lease runs out,
+//! that application's calls run the loop themselves if it is free: [`Socket::send`] does
+//! one turn (its message is written to the TCP stream before `send` returns), and a
+//! blocking [`Socket::recv`] with an empty inbox runs turns, sleeping in `epoll_wait`
+//! itself, until its message is in: the kernel then wakes the application thread directly,
+//! as a blocking read on a plain TCP socket would, instead of waking the I/O thread, which
+//! would wake the application (two hand-offs per message on each side). Each call renews
+//! the lease. When it runs out (the application computes, or waits on something else) the
+//! I/O thread takes the loop back, so heartbeats, accepts and reconnects go on while the
+//! application does not call in (tests: `app_led.rs`). It also takes it back at once for
+//! a command (bind, connect, close), for a wake-up nobody else would see, and when the
+//! leaving application thread sees other threads blocked on the context's sockets or in
+//! [`poll`]; a thread that finds the loop taken waits for its message as before. A
+//! stream of requests and replies thus runs with the I/O thread parked; a PUSH that only
+//! sends never waits in `recv` and keeps the I/O thread working alongside it.
 //!
+//! Measured (`zmtp-bench`, separate processes over loopback TCP, 2 vCPUs shared with other
+//! work, BENCHMARKS.md): a REQ/REP round trip takes 24–27 µs at the median (1 B and 1
+//! KiB) in most runs, up to 46 µs in some, with application threads running the loop,
+//! against 40–60 µs in the same windows when only the I/O thread does (libzmq: 63–107 µs;
+//! raw blocking TCP: 17–30 µs). PUSH → PULL moves 64-byte messages at 1.8–2.1x libzmq's rate and 1 KiB
+//! messages at 2.0–2.4x (quick runs; single runs vary 2x). Callgrind: a 64-byte message
+//! costs about 1 070 instructions on the receiving side (both threads) with
+//! [`Socket::recv_into`], 1 256 with [`Socket::recv`] (which allocates the `Vec` it
+//! returns); 875 on the sending side; about half of it in zmtp-core.
+
 //! Why a thread, and not the alternatives:
 //!
-//! - *I/O inside the application's calls* (the socket does its reads and writes when you
-//!   call `send` or `recv`): simplest, but nothing happens while the application computes.
-//!   PINGs go unanswered and a libzmq peer with `ZMQ_HEARTBEAT_TIMEOUT` drops us;
-//!   handshakes, accepts and reconnects stall. libzmq has the same answer: its own I/O
+//! - *Only I/O inside the application's calls* (the socket does its reads and writes when
+//!   you call `send` or `recv`): simplest, but nothing happens while the application
+//!   computes. PINGs go unanswered and a libzmq peer with `ZMQ_HEARTBEAT_TIMEOUT` drops
+//!   us; handshakes, accepts and reconnects stall. libzmq has the same answer: its own I/O
 //!   threads. The thread's cost is the hand-off: raw blocking TCP does a round trip in
-//!   about 20 µs on the benchmark machine, where two sleeping threads per process take
-//!   about 60 µs without the spin above and 31–36 µs with it.
+//!   about 17 µs on the benchmark machine, where two sleeping threads per process took
+//!   about 60 µs, 31–54 µs with the spin; hence the lease above, which does the I/O in
+//!   the application's calls while they come often and leaves it to the thread
+//!   otherwise (24–27 µs in most runs).
 //! - *An async runtime* (tokio): imposes a runtime on every user and colours the API. An
 //!   async adapter can come as its own crate over the same core.
 //! - *A thread per connection*: many threads, and a socket's patterns (round robin, fair

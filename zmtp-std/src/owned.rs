@@ -90,6 +90,28 @@ pub(crate) struct OwnedSocket {
     security: Option<NonNull<Material>>,
 }
 
+// SAFETY: an `OwnedSocket` owns everything its pointers point to, exclusively, as a `Box`
+// would: the core socket (the only holder of references into that memory) lives inside it
+// and is only lent out by `&mut self` (rule 3 above), so moving the whole to another
+// thread moves every reference along with the memory, and no other thread keeps one. What
+// the pointers point to is plain bytes, peer slots and `Material` (keys), all `Send`; the
+// core socket itself holds only references to them and plain data. The I/O loop that owns
+// the sockets is run by one thread at a time, under a mutex (application threads may run
+// it in the I/O thread's place: `shared::Lead`).
+unsafe impl Send for OwnedSocket {}
+
+// The claims above, checked by the compiler: what the pointers own, and the core socket.
+const _: () = {
+    fn send<T: Send>() {}
+    #[allow(dead_code)]
+    fn check() {
+        send::<Socket<'static, 'static>>();
+        send::<PeerSlot<'static>>();
+        send::<PeerMemory<'static>>();
+        send::<Material>();
+    }
+};
+
 /// Allocates `len` zeroed bytes and leaks them: the pointer, and a `'static` reference
 /// derived from it.
 fn leak_bytes(len: usize, keep: &mut Vec<NonNull<[u8]>>) -> &'static mut [u8] {

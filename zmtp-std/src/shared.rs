@@ -11,6 +11,10 @@
 //! blocks on them: it takes what is there and, where it had to stop (inbox full), leaves a
 //! flag asking the application to wake it through the [`mio::Waker`] once there is room
 //! again.
+//!
+//! [`Spin`] holds what a context's sockets and its loop share about who runs the loop and
+//! when: the I/O thread's idle spin, and [`Lead`], application threads' turns at running
+//! the loop themselves.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -76,6 +80,9 @@ impl Signal {
 pub(crate) struct Spin {
     spinning: AtomicBool,
     poked: AtomicBool,
+    /// The application threads' turn at running the loop themselves (see
+    /// [`Lead`]).
+    pub(crate) lead: Lead,
     /// How long to spin, in microseconds ([`crate::Context::set_io_spin`]).
     limit_us: AtomicU64,
 }
@@ -88,6 +95,7 @@ impl Default for Spin {
         Spin {
             spinning: AtomicBool::new(false),
             poked: AtomicBool::new(false),
+            lead: Lead::default(),
             limit_us: AtomicU64::new(DEFAULT_SPIN.as_micros() as u64),
         }
     }
@@ -126,6 +134,153 @@ impl Spin {
         self.poked.load(Ordering::Relaxed) && self.poked.swap(false, Ordering::SeqCst)
     }
 }
+
+/// Who runs the I/O loop. Normally the I/O thread; but after it has handed a message to
+/// an application thread that waited for it, it steps aside (parks) for the spin time
+/// ([`Spin::limit`]), and the application's next calls run the loop themselves if it is
+/// free: a `send` does one turn without waiting (its message is written at once), a
+/// blocking `recv` runs turns, sleeping in `epoll_wait`, until its message is in (the
+/// kernel then wakes the application thread itself, as a blocking read on a plain TCP
+/// socket would). Every such call renews the lease; when it runs out (the application
+/// computes, or waits in something else) the I/O thread takes the loop back, so
+/// heartbeats, accepts and reconnects go on while the application does not call in.
+#[derive(Debug, Default)]
+pub(crate) struct Lead {
+    /// The I/O thread, to unpark it.
+    io_thread: std::sync::OnceLock<std::thread::Thread>,
+    /// An application thread runs the loop now.
+    leading: AtomicBool,
+    /// The I/O thread steps aside until then (microseconds since `epoch`).
+    lease_until: AtomicU64,
+    /// Something needs the loop run now (a command, a wake-up nobody may see): the I/O
+    /// thread takes it back at once.
+    io_wanted: AtomicBool,
+    /// Application threads the I/O thread's last turn woke with a message.
+    app_woken: AtomicUsize,
+    /// Application threads blocked on a queue or registered by a poll (they need
+    /// somebody to run the loop).
+    blocked: AtomicUsize,
+    /// Leads so far (the I/O thread tells one long lead from many short ones).
+    leads: AtomicU64,
+    /// The I/O thread is parked until then (microseconds since `epoch`; 0: not parked).
+    park_until: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl Lead {
+    fn now_us(&self) -> u64 {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// I/O thread: at start.
+    pub(crate) fn set_io_thread(&self) {
+        let _ = self.io_thread.set(std::thread::current());
+    }
+
+    /// Has the I/O thread take the loop back now.
+    pub(crate) fn want_io(&self) {
+        self.io_wanted.store(true, Ordering::SeqCst);
+        if let Some(t) = self.io_thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Whoever runs the loop: about to take a turn, which serves every wake-up made so far.
+    pub(crate) fn turn_starts(&self) {
+        if self.io_wanted.load(Ordering::Relaxed) {
+            self.io_wanted.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// I/O thread: whether to step aside after this turn (and clears the note).
+    /// Only if no other application thread is blocked (it would wait for the lease to run
+    /// out, unless the woken thread runs the loop meanwhile) and nobody asked for the I/O
+    /// thread.
+    pub(crate) fn should_step_aside(&self, lease: Duration) -> bool {
+        let woken = self.app_woken.swap(0, Ordering::Relaxed);
+        woken > 0
+            && !lease.is_zero()
+            && self.blocked.load(Ordering::SeqCst) <= woken
+            && !self.io_wanted.load(Ordering::SeqCst)
+    }
+
+    /// Starts (or renews) the lease: the I/O thread stays aside for `lease` from now.
+    pub(crate) fn renew(&self, lease: Duration) {
+        let until = self
+            .now_us()
+            .saturating_add(u64::try_from(lease.as_micros()).unwrap_or(u64::MAX));
+        self.lease_until.store(until, Ordering::SeqCst);
+    }
+
+    /// I/O thread: parks while an application thread leads or the lease runs. While one
+    /// application thread leads without a break (a blocking `recv` on a quiet socket: it
+    /// serves the timers itself meanwhile), the I/O thread looks less and less often, up
+    /// to [`LONG_PARK`]; a leader that leaves while the I/O thread is parked for longer
+    /// than the lease unparks it ([`after_leaving`](Self::after_leaving)).
+    pub(crate) fn wait_turn(&self, lease: Duration) {
+        let lease_us = u64::try_from(lease.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mut backoff = lease_us;
+        let mut seen = self.leads.load(Ordering::SeqCst);
+        loop {
+            if self.io_wanted.swap(false, Ordering::SeqCst) {
+                return;
+            }
+            let now = self.now_us();
+            let until = self.lease_until.load(Ordering::SeqCst);
+            let park_us = if self.leading.load(Ordering::SeqCst) {
+                let leads = self.leads.load(Ordering::SeqCst);
+                if leads == seen {
+                    backoff = backoff.saturating_mul(2).min(LONG_PARK_US);
+                } else {
+                    // Short leads, one after the other: an exchange goes on.
+                    seen = leads;
+                    backoff = lease_us;
+                }
+                backoff
+            } else if now >= until {
+                return;
+            } else {
+                until - now
+            };
+            self.park_until
+                .store(now.saturating_add(park_us), Ordering::SeqCst);
+            // Looked at again after the wait: a leader may leave meanwhile.
+            if !self.io_wanted.load(Ordering::SeqCst) {
+                std::thread::park_timeout(Duration::from_micros(park_us));
+            }
+            self.park_until.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Application: now leading (or done, `false`).
+    pub(crate) fn set_leading(&self, on: bool) {
+        if on {
+            self.leads.fetch_add(1, Ordering::Relaxed);
+        }
+        self.leading.store(on, Ordering::SeqCst);
+    }
+
+    /// Application, after leaving the loop: if somebody needs the loop run (a wake-up
+    /// that came while this thread was leaving, another application thread blocked on a
+    /// queue), the I/O thread takes it back now.
+    pub(crate) fn after_leaving(&self) {
+        if self.io_wanted.load(Ordering::SeqCst) || self.blocked.load(Ordering::SeqCst) > 0 {
+            self.want_io();
+            return;
+        }
+        // Parked past the lease (a long lead): it would take the loop back late.
+        let park_until = self.park_until.load(Ordering::SeqCst);
+        if park_until > self.lease_until.load(Ordering::SeqCst) {
+            if let Some(t) = self.io_thread.get() {
+                t.unpark();
+            }
+        }
+    }
+}
+
+/// The longest the I/O thread parks while an application thread leads the loop.
+const LONG_PARK_US: u64 = 50_000;
 
 /// How long an application call may wait.
 #[derive(Clone, Copy, Debug)]
@@ -189,6 +344,9 @@ pub(crate) struct Shared {
     /// wakes it when it has read what it holds. Set and cleared under the inbox's lock;
     /// read without it as a hint.
     inbox_stalled: AtomicBool,
+    /// The inbox has messages or has terminated: a hint for an application thread running
+    /// the loop itself ([`Lead`]), set and cleared under the inbox's lock.
+    inbox_ready: AtomicBool,
     outbox: Mutex<Outbox>,
     outbox_cv: Condvar,
     /// Peers whose handshake is done.
@@ -223,6 +381,7 @@ impl Shared {
             }),
             inbox_cv: Condvar::new(),
             inbox_stalled: AtomicBool::new(false),
+            inbox_ready: AtomicBool::new(false),
             outbox: Mutex::new(Outbox {
                 cap: send_cap,
                 ..Outbox::default()
@@ -277,6 +436,7 @@ impl Shared {
         let mut g = lock(&self.waiters);
         g.push(Arc::clone(w));
         self.waiter_count.store(g.len(), Ordering::SeqCst);
+        self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
     }
 
     /// A poller is done waiting on this socket.
@@ -284,6 +444,7 @@ impl Shared {
         let mut g = lock(&self.waiters);
         if let Some(i) = g.iter().position(|x| Arc::ptr_eq(x, w)) {
             g.swap_remove(i);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
         }
         self.waiter_count.store(g.len(), Ordering::SeqCst);
     }
@@ -297,11 +458,19 @@ impl Shared {
         Ok(g.has_room())
     }
 
-    fn wake(&self) -> Result<()> {
+    /// Wakes whoever runs the loop: a spinning I/O thread by a flag, a sleeping one (or
+    /// an application thread leading it) through the waker; and has a parked I/O thread
+    /// take the loop back ([`Lead`]).
+    pub(crate) fn wake(&self) -> Result<()> {
         if self.spin.poke() {
             return Ok(());
         }
-        self.waker.wake().map_err(Error::Io)
+        self.spin.lead.io_wanted.store(true, Ordering::SeqCst);
+        self.waker.wake().map_err(Error::Io)?;
+        if let Some(t) = self.spin.lead.io_thread.get() {
+            t.unpark();
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ application side
@@ -332,13 +501,16 @@ impl Shared {
             if !g.batch.is_empty() {
                 std::mem::swap(local, &mut g.batch);
                 g.held = local.len();
+                self.inbox_ready.store(g.terminated, Ordering::Relaxed);
                 return Ok(());
             }
             if g.terminated {
                 return Err(Error::Terminated);
             }
             g.waiting += 1;
+            self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
             let (g2, r) = wait_on(&self.inbox_cv, g, wait);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
             g = g2;
             g.waiting -= 1;
             r?;
@@ -358,6 +530,11 @@ impl Shared {
         Ok(())
     }
 
+    /// Whether the inbox has messages (or has terminated): a hint, without the lock.
+    pub(crate) fn inbox_ready(&self) -> bool {
+        self.inbox_ready.load(Ordering::Acquire)
+    }
+
     /// Waits, as `wait` says, until the inbox has a message for [`refill`](Self::refill)
     /// (call that first: it releases what the application held).
     pub(crate) fn wait_incoming(&self, wait: Wait) -> Result<()> {
@@ -370,7 +547,9 @@ impl Shared {
                 return Err(Error::Terminated);
             }
             g.waiting += 1;
+            self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
             let (g2, r) = wait_on(&self.inbox_cv, g, wait);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
             g = g2;
             g.waiting -= 1;
             r?;
@@ -379,8 +558,9 @@ impl Shared {
 
     /// Queues a message for the I/O thread (`push` adds it to the batch); with
     /// `needs_peer` (`immediate`), only while some peer's handshake is done. Never waits:
-    /// [`Error::WouldBlock`] when full (then see [`wait_room`](Self::wait_room)).
-    pub(crate) fn send(&self, needs_peer: bool, push: impl FnOnce(&mut Batch)) -> Result<()> {
+    /// [`Error::WouldBlock`] when full (then see [`wait_room`](Self::wait_room)). `true`:
+    /// the loop must be woken (or run) to take it.
+    pub(crate) fn send(&self, needs_peer: bool, push: impl FnOnce(&mut Batch)) -> Result<bool> {
         let mut g = lock(&self.outbox);
         if g.terminated {
             return Err(Error::Terminated);
@@ -392,11 +572,7 @@ impl Shared {
         push(&mut g.batch);
         g.queued += 1;
         let wake = !std::mem::replace(&mut g.wake_pending, true);
-        drop(g);
-        if wake {
-            self.wake()?;
-        }
-        Ok(())
+        Ok(wake)
     }
 
     /// Waits until [`send`](Self::send) may succeed, as `wait` says.
@@ -411,7 +587,9 @@ impl Shared {
                 return Ok(());
             }
             g.waiting += 1;
+            self.spin.lead.blocked.fetch_add(1, Ordering::SeqCst);
             let (g2, r) = wait_on(&self.outbox_cv, g, wait);
+            self.spin.lead.blocked.fetch_sub(1, Ordering::SeqCst);
             g = g2;
             g.waiting -= 1;
             r?;
@@ -454,7 +632,14 @@ impl Shared {
         }
         let mut g = lock(&self.inbox);
         g.batch.append(msgs);
+        self.inbox_ready.store(true, Ordering::Release);
         let waiting = g.waiting > 0;
+        if waiting {
+            self.spin
+                .lead
+                .app_woken
+                .fetch_add(g.waiting, Ordering::Relaxed);
+        }
         drop(g);
         if waiting {
             self.inbox_cv.notify_all();
@@ -464,7 +649,9 @@ impl Shared {
 
     /// Drops undelivered received messages (the application closed the socket).
     pub(crate) fn clear_inbox(&self) {
-        lock(&self.inbox).batch.clear();
+        let mut g = lock(&self.inbox);
+        g.batch.clear();
+        self.inbox_ready.store(g.terminated, Ordering::Relaxed);
     }
 
     /// The I/O thread has given `done` more messages to its core (or dropped them): they
@@ -534,7 +721,11 @@ impl Shared {
     /// The I/O thread is done with this socket: every blocked call returns
     /// [`Error::Terminated`].
     pub(crate) fn terminate(&self) {
-        lock(&self.inbox).terminated = true;
+        {
+            let mut g = lock(&self.inbox);
+            g.terminated = true;
+            self.inbox_ready.store(true, Ordering::Release);
+        }
         lock(&self.outbox).terminated = true;
         // The monitor's channel ends: its receiver sees the sender gone.
         self.monitored.store(false, Ordering::SeqCst);

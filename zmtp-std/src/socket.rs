@@ -527,7 +527,12 @@ impl Socket {
                 b.end_msg(0);
             });
             match queued {
-                Ok(()) => {}
+                Ok(wake) => {
+                    if wake && !self.ctx.lead(|| true, None) {
+                        // Not the loop's runner now: wake whoever is.
+                        self.shared.wake()?;
+                    }
+                }
                 Err(Error::WouldBlock) if !matches!(wait, Wait::No) => {
                     // Full (or no peer yet): wait without the state's lock, then check
                     // again.
@@ -632,7 +637,7 @@ impl Socket {
 
     /// Takes the next message from the local batch with `take` (the rest of one partly
     /// read, or a whole new one), waiting for one as `wait` says.
-    fn recv_with<R>(&self, wait: Wait, take: impl Fn(&mut Batch) -> Option<R>) -> Result<R> {
+    fn recv_with<R>(&self, wait: Wait, mut take: impl FnMut(&mut Batch) -> Option<R>) -> Result<R> {
         loop {
             let mut st = self.state();
             if !st.inbox.mid_message() {
@@ -653,9 +658,23 @@ impl Socket {
                     if matches!(wait, Wait::No) {
                         return Err(Error::WouldBlock);
                     }
-                    // Wait without the state's lock (another thread may send meanwhile).
+                    // Wait without the state's lock (another thread may send meanwhile):
+                    // running the loop here if the I/O thread has stepped aside (see
+                    // `shared::Lead`; the kernel then wakes this thread itself), else
+                    // until the I/O thread hands the message over.
                     drop(st);
-                    self.shared.wait_incoming(wait)?;
+                    let deadline = match wait {
+                        Wait::Until(t) => Some(t),
+                        _ => None,
+                    };
+                    let shared = &self.shared;
+                    if !self.ctx.lead(|| shared.inbox_ready(), Some(deadline)) {
+                        self.shared.wait_incoming(wait)?;
+                    } else if let Wait::Until(t) = wait {
+                        if Instant::now() >= t && !shared.inbox_ready() {
+                            return Err(Error::Timeout);
+                        }
+                    }
                     continue;
                 }
                 match self.ty {
@@ -722,6 +741,101 @@ impl Socket {
     /// [`recv`](Self::recv) waiting at most `timeout` ([`Error::Timeout`]).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
         self.recv_frame(deadline(timeout))
+    }
+
+    /// [`recv`](Self::recv) into a buffer of the caller's: `buf`'s contents are replaced by
+    /// the frame, in its allocation (grown if need be), and the frame's length is returned.
+    /// A loop that keeps one buffer makes no allocation per message, as libzmq's loops that
+    /// reuse one `zmq_msg_t`. (Frames of 8 KiB and more arrive in an allocation of their
+    /// own, which replaces `buf`'s: no copy.) Unlike libzmq's `zmq_recv` and pyzmq's
+    /// `recv_into`, nothing is truncated.
+    ///
+    /// [`has_more`](Self::has_more) tells whether more frames of the message follow. On an
+    /// error `buf` is left as it was.
+    ///
+    /// ```
+    /// use zmtp_std::{Context, SocketType};
+    ///
+    /// # fn main() -> Result<(), zmtp_std::Error> {
+    /// let ctx = Context::new()?;
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// push.connect(&pull.bind("tcp://127.0.0.1:0")?)?;
+    /// for word in ["one", "two", "three"] {
+    ///     push.send(word)?;
+    /// }
+    /// let mut buf = Vec::with_capacity(256);
+    /// let mut words = Vec::new();
+    /// for _ in 0..3 {
+    ///     let n = pull.recv_into(&mut buf)?; // no allocation: `buf` is reused
+    ///     assert_eq!(n, buf.len());
+    ///     words.push(String::from_utf8_lossy(&buf).into_owned());
+    /// }
+    /// assert_eq!(words, ["one", "two", "three"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        self.recv_frame_into(Wait::Forever, buf)
+    }
+
+    /// [`recv_into`](Self::recv_into) without waiting ([`Error::WouldBlock`]).
+    pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        self.recv_frame_into(Wait::No, buf)
+    }
+
+    /// [`recv_into`](Self::recv_into) waiting at most `timeout` ([`Error::Timeout`]).
+    pub fn recv_into_timeout(&self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize> {
+        self.recv_frame_into(deadline(timeout), buf)
+    }
+
+    fn recv_frame_into(&self, wait: Wait, buf: &mut Vec<u8>) -> Result<usize> {
+        self.recv_with(wait, |b| b.take_frame_into(buf).map(|_| ()))?;
+        Ok(buf.len())
+    }
+
+    /// [`recv_multipart`](Self::recv_multipart) into the caller's frames: `msg` ends up
+    /// holding exactly the message's frames, each written into the allocation of the frame
+    /// that was at its place (new ones are added, extra ones dropped). A loop that keeps
+    /// one `msg` makes no allocation per message once its frames are large enough. On an
+    /// error `msg` is left as it was.
+    ///
+    /// ```
+    /// use zmtp_std::{Context, SocketType};
+    ///
+    /// # fn main() -> Result<(), zmtp_std::Error> {
+    /// let ctx = Context::new()?;
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// let push = ctx.socket(SocketType::Push)?;
+    /// push.connect(&pull.bind("tcp://127.0.0.1:0")?)?;
+    /// push.send_multipart(["key", "value"])?;
+    /// push.send("alone")?;
+    /// let mut msg = Vec::new();
+    /// pull.recv_multipart_into(&mut msg)?;
+    /// assert_eq!(msg, [b"key".to_vec(), b"value".to_vec()]);
+    /// pull.recv_multipart_into(&mut msg)?; // reuses the first frame's allocation
+    /// assert_eq!(msg, [b"alone".to_vec()]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn recv_multipart_into(&self, msg: &mut Vec<Vec<u8>>) -> Result<()> {
+        self.recv_with(Wait::Forever, |b| b.take_msg_into(msg))
+    }
+
+    /// [`recv_multipart_into`](Self::recv_multipart_into) without waiting
+    /// ([`Error::WouldBlock`]).
+    pub fn try_recv_multipart_into(&self, msg: &mut Vec<Vec<u8>>) -> Result<()> {
+        self.recv_with(Wait::No, |b| b.take_msg_into(msg))
+    }
+
+    /// [`recv_multipart_into`](Self::recv_multipart_into) waiting at most `timeout`
+    /// ([`Error::Timeout`]).
+    pub fn recv_multipart_into_timeout(
+        &self,
+        msg: &mut Vec<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.recv_with(deadline(timeout), |b| b.take_msg_into(msg))
     }
 
     /// Whether the message last read with [`recv`](Self::recv) has more frames

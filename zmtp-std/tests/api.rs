@@ -388,3 +388,111 @@ fn a_silent_peer_hits_the_handshake_timeout_and_we_reconnect() {
     assert!(t.elapsed() < STEP);
     assert_eq!(dealer.connected_peers(), 0);
 }
+
+#[test]
+fn recv_into_reuses_the_callers_buffers() {
+    let ctx = Context::new().unwrap();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&pull.bind("tcp://127.0.0.1:0").unwrap())
+        .unwrap();
+
+    // Nothing yet: the buffer is left alone.
+    let mut buf = b"untouched".to_vec();
+    assert!(matches!(
+        pull.try_recv_into(&mut buf),
+        Err(Error::WouldBlock)
+    ));
+    assert!(matches!(
+        pull.recv_into_timeout(&mut buf, Duration::from_millis(20)),
+        Err(Error::Timeout)
+    ));
+    assert_eq!(buf, b"untouched");
+    let mut msg = vec![b"untouched".to_vec()];
+    assert!(matches!(
+        pull.try_recv_multipart_into(&mut msg),
+        Err(Error::WouldBlock)
+    ));
+    assert!(matches!(
+        pull.recv_multipart_into_timeout(&mut msg, Duration::from_millis(20)),
+        Err(Error::Timeout)
+    ));
+    assert_eq!(msg, [b"untouched".to_vec()]);
+
+    let long = vec![9u8; 100_000]; // past the batch's inline frames
+    push.send("short").unwrap();
+    push.send(&long).unwrap();
+    push.send_multipart([&b"a"[..], b"", b"ccc"]).unwrap();
+    push.send_multipart([&b"one"[..], b"two"]).unwrap();
+    push.send_multipart([&b"x"[..], b"yy", b"zzz"]).unwrap();
+    push.send("").unwrap();
+
+    let mut buf = Vec::with_capacity(1024);
+    let ptr = buf.as_ptr();
+    assert_eq!(pull.recv_into_timeout(&mut buf, STEP).unwrap(), 5);
+    assert_eq!(buf, b"short");
+    assert_eq!(buf.as_ptr(), ptr, "the allocation is reused");
+    assert_eq!(pull.recv_into(&mut buf).unwrap(), long.len());
+    assert_eq!(buf, long);
+    // Frame by frame, with `has_more`.
+    let mut frames = Vec::new();
+    loop {
+        pull.recv_into(&mut buf).unwrap();
+        frames.push(buf.clone());
+        if !pull.has_more() {
+            break;
+        }
+    }
+    assert_eq!(frames, [b"a".to_vec(), vec![], b"ccc".to_vec()]);
+    // Whole messages: the frames present are reused, extra ones go, missing ones come.
+    let mut msg: Vec<Vec<u8>> = (0..5).map(|_| Vec::with_capacity(64)).collect();
+    let first = msg[0].as_ptr();
+    pull.recv_multipart_into(&mut msg).unwrap();
+    assert_eq!(msg, [b"one".to_vec(), b"two".to_vec()]);
+    assert_eq!(
+        msg[0].as_ptr(),
+        first,
+        "the first frame's allocation is reused"
+    );
+    // The rest of a message partly read with `recv_into`.
+    assert_eq!(pull.recv_into(&mut buf).unwrap(), 1);
+    assert!(pull.has_more());
+    pull.recv_multipart_into(&mut msg).unwrap();
+    assert_eq!(msg, [b"yy".to_vec(), b"zzz".to_vec()]);
+    assert!(!pull.has_more());
+    assert_eq!(
+        pull.try_recv_into(&mut buf).map_err(|e| e.to_string()),
+        Ok(0)
+    );
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn recv_into_keeps_req_rep_turns() {
+    let ctx = Context::new().unwrap();
+    let rep = ctx.socket(SocketType::Rep).unwrap();
+    let req = ctx.socket(SocketType::Req).unwrap();
+    req.connect(&rep.bind("tcp://127.0.0.1:0").unwrap())
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut msg = Vec::new();
+    assert!(matches!(req.try_recv_into(&mut buf), Err(Error::State)));
+    assert!(matches!(
+        req.recv_multipart_into(&mut msg),
+        Err(Error::State)
+    ));
+    for i in 0..50u32 {
+        req.send(i.to_be_bytes()).unwrap();
+        if i % 2 == 0 {
+            assert_eq!(rep.recv_into_timeout(&mut buf, STEP).unwrap(), 4);
+        } else {
+            rep.recv_multipart_into_timeout(&mut msg, STEP).unwrap();
+            buf.clone_from(&msg[0]);
+        }
+        assert_eq!(buf, i.to_be_bytes());
+        assert!(matches!(rep.try_recv_into(&mut buf), Err(Error::State)));
+        rep.send(&buf).unwrap();
+        assert_eq!(req.recv_into_timeout(&mut buf, STEP).unwrap(), 4);
+        assert_eq!(buf, i.to_be_bytes());
+    }
+}
