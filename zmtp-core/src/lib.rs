@@ -180,6 +180,8 @@ pub mod wire;
 
 pub use error::{CloseReason, ConfigError, CurveError, ProtocolError, SendError, UsageError};
 pub use mechanism::{AuthRequest, Security};
+#[cfg(feature = "curve")]
+pub use session::curve_max_frame_body;
 pub use session::{
     Buffers, Chunk, Config, DirectBody, Event, PeerInfo, Role, Session, MIN_RX_BUFFER,
 };

@@ -42,7 +42,9 @@ pub enum Error {
     /// A message needs at least one frame; a ROUTER's needs the routing id and one more.
     EmptyMessage,
     /// The message can never be queued: it is larger than a peer's send queue
-    /// ([`SocketOptions::queue_size`](crate::SocketOptions::queue_size)).
+    /// ([`SocketOptions::queue_size`](crate::SocketOptions::queue_size)), or with CURVE one
+    /// of its frames is larger than a connection's transmit buffer allows
+    /// ([`SocketOptions::buffer_size`](crate::SocketOptions::buffer_size)).
     MessageTooLarge,
     /// ROUTER with `router_mandatory`: no connected peer has this routing id
     /// (`EHOSTUNREACH`).
@@ -73,7 +75,9 @@ impl fmt::Display for Error {
             }
             Error::InvalidOption { option, reason } => write!(f, "option {option}: {reason}"),
             Error::EmptyMessage => f.write_str("message has no frames"),
-            Error::MessageTooLarge => f.write_str("message larger than the socket's queues"),
+            Error::MessageTooLarge => {
+                f.write_str("message (or, with CURVE, a frame) larger than the socket can send")
+            }
             Error::HostUnreachable => f.write_str("no peer with this routing id"),
             Error::EndpointNotFound(e) => write!(f, "not bound or connected to {e:?}"),
             Error::SubscriptionsFull => f.write_str("no room for another subscription"),

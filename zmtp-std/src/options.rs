@@ -97,6 +97,13 @@ pub struct SocketOptions {
     /// Most connections at once (default 64). One more is accepted and closed at once.
     pub max_peers: usize,
     /// Size of each connection's receive and transmit buffers (default 64 KiB each).
+    ///
+    /// With CURVE it also bounds each frame: CURVE seals a frame whole (RFC 26), so a frame
+    /// can be at most [`zmtp_core::curve_max_frame_body`]`(buffer_size)` bytes (65 417 by
+    /// default) to be sent ([`Error::MessageTooLarge`](crate::Error::MessageTooLarge)
+    /// otherwise), and a peer that sends a frame larger than the buffer holds is
+    /// disconnected. Raise it for larger CURVE frames. NULL and PLAIN frames of any size
+    /// stream through.
     pub buffer_size: usize,
     /// Size of each connection's two message queues, received and to send (default
     /// 1 MiB + 64 KiB each). A message, plus 5 bytes per frame, must fit in one: this is

@@ -1046,13 +1046,22 @@ impl Drop for Socket {
 }
 
 /// Whether the message could ever be queued for a peer: into an empty send queue, or whole
-/// into an empty transmit buffer (zmtp-core's rule), envelope included.
+/// into an empty transmit buffer (zmtp-core's rule), envelope included; with CURVE, whether
+/// each frame fits the transmit buffer (zmtp-core seals frames whole).
 fn check_size(ty: SocketType, o: &SocketOptions, msg: &[&[u8]]) -> Result<()> {
     let body = if ty == SocketType::Router {
         msg.get(1..).unwrap_or(&[])
     } else {
         msg
     };
+    // RFC 26: each frame travels in one MESSAGE, sealed whole in the transmit buffer. A
+    // larger frame could never leave (the envelope frames the socket adds are tiny).
+    if o.security.mechanism() == crate::security::Mechanism::Curve {
+        let max = zmtp_core::curve_max_frame_body(o.buffer_size);
+        if body.iter().any(|f| f.len() > max) {
+            return Err(Error::MessageTooLarge);
+        }
+    }
     // Envelope frames and bytes the socket adds (REP: usually one empty delimiter).
     let (env_frames, env_bytes) = match ty {
         SocketType::Req if o.req_correlate => (2, 4),

@@ -421,3 +421,44 @@ fn plain_takes_the_direct_path_and_curve_the_copying_one_with_the_same_results()
         }
     }
 }
+
+#[test]
+fn curve_frames_larger_than_the_transmit_buffer_are_refused_at_send() {
+    // CURVE seals each frame whole (RFC 26): a frame must fit a connection's transmit
+    // buffer. A larger one is refused by `send`, not queued to wait for ever; raising
+    // `buffer_size` on both sides lets it through.
+    let _serial = serial();
+    let ctx = Context::new().unwrap();
+    for buffer in [None, Some(256 * 1024)] {
+        let pull = ours(&ctx, SocketType::Pull);
+        let push = ours(&ctx, SocketType::Push);
+        let (public, secret) = zmtp_std::curve_keypair().unwrap();
+        pull.set_curve_server(true).unwrap();
+        pull.set_curve_secretkey(secret.as_bytes()).unwrap();
+        let (cp, cs) = zmtp_std::curve_keypair().unwrap();
+        push.set_curve_serverkey(&public).unwrap();
+        push.set_curve_publickey(&cp).unwrap();
+        push.set_curve_secretkey(cs.as_bytes()).unwrap();
+        if let Some(b) = buffer {
+            pull.set_buffer_size(b).unwrap();
+            push.set_buffer_size(b).unwrap();
+        }
+        let max = zmtp_core::curve_max_frame_body(buffer.unwrap_or(64 * 1024));
+        if buffer.is_none() {
+            assert_eq!(max, 65_417, "the documented default");
+        }
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        push.connect(&ep).unwrap();
+        let too_big = [body(5, 10), body(6, max + 1)];
+        match push.send_multipart_timeout(&too_big, STEP) {
+            Err(zmtp_std::Error::MessageTooLarge) => {}
+            other => panic!("buffer {buffer:?}: {other:?}"),
+        }
+        let largest = vec![body(7, 10), body(8, max)];
+        push.send_multipart_timeout(&largest, STEP).unwrap();
+        push.send_timeout(&b"after"[..], STEP).unwrap();
+        let got = pull.recv_multipart_timeout(STEP).unwrap();
+        assert_same(&got, &largest, &format!("buffer {buffer:?}, largest frame"));
+        assert_eq!(pull.recv_timeout(STEP).unwrap(), b"after");
+    }
+}

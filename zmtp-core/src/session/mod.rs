@@ -28,6 +28,18 @@ const CONTROL_RESERVE: usize = 40;
 #[cfg(feature = "curve")]
 const CURVE_CONTROL_RESERVE: usize = 110;
 
+/// The largest data-frame body a CURVE session with a transmit buffer of `tx_capacity` bytes
+/// can send ([`Session::max_frame_body`]): CURVE seals each frame whole (RFC 26), so a frame
+/// cannot be larger than the buffer less a frame header (9 bytes) and the room kept for
+/// control commands ([`Session::frame_space`]); the MESSAGE's own 33 bytes fit in that room.
+/// A larger frame can never be sent: a socket refuses it ([`SocketSendError::TooLarge`]).
+///
+/// [`SocketSendError::TooLarge`]: crate::socket::SocketSendError::TooLarge
+#[cfg(feature = "curve")]
+pub const fn curve_max_frame_body(tx_capacity: usize) -> usize {
+    tx_capacity.saturating_sub(CURVE_CONTROL_RESERVE + 9)
+}
+
 /// Whether [`Session::poll_event`] has its fast path for whole data frames (a second, inlined
 /// decoder for the common case: more frames per second). Not on bare metal
 /// (`target_os = "none"`), where flash counts more than speed: there the general decoder
@@ -1683,6 +1695,19 @@ impl<'b> Session<'b> {
             return crate::mechanism::curve::MESSAGE_OVERHEAD;
         }
         0
+    }
+
+    /// The largest data-frame body this session can ever send, when its frames cannot be
+    /// streamed: with CURVE every frame is sealed whole into one MESSAGE (RFC 26 §"The
+    /// MESSAGE Command"), so it must fit the transmit buffer with its overhead and the room
+    /// kept for control commands (`curve_max_frame_body`, feature `curve`). `None`: any size (frames larger
+    /// than the buffer go out with [`start_frame`](Self::start_frame)).
+    pub fn max_frame_body(&self) -> Option<usize> {
+        #[cfg(feature = "curve")]
+        if self.curve.is_some() {
+            return Some(curve_max_frame_body(self.tx.len()));
+        }
+        None
     }
 
     /// Size of the transmit buffer.

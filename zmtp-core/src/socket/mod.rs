@@ -1215,7 +1215,9 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         let Some(slot) = self.slot_mut(peer).filter(|s| s.is_active()) else {
             return Ok(());
         };
-        let PeerSlot { recv, send, .. } = slot;
+        let PeerSlot {
+            recv, send, conn, ..
+        } = slot;
         let Some(req) = recv.front() else {
             return Ok(());
         };
@@ -1228,6 +1230,18 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         );
         if need > send.capacity() && need > 0 {
             return Err(SocketSendError::TooLarge);
+        }
+        // A frame the session can never send whole (CURVE) would stop this peer's replies.
+        if let Conn::Live(session) = conn {
+            let largest = env
+                .clone()
+                .chain(body.iter().copied())
+                .map(<[u8]>::len)
+                .max();
+            let fits = |max: usize| largest.is_none_or(|l| l <= max);
+            if !session.max_frame_body().is_none_or(fits) {
+                return Err(SocketSendError::TooLarge);
+            }
         }
         if (hwm != 0 && send.messages() >= hwm) || need > send.free() {
             return Ok(());
@@ -1542,15 +1556,22 @@ fn enqueue_slot(
         Conn::Live(s) => Some(s),
         _ => None,
     };
-    let fits_session = |s: &Session<'_>| len.wire.saturating_add(CONTROL_MARGIN) <= s.tx_capacity();
+    let fits_session =
+        |s: &Session<'_>| len.wire_for(s).saturating_add(CONTROL_MARGIN) <= s.tx_capacity();
     if len.stored > send.capacity() && !session.as_deref().is_some_and(fits_session) {
+        return Err(SocketSendError::TooLarge);
+    }
+    // A frame its session can never send whole (CURVE) would stop the peer's queue for good.
+    if session.as_deref().is_some_and(|s| !len.frames_fit(s)) {
         return Err(SocketSendError::TooLarge);
     }
     if *state != PeerState::Active || (hwm != 0 && send.messages() >= hwm) {
         return Err(SocketSendError::WouldBlock);
     }
     if let Some(session) = session {
-        if send.is_empty() && progress.is_none() && len.wire <= session.frame_space() {
+        // Every frame must go in, or the message would leave in part: the mechanism's
+        // per-frame overhead counts.
+        if send.is_empty() && progress.is_none() && len.wire_for(session) <= session.frame_space() {
             let total = envelope.len().saturating_add(frames.len());
             for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
                 // Fits: checked above.
@@ -1681,22 +1702,44 @@ fn push_frames(q: &mut MsgQueue<'_>, frames: &[&[u8]]) {
 struct MsgLen {
     /// Bytes it takes in a send queue (records included).
     stored: usize,
-    /// Bytes it takes on the wire at most (9-byte headers).
+    /// Bytes it takes on the wire at most (9-byte headers), before any per-frame overhead of
+    /// the mechanism ([`wire_for`](Self::wire_for)).
     wire: usize,
+    /// Number of frames.
+    count: usize,
+    /// Its largest frame's body.
+    largest: usize,
 }
 
 impl MsgLen {
     fn of(envelope: &[&[u8]], frames: &[&[u8]]) -> MsgLen {
         let mut bytes = 0usize;
         let mut count = 0usize;
+        let mut largest = 0usize;
         for f in envelope.iter().chain(frames.iter()) {
             bytes = bytes.saturating_add(f.len());
             count = count.saturating_add(1);
+            largest = largest.max(f.len());
         }
         MsgLen {
             stored: stored_len(count, bytes),
             wire: bytes.saturating_add(count.saturating_mul(9)),
+            count,
+            largest,
         }
+    }
+
+    /// Bytes it takes in `session`'s transmit buffer: with CURVE each frame travels in a
+    /// MESSAGE, 33 bytes more ([`Session::frame_overhead`]).
+    fn wire_for(&self, session: &Session<'_>) -> usize {
+        self.wire
+            .saturating_add(self.count.saturating_mul(session.frame_overhead()))
+    }
+
+    /// Whether `session` could ever send each of its frames (CURVE sends frames whole only,
+    /// [`Session::max_frame_body`]).
+    fn frames_fit(&self, session: &Session<'_>) -> bool {
+        session.max_frame_body().is_none_or(|m| self.largest <= m)
     }
 }
 
