@@ -21,6 +21,9 @@ use static_cell::StaticCell;
 use zmtp_embassy::zmtp_core::Role;
 use zmtp_embassy::{kind, Endpoint, Error, Options, Resources, Runner, SocketType};
 
+mod common;
+use common::{check, monitor_counts, zsock, DEADLINE};
+
 const NS_ENV: &str = "ZMTP_EMBASSY_NETNS";
 const TAP: &str = "zt0";
 const HOST: &str = "10.77.0.1";
@@ -271,8 +274,6 @@ fn start_device() {
 
 // ------------------------------------------------------------------ libzmq side
 
-const DEADLINE: Duration = Duration::from_secs(20);
-
 fn wait_report(name: &str) -> Result<(), String> {
     let start = Instant::now();
     while start.elapsed() < DEADLINE {
@@ -286,45 +287,10 @@ fn wait_report(name: &str) -> Result<(), String> {
     ))
 }
 
-fn zsock(ctx: &zmq::Context, ty: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(ty).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(DEADLINE.as_millis() as i32).unwrap();
-    // libzmq heartbeats on: a silent device would be dropped after 300 ms.
-    s.set_heartbeat_ivl(100).unwrap();
-    s.set_heartbeat_timeout(300).unwrap();
-    s.set_heartbeat_ttl(1000).unwrap();
-    s
-}
-
 fn bind(ctx: &zmq::Context, ty: zmq::SocketType, port: u16) -> zmq::Socket {
     let s = zsock(ctx, ty);
     s.bind(&format!("tcp://{HOST}:{port}")).unwrap();
     s
-}
-
-/// Counts (ACCEPTED, DISCONNECTED) events on a monitored socket so far.
-fn monitor_counts(mon: &zmq::Socket) -> (usize, usize) {
-    let (mut accepted, mut disconnected) = (0, 0);
-    while let Ok(frames) = mon.recv_multipart(zmq::DONTWAIT) {
-        if let Some(ev) = frames.first().filter(|f| f.len() >= 2) {
-            let ev = u16::from_le_bytes([ev[0], ev[1]]);
-            if ev == zmq::SocketEvent::ACCEPTED as u16 {
-                accepted += 1;
-            } else if ev == zmq::SocketEvent::DISCONNECTED as u16 {
-                disconnected += 1;
-            }
-        }
-    }
-    (accepted, disconnected)
-}
-
-fn check(cond: bool, what: impl Into<String>) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into())
-    }
 }
 
 fn req_rep(ctx: &zmq::Context) -> Result<(), String> {

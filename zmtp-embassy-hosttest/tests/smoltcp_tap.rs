@@ -25,13 +25,13 @@ use zmtp_embassy::kind::{self, Kind};
 use zmtp_embassy::smoltcp::{Resources, Socket};
 use zmtp_embassy::{Endpoint, Error, Options, SocketType};
 
+mod common;
+use common::{check, monitor_counts, zsock, DEADLINE};
+
 const NS_ENV: &str = "ZMTP_SMOLTCP_NETNS";
 const TAP: &str = "zs0";
 const HOST: &str = "10.78.0.1";
 const DEVICE: [u8; 4] = [10, 78, 0, 2];
-
-/// How long one scenario may take, each side.
-const DEADLINE: Duration = Duration::from_secs(20);
 
 fn main() -> ExitCode {
     zmtp_embassy_hosttest::main("zmtp-smol", NS_ENV, TAP, &format!("{HOST}/24"), inside)
@@ -172,45 +172,10 @@ fn try_frames<K: Kind>(s: &mut Socket<'static, K>) -> Result<Option<Vec<Vec<u8>>
 
 // ------------------------------------------------------------------ libzmq side
 
-fn zsock(ctx: &zmq::Context, ty: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(ty).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(DEADLINE.as_millis() as i32).unwrap();
-    // libzmq heartbeats on: a silent device would be dropped after 300 ms.
-    s.set_heartbeat_ivl(100).unwrap();
-    s.set_heartbeat_timeout(300).unwrap();
-    s.set_heartbeat_ttl(1000).unwrap();
-    s
-}
-
 fn bind(ctx: &zmq::Context, ty: zmq::SocketType, port: u16) -> zmq::Socket {
     let s = zsock(ctx, ty);
     s.bind(&format!("tcp://{HOST}:{port}")).unwrap();
     s
-}
-
-/// Counts (ACCEPTED, DISCONNECTED) events on a monitored socket so far.
-fn monitor_counts(mon: &zmq::Socket) -> (usize, usize) {
-    let (mut accepted, mut disconnected) = (0, 0);
-    while let Ok(frames) = mon.recv_multipart(zmq::DONTWAIT) {
-        if let Some(ev) = frames.first().filter(|f| f.len() >= 2) {
-            let ev = u16::from_le_bytes([ev[0], ev[1]]);
-            if ev == zmq::SocketEvent::ACCEPTED as u16 {
-                accepted += 1;
-            } else if ev == zmq::SocketEvent::DISCONNECTED as u16 {
-                disconnected += 1;
-            }
-        }
-    }
-    (accepted, disconnected)
-}
-
-fn check(cond: bool, what: impl Into<String>) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into())
-    }
 }
 
 /// Runs `peer` (the libzmq side, given a flag that is set once the device side is over) in a

@@ -1,0 +1,44 @@
+//! What the TAP tests share on the libzmq side: sockets with heartbeats on, monitor counts,
+//! and the checks that report a failure as a `String`.
+
+use std::time::Duration;
+
+/// How long one scenario may take, each side.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A libzmq socket with linger 0, a receive timeout of [`DEADLINE`], and heartbeats on.
+pub fn zsock(ctx: &zmq::Context, ty: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(ty).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(DEADLINE.as_millis() as i32).unwrap();
+    // libzmq heartbeats on: a silent device would be dropped after 300 ms.
+    s.set_heartbeat_ivl(100).unwrap();
+    s.set_heartbeat_timeout(300).unwrap();
+    s.set_heartbeat_ttl(1000).unwrap();
+    s
+}
+
+/// Counts (ACCEPTED, DISCONNECTED) events on a monitored socket so far.
+pub fn monitor_counts(mon: &zmq::Socket) -> (usize, usize) {
+    let (mut accepted, mut disconnected) = (0, 0);
+    while let Ok(frames) = mon.recv_multipart(zmq::DONTWAIT) {
+        if let Some(ev) = frames.first().filter(|f| f.len() >= 2) {
+            let ev = u16::from_le_bytes([ev[0], ev[1]]);
+            if ev == zmq::SocketEvent::ACCEPTED as u16 {
+                accepted += 1;
+            } else if ev == zmq::SocketEvent::DISCONNECTED as u16 {
+                disconnected += 1;
+            }
+        }
+    }
+    (accepted, disconnected)
+}
+
+/// `Ok` if `cond` holds, else `what` as the error.
+pub fn check(cond: bool, what: impl Into<String>) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.into())
+    }
+}
