@@ -14,36 +14,13 @@ use zmtp_core::{CloseReason, ProtocolError};
 use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
 
 mod common;
-use common::{closed_by_peer, zsocket, STEP};
+use common::{closed_by_peer, greeting, ready, zsocket, STEP};
 
 /// The tests of this file run one at a time: one of them measures the process's memory.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A ZMTP 3.1 NULL greeting (RFC 37 §"The Greeting"), as a client.
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
-    g.extend_from_slice(b"NULL");
-    g.resize(12 + 20, 0);
-    g.push(0); // as-server
-    g.resize(64, 0);
-    g
-}
-
-/// READY with `Socket-Type` (RFC 37 §"The NULL Security Mechanism"), as a short command.
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = vec![5];
-    body.extend_from_slice(b"READY");
-    body.push(11);
-    body.extend_from_slice(b"Socket-Type");
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
 }
 
 /// A raw TCP peer that has done the NULL handshake as `socket_type` (our side's greeting

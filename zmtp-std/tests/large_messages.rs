@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use zmtp_core::{CloseReason, ProtocolError};
 use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
 
+mod common;
+use common::{greeting, ready};
+
 const STEP: Duration = Duration::from_secs(20);
 const MIB: usize = 1 << 20;
 
@@ -202,27 +205,6 @@ fn dealer_and_router_route_large_messages_both_ways() {
     let mut want: Vec<Vec<u8>> = (0..4).map(|k| body(k, 200_000)).collect();
     want.sort();
     assert!(seen == want, "round robin lost or changed a message");
-}
-
-/// A ZMTP 3.1 NULL greeting (RFC 37 §"The Greeting"), as a client.
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
-    g.extend_from_slice(b"NULL");
-    g.resize(64, 0);
-    g
-}
-
-/// READY with `Socket-Type` (RFC 37 §"The NULL Security Mechanism").
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = vec![5];
-    body.extend_from_slice(b"READY");
-    body.push(11);
-    body.extend_from_slice(b"Socket-Type");
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
 }
 
 /// Reads exactly `buf.len()` bytes, a little at a time (a slow reader).
