@@ -444,25 +444,6 @@ fn inside() -> ExitCode {
         ("reconnect_after_libzmq_restart", restart),
         ("io_driver_dealer_to_libzmq_router", io_router),
     ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in tests {
-        let start = Instant::now();
-        // A context per scenario: one scenario's libzmq I/O thread cannot stall the next.
-        match f(&zmq::Context::new()) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:?})", start.elapsed());
-            }
-            Err(e) => {
-                failed += 1;
-                println!("test {name} ... FAILED: {e}");
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    // A context per scenario: one scenario's libzmq I/O thread cannot stall the next.
+    common::run_all(tests, |f| f(&zmq::Context::new()))
 }

@@ -460,24 +460,5 @@ fn inside() -> ExitCode {
         ("smoltcp_sub_with_filter_from_libzmq_pub", sub_pub),
         ("smoltcp_reconnect_after_libzmq_restart", restart),
     ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in tests {
-        let start = Instant::now();
-        match f(&mut net) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:?})", start.elapsed());
-            }
-            Err(e) => {
-                failed += 1;
-                println!("test {name} ... FAILED: {e}");
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    common::run_all(tests, |f| f(&mut net))
 }

@@ -1,7 +1,8 @@
 //! What the TAP tests share on the libzmq side: sockets with heartbeats on, monitor counts,
 //! and the checks that report a failure as a `String`.
 
-use std::time::Duration;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// How long one scenario may take, each side.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -40,5 +41,33 @@ pub fn check(cond: bool, what: impl Into<String>) -> Result<(), String> {
         Ok(())
     } else {
         Err(what.into())
+    }
+}
+
+/// Runs each named scenario with `run`, printing one line per test in libtest's form and a
+/// summary; success only if every scenario passed.
+pub fn run_all<S>(
+    tests: impl IntoIterator<Item = (&'static str, S)>,
+    mut run: impl FnMut(S) -> Result<(), String>,
+) -> ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, scenario) in tests {
+        let start = Instant::now();
+        match run(scenario) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:?})", start.elapsed());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {name} ... FAILED: {e}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
