@@ -15,8 +15,8 @@ use crate::fmt::{debug, trace};
 use crate::mechanism::{AuthRequest, Security};
 use crate::time::Instant;
 use crate::wire::{
-    Command, CommandError, FrameHeader, Greeting, Metadata, SocketType, Status, GREETING_LEN,
-    MAX_PING_CONTEXT,
+    same_bytes, Command, CommandError, FrameHeader, Greeting, Metadata, SocketType, Status,
+    GREETING_LEN, MAX_PING_CONTEXT,
 };
 
 /// Transmit space [`Session::frame_space`] keeps for control commands: a PONG with a 16-byte
@@ -292,17 +292,14 @@ struct PingContext {
 }
 
 impl PingContext {
-    /// `context`, or nothing if it is longer than a PING's may be.
-    fn new(context: &[u8]) -> Self {
-        let mut c = PingContext {
-            len: 0,
-            bytes: [0; MAX_PING_CONTEXT],
-        };
-        if let Some(dst) = c.bytes.get_mut(..context.len()) {
+    /// Holds `context` now, or nothing if it is longer than a PING's may be. In place: the
+    /// bytes beyond `len` are never read, so nothing is zeroed.
+    fn set(&mut self, context: &[u8]) {
+        self.len = 0;
+        if let Some(dst) = self.bytes.get_mut(..context.len()) {
             dst.copy_from_slice(context);
-            c.len = context.len() as u8;
+            self.len = context.len() as u8;
         }
-        c
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -740,6 +737,15 @@ impl<'b> Session<'b> {
     /// every input, timeout and send.
     #[inline(always)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        self.poll_event_as(true)
+    }
+
+    /// [`poll_event`](Self::poll_event); `subscriptions`: whether SUBSCRIBE and CANCEL
+    /// (commands, and the ZMTP 3.0 messages of a PUB or XPUB) are reported. A socket whose
+    /// type ignores them passes `false`, a constant where its type is fixed at compile time,
+    /// so the code that reads them folds away (firmware).
+    #[inline(always)]
+    pub(crate) fn poll_event_as(&mut self, subscriptions: bool) -> Option<Event<'_>> {
         if FAST_PATH && self.fast_ok {
             if let Some((a, b, more)) = self.fast_data_frame() {
                 return Some(Event::Frame {
@@ -748,14 +754,14 @@ impl<'b> Session<'b> {
                 });
             }
         }
-        self.poll_event_slow()
+        self.poll_event_slow(subscriptions)
     }
 
     /// Everything but the common whole data frame: out of line, so `poll_event` stays small
     /// enough to inline into the caller's loop.
     #[inline(never)]
-    fn poll_event_slow(&mut self) -> Option<Event<'_>> {
-        let out = self.advance();
+    fn poll_event_slow(&mut self, subscriptions: bool) -> Option<Event<'_>> {
+        let out = self.advance(subscriptions);
         self.refresh_fast_path();
         Some(self.materialize(out?))
     }
@@ -832,40 +838,39 @@ impl<'b> Session<'b> {
     }
 
     fn materialize(&self, out: Out) -> Event<'_> {
-        let slice = |r: (usize, usize)| rx_range(self.rx, r);
+        // The one range most events carry, sliced once (firmware: one copy of the call).
+        let range = match out {
+            Out::Frame { body, .. } | Out::Chunk { body, .. } => body,
+            Out::Subscribe(r) | Out::Cancel(r) | Out::PeerError(r) => r,
+            Out::Ready { identity, .. } => identity,
+            _ => (0, 0),
+        };
+        let data = rx_range(self.rx, range);
         match out {
-            Out::Frame { body, more } => Event::Frame {
-                data: slice(body),
-                more,
-            },
+            Out::Frame { more, .. } => Event::Frame { data, more },
             Out::Chunk {
-                body,
-                offset,
-                len,
-                more,
+                offset, len, more, ..
             } => Event::FrameChunk(Chunk {
-                data: slice(body),
+                data,
                 offset,
                 frame_len: len,
                 more,
             }),
             Out::Ready {
-                meta,
-                identity,
-                socket_type,
+                meta, socket_type, ..
             } => Event::HandshakeComplete(PeerInfo {
                 socket_type,
-                identity: slice(identity),
+                identity: data,
                 major_version: self.peer_major,
                 minor_version: self.peer_minor,
                 // Validated when READY was parsed; iteration cannot fail.
-                metadata: Metadata::validated(slice(meta)),
+                metadata: Metadata::validated(rx_range(self.rx, meta)),
             }),
             #[cfg(feature = "plain")]
             Out::Auth { user, pass } => Event::Authenticate(AuthRequest {
                 mechanism: self.security.mechanism(),
-                username: slice(user),
-                password: slice(pass),
+                username: rx_range(self.rx, user),
+                password: rx_range(self.rx, pass),
                 public_key: None,
             }),
             #[cfg(feature = "curve")]
@@ -876,17 +881,17 @@ impl<'b> Session<'b> {
                 public_key: self.curve.as_ref().map(|c| c.peer_key),
             }),
             Out::Direct { len, more } => Event::DirectFrame { len, more },
-            Out::Subscribe(t) => Event::Subscribe(slice(t)),
-            Out::Cancel(t) => Event::Cancel(slice(t)),
-            Out::PeerError(r) => Event::PeerError(slice(r)),
+            Out::Subscribe(_) => Event::Subscribe(data),
+            Out::Cancel(_) => Event::Cancel(data),
+            Out::PeerError(_) => Event::PeerError(data),
             Out::Closed(r) => Event::Closed(r),
         }
     }
 
-    fn advance(&mut self) -> Option<Out> {
+    fn advance(&mut self, subscriptions: bool) -> Option<Out> {
         loop {
             let step = match self.phase {
-                Phase::Active => self.step_traffic(),
+                Phase::Active => self.step_traffic(subscriptions),
                 Phase::Handshake(hs) => self.step_handshake(hs),
                 Phase::Greeting => self.step_greeting(),
                 Phase::Closed => {
@@ -912,6 +917,8 @@ impl<'b> Session<'b> {
         }
     }
 
+    // Out of line on bare metal: one copy of the bounds checks for its callers.
+    #[cfg_attr(target_os = "none", inline(never))]
     fn available(&self) -> &[u8] {
         self.rx.get(self.rx_start..self.rx_end).unwrap_or(&[])
     }
@@ -1188,7 +1195,7 @@ impl<'b> Session<'b> {
     }
 
     #[inline]
-    fn step_traffic(&mut self) -> Step {
+    fn step_traffic(&mut self, subscriptions: bool) -> Step {
         if let Some(c) = self.chunk {
             return self.step_chunk(c);
         }
@@ -1198,14 +1205,14 @@ impl<'b> Session<'b> {
         };
         #[cfg(feature = "curve")]
         if self.curve_armed {
-            return self.curve_step_message(h, hl);
+            return self.curve_step_message(h, hl, subscriptions);
         }
         if h.command {
             let body = match self.next_command(h, hl) {
                 Ok(b) => b,
                 Err(s) => return s,
             };
-            return self.handle_command(body);
+            return self.handle_command(body, subscriptions);
         }
         // RFC 37 has no size limit; ours are configuration (libzmq's ZMQ_MAXMSGSIZE), checked
         // before the body is read.
@@ -1262,15 +1269,22 @@ impl<'b> Session<'b> {
             self.rx_start.saturating_add(total),
         );
         self.rx_start = body.1;
-        self.deliver_frame(body, h.more, msg, first)
+        self.deliver_frame(body, h.more, msg, first, subscriptions)
     }
 
     /// A whole data frame has been read (and, with CURVE, opened): account for it and report
-    /// it, or the ZMTP 3.0 subscription it stands for.
-    fn deliver_frame(&mut self, body: (usize, usize), more: bool, msg: u64, first: bool) -> Step {
+    /// it, or the ZMTP 3.0 subscription it stands for (`subscriptions`: see `poll_event_as`).
+    fn deliver_frame(
+        &mut self,
+        body: (usize, usize),
+        more: bool,
+        msg: u64,
+        first: bool,
+        subscriptions: bool,
+    ) -> Step {
         self.message_size = msg;
         self.in_message = more;
-        if first && !more && self.socket_type.receives_subscriptions() {
+        if subscriptions && first && !more && self.socket_type.receives_subscriptions() {
             // ZMTP 3.0 subscriptions are messages: `01 topic` / `00 topic` (RFC 29).
             // An empty message has no tag: it is a message, not a subscription.
             let tag = self.rx.get(body.0..body.1).and_then(<[u8]>::first).copied();
@@ -1307,7 +1321,8 @@ impl<'b> Session<'b> {
         })
     }
 
-    fn handle_command(&mut self, body: (usize, usize)) -> Step {
+    /// A command in traffic; SUBSCRIBE and CANCEL are ignored unless `subscriptions`.
+    fn handle_command(&mut self, body: (usize, usize), subscriptions: bool) -> Step {
         let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
         match Command::parse(bytes) {
             Ok(Command::Ping {
@@ -1318,7 +1333,7 @@ impl<'b> Session<'b> {
                 // Queued at once so every PING gets its PONG; only when the transmit buffer
                 // is full (or a streamed frame is unfinished) does a newer PONG replace one
                 // not yet written.
-                self.pong = PingContext::new(context);
+                self.pong.set(context);
                 self.pong_due = true;
                 // "If the TTL is non-zero, the peer SHOULD close the connection if it receives
                 // no traffic within that time." Computed in Duration: no 16-bit wrap.
@@ -1334,18 +1349,19 @@ impl<'b> Session<'b> {
                 }
                 Step::Continue
             }
-            Ok(Command::Subscribe(t)) => {
+            Ok(Command::Subscribe(t)) if subscriptions => {
                 Step::Emit(Out::Subscribe((body.1.saturating_sub(t.len()), body.1)))
             }
-            Ok(Command::Cancel(t)) => {
+            Ok(Command::Cancel(t)) if subscriptions => {
                 Step::Emit(Out::Cancel((body.1.saturating_sub(t.len()), body.1)))
             }
             Ok(Command::Error { reason }) => {
                 let r = (body.1.saturating_sub(reason.len()), body.1);
                 self.peer_error(r)
             }
-            // PONG: liveness was counted on arrival. A second READY and unknown commands are
-            // ignored (RFC 37: "a peer SHOULD ignore commands it does not recognise").
+            // PONG: liveness was counted on arrival. A second READY, unknown commands, and
+            // SUBSCRIBE/CANCEL where they are not wanted are ignored (RFC 37: "a peer SHOULD
+            // ignore commands it does not recognise").
             Ok(_) => Step::Continue,
             Err(_) if is_error_command(bytes) => self.peer_error(body),
             Err(e) => self.protocol_error(ProtocolError::Command(e), None),
@@ -1927,7 +1943,9 @@ fn check_ready(
 /// Whether a command body is named ERROR, even if the rest is malformed; also libzmq's
 /// mangled `5E 'RROR'` (a C escape bug in its PLAIN server).
 fn is_error_command(body: &[u8]) -> bool {
-    body.get(1..6) == Some(b"ERROR") || body.get(..5) == Some(b"\x5eRROR")
+    let at =
+        |r: core::ops::Range<usize>, name: &[u8]| body.get(r).is_some_and(|b| same_bytes(b, name));
+    at(1..6, b"ERROR") || at(0..5, b"\x5eRROR")
 }
 
 /// libzmq's PLAIN server writes ERROR's name as the C literal `"\5ERROR"`, whose `\5E` is
@@ -1935,7 +1953,10 @@ fn is_error_command(body: &[u8]) -> bool {
 /// `rx`, if `body` is such a command.
 fn libzmq_error_reason(rx: &[u8], body: (usize, usize)) -> Option<(usize, usize)> {
     let bytes = rx.get(body.0..body.1)?;
-    let rest = bytes.strip_prefix(b"\x5eRROR")?;
+    let rest = bytes
+        .split_at_checked(5)
+        .filter(|(name, _)| same_bytes(name, b"\x5eRROR"))?
+        .1;
     let (&len, reason) = rest.split_first()?;
     (reason.len() == usize::from(len)).then_some((body.1.saturating_sub(reason.len()), body.1))
 }

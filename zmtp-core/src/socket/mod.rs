@@ -190,8 +190,8 @@ impl<'b> PeerSlot<'b> {
         PeerMemory {
             rx,
             tx,
-            recv_queue: core::mem::replace(&mut self.recv, MsgQueue::new(&mut [])).into_buf(),
-            send_queue: core::mem::replace(&mut self.send, MsgQueue::new(&mut [])).into_buf(),
+            recv_queue: self.recv.take_buf(),
+            send_queue: self.send.take_buf(),
         }
     }
 
@@ -646,15 +646,11 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     }
 
     fn slot(&self, h: PeerHandle) -> Option<&PeerSlot<'b>> {
-        self.slots
-            .get(h.index())
-            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+        live_slot(self.slots, h)
     }
 
     fn slot_mut(&mut self, h: PeerHandle) -> Option<&mut PeerSlot<'b>> {
-        self.slots
-            .get_mut(h.index())
-            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+        live_slot_mut(self.slots, h)
     }
 
     fn handle_of(&self, index: usize) -> Option<PeerHandle> {
@@ -862,7 +858,8 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             if full {
                 return;
             }
-            let Some(event) = session.poll_event() else {
+            // SUBSCRIBE and CANCEL only matter to the types that keep subscriptions.
+            let Some(event) = session.poll_event_as(ty.receives_subscriptions()) else {
                 return;
             };
             let action = match event {
@@ -1524,6 +1521,26 @@ enum Action {
 }
 
 /// Memory of nothing (what a refused `add_peer_with` could not find to give back).
+/// The slot of `h` if its peer is still there. Out of line: every public call that takes a
+/// handle looks its slot up, and one copy of the checks is smaller than a dozen (firmware).
+#[cfg_attr(target_os = "none", inline(never))]
+fn live_slot<'a, 'b>(slots: &'a [PeerSlot<'b>], h: PeerHandle) -> Option<&'a PeerSlot<'b>> {
+    slots
+        .get(h.index())
+        .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+}
+
+/// [`live_slot`], mutable.
+#[cfg_attr(target_os = "none", inline(never))]
+fn live_slot_mut<'a, 'b>(
+    slots: &'a mut [PeerSlot<'b>],
+    h: PeerHandle,
+) -> Option<&'a mut PeerSlot<'b>> {
+    slots
+        .get_mut(h.index())
+        .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+}
+
 fn no_memory<'b>() -> PeerMemory<'b> {
     PeerMemory {
         rx: &mut [],

@@ -50,9 +50,10 @@ impl<'b> MsgQueue<'b> {
         }
     }
 
-    /// The memory, handed back.
-    pub fn into_buf(self) -> &'b mut [u8] {
-        self.buf
+    /// The memory, handed back; the queue is left empty, without memory.
+    pub fn take_buf(&mut self) -> &'b mut [u8] {
+        self.clear();
+        core::mem::take(&mut self.buf)
     }
 
     pub fn capacity(&self) -> usize {
