@@ -11,7 +11,9 @@ use zmtp_core::socket::kind::Kind;
 use zmtp_core::socket::{PeerHandle, Socket};
 use zmtp_core::Instant;
 
-/// The time now, as zmtp-core counts it (microseconds since boot).
+/// The time now, as zmtp-core counts it (microseconds since boot). Out of line: the tick
+/// conversion is 64-bit arithmetic, and the run loop asks in several places.
+#[inline(never)]
 pub fn now() -> Instant {
     Instant::from_micros(embassy_time::Instant::now().as_micros())
 }

@@ -6,8 +6,6 @@ mod config;
 #[cfg(feature = "curve")]
 mod curve;
 
-use core::time::Duration;
-
 pub use config::{Config, Role};
 
 use crate::error::{CloseReason, ConfigError, ProtocolError, SendError, UsageError};
@@ -324,7 +322,8 @@ pub struct Session<'b> {
     /// Between PINGs, in microseconds (times are kept in microseconds, not `Duration`s:
     /// smaller, and no 128-bit arithmetic on 32-bit targets).
     heartbeat_interval: u64,
-    heartbeat_timeout: Option<Duration>,
+    /// How long after a PING the peer has to answer, in microseconds (`None`: no limit).
+    heartbeat_timeout: Option<u64>,
     heartbeat_ttl_ds: u16,
 
     rx: &'b mut [u8],
@@ -452,7 +451,10 @@ impl<'b> Session<'b> {
             heartbeat_interval: config
                 .heartbeat_interval
                 .map_or(0, crate::time::duration_micros),
-            heartbeat_timeout: config.heartbeat_timeout.or(config.heartbeat_interval),
+            heartbeat_timeout: config
+                .heartbeat_timeout
+                .or(config.heartbeat_interval)
+                .map(crate::time::duration_micros),
             heartbeat_ttl_ds: ttl_ds,
             rx,
             rx_start: 0,
@@ -502,16 +504,23 @@ impl<'b> Session<'b> {
             peer_ttl: 0,
         };
         // Greeting: RFC 37 §"Version Negotiation"; as-server only on a PLAIN/CURVE server.
-        let mut g = [0u8; GREETING_LEN];
-        Greeting::new(config.security.mechanism(), config.security.as_server()).emit(&mut g);
-        let out =
-            s.tx.get_mut(..GREETING_LEN)
+        let out: &mut [u8; GREETING_LEN] =
+            s.tx.first_chunk_mut()
                 .ok_or(ConfigError::TxBufferTooSmall)?;
-        out.copy_from_slice(&g);
+        Greeting::new(config.security.mechanism(), config.security.as_server()).emit(out);
         s.tx_end = GREETING_LEN;
-        // Prove now that the handshake fits: write each command we will send after the
-        // greeting, then drop it again. (CURVE's commands need keys: `check_buffers` has
-        // checked their sizes.)
+        // `check_buffers` has checked that the handshake's commands fit after the greeting
+        // (were one not to, the handshake would end with `CommandTooLarge`, nothing worse).
+        // Debug builds prove it: write each command we will send, then drop it again.
+        // (CURVE's commands need keys.)
+        if cfg!(debug_assertions) {
+            s.prove_handshake_fits(config)?;
+        }
+        Ok(s)
+    }
+
+    /// Writes each handshake command after the greeting and drops it again (debug builds).
+    fn prove_handshake_fits(&mut self, config: &Config<'b>) -> Result<(), ConfigError> {
         #[cfg(feature = "curve")]
         let names: &[&[u8]] = if config.security.is_curve() {
             &[]
@@ -520,12 +529,14 @@ impl<'b> Session<'b> {
         };
         #[cfg(not(feature = "curve"))]
         let names: &[&[u8]] = &[b"READY", b"INITIATE", b"HELLO"];
+        #[cfg(not(feature = "curve"))]
+        let _ = config;
         for &name in names {
-            s.write_handshake_command(name)
+            self.write_handshake_command(name)
                 .ok_or(ConfigError::TxBufferTooSmall)?;
-            s.tx_end = GREETING_LEN;
+            self.tx_end = GREETING_LEN;
         }
-        Ok(s)
+        Ok(())
     }
 
     /// Writes a handshake command after `tx_end` and queues it: READY or INITIATE with our
@@ -1441,7 +1452,7 @@ impl<'b> Session<'b> {
                     if !self.ping_timeout_armed {
                         if let Some(t) = self.heartbeat_timeout {
                             self.ping_timeout_armed = true;
-                            self.ping_timeout_at = now + t;
+                            self.ping_timeout_at = now.plus_micros(t);
                         }
                     }
                     self.flush_control();
@@ -1683,6 +1694,7 @@ impl<'b> Session<'b> {
     /// the PING, PONG and ERROR the session may have to write first. 0 while sending is not
     /// allowed or a streamed frame is unfinished. With CURVE each frame also takes
     /// [`frame_overhead`](Self::frame_overhead) bytes.
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn frame_space(&self) -> usize {
         if !self.can_send() || self.tx_frame_remaining != 0 {
             return 0;

@@ -196,6 +196,7 @@ impl<'b> PeerSlot<'b> {
     }
 
     /// Empties the queues and forgets everything about the last peer (not the generation).
+    #[cfg_attr(target_os = "none", inline(never))]
     fn reset(&mut self, state: PeerState) {
         self.recv.clear();
         self.send.clear();
@@ -210,6 +211,7 @@ impl<'b> PeerSlot<'b> {
         self.resync = None;
     }
 
+    #[cfg_attr(target_os = "none", inline(never))]
     fn session(&mut self) -> Option<&mut Session<'b>> {
         match &mut self.conn {
             Conn::Live(s) => Some(s),
