@@ -1547,28 +1547,50 @@ impl<'b> Session<'b> {
         if self.tx_frame_remaining != 0 {
             return;
         }
+        // Written as parts (RFC 37 §"Connection Heartbeating", §"The ERROR Command"): name
+        // length and name, PING's TTL or ERROR's reason length, the rest.
         if self.pong_due {
             let ctx = self.pong;
-            self.pong_due = !self.emit_command(Command::Pong {
-                context: ctx.as_slice(),
-            });
+            let context = ctx.as_slice();
+            self.pong_due = !self.emit_control(Command::Pong { context }, &[b"\x04PONG", context]);
         }
         if self.ping_due {
             let ttl = self.heartbeat_ttl_ds;
-            self.ping_due = !self.emit_command(Command::Ping {
+            let c = Command::Ping {
                 ttl_deciseconds: ttl,
                 context: &[],
-            });
+            };
+            self.ping_due = !self.emit_control(c, &[b"\x04PING", &ttl.to_be_bytes()]);
         }
         if let Some(reason) = self.error_out {
-            if self.emit_command(Command::Error { reason }) {
-                self.error_out = None;
+            // Reasons are cut to 255 bytes where they are set.
+            if let Ok(len) = u8::try_from(reason.len()) {
+                let c = Command::Error { reason };
+                if self.emit_control(c, &[b"\x05ERROR", &[len], reason]) {
+                    self.error_out = None;
+                }
             }
         }
     }
 
-    fn emit_command(&mut self, c: Command<'_>) -> bool {
-        self.queue_command(c).is_ok()
+    /// Queues control command `c`, whose body is `parts`: as is, or (CURVE) sealed in a
+    /// MESSAGE. The parts spare the plain path `Command`'s generic writer.
+    fn emit_control(&mut self, c: Command<'_>, parts: &[&[u8]]) -> bool {
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return self.curve_queue_command(c).is_ok();
+        }
+        let _ = c;
+        let body = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+        let need = body.saturating_add(if body > 255 { 9 } else { 2 });
+        let Ok(buf) = self.tx_reserve(need) else {
+            return false;
+        };
+        let Some(n) = crate::wire::emit_parts(buf, parts) else {
+            return false;
+        };
+        self.tx_end = self.tx_end.saturating_add(n);
+        true
     }
 
     /// Queues a command: as is, or sealed in a MESSAGE once CURVE is armed.
