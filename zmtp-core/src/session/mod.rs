@@ -1626,7 +1626,12 @@ impl<'b> Session<'b> {
     ///
     /// Nothing is queued on error.
     pub fn send_frame(&mut self, data: &[u8], more: bool) -> Result<(), SendError> {
-        self.send_frame_with(data.len(), more, |buf| buf.copy_from_slice(data))
+        self.send_frame_with(data.len(), more, |buf| {
+            // `buf` is `data.len()` long; a checked copy all the same (no panic path).
+            if let Some(dst) = buf.get_mut(..data.len()) {
+                dst.copy_from_slice(data);
+            }
+        })
     }
 
     /// Queues one data frame of `len` bytes whose body `fill` writes straight into the
@@ -1646,7 +1651,7 @@ impl<'b> Session<'b> {
         let hl = h.encoded_len();
         let need = hl.checked_add(len).ok_or(SendError::TooLarge)?;
         let buf = self.tx_reserve(need)?;
-        let (head, body) = buf.split_at_mut(hl);
+        let (head, body) = buf.split_at_mut_checked(hl).ok_or(SendError::TooLarge)?;
         h.emit(head).map_err(|_| SendError::TooLarge)?;
         fill(body);
         self.tx_end = self.tx_end.saturating_add(need);
@@ -1699,8 +1704,9 @@ impl<'b> Session<'b> {
         if n == 0 {
             return Err(SendError::WouldBlock);
         }
+        // Both exactly `n` long (no length check left to fail).
         let (Some(out), Some(src)) = (
-            self.tx.get_mut(self.tx_end..self.tx_end.saturating_add(n)),
+            self.tx.get_mut(self.tx_end..).and_then(|t| t.get_mut(..n)),
             data.get(..n),
         ) else {
             return Err(SendError::WouldBlock);

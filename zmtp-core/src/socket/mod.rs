@@ -840,6 +840,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 conn: Conn::Live(session),
                 recv,
                 stalled,
+                routing_id,
                 ..
             } = slot
             else {
@@ -866,9 +867,11 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             };
             let action = match event {
                 Event::HandshakeComplete(info) => {
-                    let mut id = heapless::Vec::new();
-                    let _ = id.extend_from_slice(info.identity);
-                    Action::Ready(info.socket_type, id)
+                    // The peer's identity, checked by the session (at most 255 bytes): its
+                    // routing id unless `attach` decides otherwise.
+                    routing_id.clear();
+                    let _ = routing_id.extend_from_slice(info.identity);
+                    Action::Ready(info.socket_type)
                 }
                 Event::Authenticate(_) => Action::Auth,
                 // RFC 29 §"The PUB Socket Type": "SHALL silently discard any messages that
@@ -945,14 +948,15 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                     self.ps.drop_member(ty, index, h);
                     return;
                 }
-                Action::Ready(peer_type, id) => self.attach(h, peer_type, id),
+                Action::Ready(peer_type) => self.attach(h, peer_type),
             }
         }
     }
 
     /// A peer finished its handshake: give it a routing id, refuse it where the pattern
     /// says so.
-    fn attach(&mut self, h: PeerHandle, peer_type: SocketType, id: heapless::Vec<u8, 255>) {
+    /// The slot's `routing_id` holds the peer's identity.
+    fn attach(&mut self, h: PeerHandle, peer_type: SocketType) {
         let ty = self.ty();
         let index = h.index();
         // PAIR (RFC 31): exactly one peer.
@@ -968,19 +972,23 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             }
             return;
         }
-        let mut routing_id = id;
         if ty == SocketType::Router {
-            if routing_id.is_empty() {
+            let slots = &mut *self.slots;
+            if slots.get(index).is_some_and(|s| s.routing_id.is_empty()) {
                 // libzmq's generated ids: a zero byte and a 4-byte big-endian counter.
                 let n = self.next_routing_id;
                 self.next_routing_id = n.wrapping_add(1);
-                let _ = routing_id.push(0);
-                let _ = routing_id.extend_from_slice(&n.to_be_bytes());
-            } else if let Some(other) = self
-                .slots
-                .iter()
-                .position(|s| s.is_active() && s.routing_id.as_slice() == routing_id.as_slice())
-            {
+                if let Some(slot) = slots.get_mut(index) {
+                    let _ = slot.routing_id.push(0);
+                    let _ = slot.routing_id.extend_from_slice(&n.to_be_bytes());
+                }
+            } else if let Some(other) = slots.get(index).and_then(|me| {
+                // This slot is not active yet: only the others compare.
+                let id = me.routing_id.as_slice();
+                slots
+                    .iter()
+                    .position(|s| s.is_active() && s.routing_id.as_slice() == id)
+            }) {
                 if self.cfg.router_handover {
                     // The newcomer takes the id; the old connection goes.
                     if let Some(old) = self.handle_of(other) {
@@ -993,7 +1001,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             }
         }
         let Some(slot) = self.slot_mut(h) else { return };
-        slot.routing_id = routing_id;
         slot.peer_type = Some(peer_type);
         slot.state = PeerState::Active;
         slot.report_ready = true;
@@ -1519,7 +1526,7 @@ enum Action {
     Auth,
     TooBig,
     Closed(CloseReason),
-    Ready(SocketType, heapless::Vec<u8, 255>),
+    Ready(SocketType),
 }
 
 /// Memory of nothing (what a refused `add_peer_with` could not find to give back).

@@ -157,13 +157,15 @@ impl<'b> MsgQueue<'b> {
 
     /// Copies the next part of the current frame's body; returns how much was taken (no more
     /// than the frame still needs).
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn write_body(&mut self, data: &[u8]) -> usize {
         let Some(w) = self.writing.as_mut() else {
             return 0;
         };
         let n = data.len().min(w.left);
+        // Both exactly `n` long (no length check left to fail).
         if let (Some(dst), Some(src)) = (
-            self.buf.get_mut(w.at..w.at.saturating_add(n)),
+            self.buf.get_mut(w.at..).and_then(|b| b.get_mut(..n)),
             data.get(..n),
         ) {
             dst.copy_from_slice(src);
