@@ -284,7 +284,7 @@ impl<'b> Session<'b> {
         &mut self,
         h: FrameHeader,
         hl: usize,
-        subscriptions: bool,
+        view: super::View,
     ) -> Step {
         // PROTOCOL.md: MESSAGE travels in data frames; an unencrypted command is an attack.
         if h.command {
@@ -323,7 +323,7 @@ impl<'b> Session<'b> {
         let inner = (body.0.saturating_add(MESSAGE_OVERHEAD), body.1);
         if flags & FLAG_COMMAND != 0 {
             // PING, PONG, SUBSCRIBE, CANCEL, ERROR: as if they came in command frames.
-            return self.handle_command(inner, subscriptions);
+            return self.handle_command(inner, view.subscriptions);
         }
         let more = flags & FLAG_MORE != 0;
         let first = !self.in_message;
@@ -335,7 +335,7 @@ impl<'b> Session<'b> {
         if msg > self.max_message {
             return self.protocol_error(ProtocolError::MessageTooLarge, None);
         }
-        self.deliver_frame(inner, more, msg, first, subscriptions)
+        self.deliver_frame(inner, more, msg, first, view)
     }
 
     /// Seals `len` bytes written by `fill` (and the MORE flag) into a MESSAGE in a data

@@ -274,6 +274,19 @@ enum HsInput {
     Refuse(ProtocolError, Option<&'static [u8]>),
 }
 
+/// How a caller reads a session ([`Session::poll_event_as`]): as a socket of type `ty` (a
+/// constant where the socket's type is fixed at compile time, so the other types' handshake
+/// and subscription code folds away), and whether SUBSCRIBE and CANCEL (commands, and the
+/// ZMTP 3.0 messages of a PUB or XPUB) are wanted: a socket whose type ignores them says
+/// no. `Session::poll_event`: the session's own type, and yes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View {
+    /// Our socket type (the session's).
+    pub(crate) ty: SocketType,
+    /// SUBSCRIBE and CANCEL are reported.
+    pub(crate) subscriptions: bool,
+}
+
 /// What one decode step found, when it did not produce an event.
 enum Step {
     Continue,
@@ -532,7 +545,7 @@ impl<'b> Session<'b> {
         #[cfg(not(feature = "curve"))]
         let _ = config;
         for &name in names {
-            self.write_handshake_command(name)
+            self.write_handshake_command(name, self.socket_type)
                 .ok_or(ConfigError::TxBufferTooSmall)?;
             self.tx_end = GREETING_LEN;
         }
@@ -544,8 +557,8 @@ impl<'b> Session<'b> {
     /// that send one), HELLO with our PLAIN credentials (RFC 24), WELCOME. Returns its
     /// length. The property names are constants and the identity was checked by
     /// `check_buffers` (at most 255 bytes), so every length fits its field.
-    fn write_handshake_command(&mut self, name: &'static [u8]) -> Option<usize> {
-        let ty = self.socket_type.as_str().as_bytes();
+    fn write_handshake_command(&mut self, name: &'static [u8], ours: SocketType) -> Option<usize> {
+        let ty = ours.as_str().as_bytes();
         let id = self.identity;
         let (ty_len, id_len) = (
             (ty.len() as u32).to_be_bytes(),
@@ -563,7 +576,7 @@ impl<'b> Session<'b> {
             id,
         ];
         let count = match name {
-            b"READY" | b"INITIATE" if self.socket_type.sends_identity() => 8,
+            b"READY" | b"INITIATE" if ours.sends_identity() => 8,
             b"READY" | b"INITIATE" => 5,
             _ => 2,
         };
@@ -748,15 +761,15 @@ impl<'b> Session<'b> {
     /// every input, timeout and send.
     #[inline(always)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        self.poll_event_as(true)
+        self.poll_event_as(View {
+            ty: self.socket_type,
+            subscriptions: true,
+        })
     }
 
-    /// [`poll_event`](Self::poll_event); `subscriptions`: whether SUBSCRIBE and CANCEL
-    /// (commands, and the ZMTP 3.0 messages of a PUB or XPUB) are reported. A socket whose
-    /// type ignores them passes `false`, a constant where its type is fixed at compile time,
-    /// so the code that reads them folds away (firmware).
+    /// [`poll_event`](Self::poll_event) as `view` says (see [`View`]).
     #[inline(always)]
-    pub(crate) fn poll_event_as(&mut self, subscriptions: bool) -> Option<Event<'_>> {
+    pub(crate) fn poll_event_as(&mut self, view: View) -> Option<Event<'_>> {
         if FAST_PATH && self.fast_ok {
             if let Some((a, b, more)) = self.fast_data_frame() {
                 return Some(Event::Frame {
@@ -765,14 +778,14 @@ impl<'b> Session<'b> {
                 });
             }
         }
-        self.poll_event_slow(subscriptions)
+        self.poll_event_slow(view)
     }
 
     /// Everything but the common whole data frame: out of line, so `poll_event` stays small
     /// enough to inline into the caller's loop.
     #[inline(never)]
-    fn poll_event_slow(&mut self, subscriptions: bool) -> Option<Event<'_>> {
-        let out = self.advance(subscriptions);
+    fn poll_event_slow(&mut self, view: View) -> Option<Event<'_>> {
+        let out = self.advance(view);
         self.refresh_fast_path();
         Some(self.materialize(out?))
     }
@@ -899,12 +912,12 @@ impl<'b> Session<'b> {
         }
     }
 
-    fn advance(&mut self, subscriptions: bool) -> Option<Out> {
+    fn advance(&mut self, view: View) -> Option<Out> {
         loop {
             let step = match self.phase {
-                Phase::Active => self.step_traffic(subscriptions),
-                Phase::Handshake(hs) => self.step_handshake(hs),
-                Phase::Greeting => self.step_greeting(),
+                Phase::Active => self.step_traffic(view),
+                Phase::Handshake(hs) => self.step_handshake(hs, view),
+                Phase::Greeting => self.step_greeting(view),
                 Phase::Closed => {
                     if self.close_reported {
                         return None;
@@ -934,7 +947,7 @@ impl<'b> Session<'b> {
         self.rx.get(self.rx_start..self.rx_end).unwrap_or(&[])
     }
 
-    fn step_greeting(&mut self) -> Step {
+    fn step_greeting(&mut self, view: View) -> Step {
         let g = match Greeting::parse(self.available()) {
             Ok(Status::Complete(g)) => g,
             Ok(Status::Partial) => return Step::Stall,
@@ -970,7 +983,7 @@ impl<'b> Session<'b> {
             Security::CurveServer { .. } => (None, Hs::CurveHello),
         };
         if let Some(name) = first {
-            if self.write_handshake_command(name).is_none() {
+            if self.write_handshake_command(name, view.ty).is_none() {
                 // Checked in `new`: cannot happen with the buffer we were given.
                 return self.protocol_error(ProtocolError::CommandTooLarge, None);
             }
@@ -1006,7 +1019,7 @@ impl<'b> Session<'b> {
         }
     }
 
-    fn step_handshake(&mut self, hs: Hs) -> Step {
+    fn step_handshake(&mut self, hs: Hs, view: View) -> Step {
         #[cfg(feature = "plain")]
         if hs == Hs::PlainDecision {
             // Nothing is read until the application has answered.
@@ -1034,7 +1047,7 @@ impl<'b> Session<'b> {
         if self.curve.is_some() {
             return self.curve_handshake_command(hs, body);
         }
-        match self.classify_handshake_command(hs, body) {
+        match self.classify_handshake_command(hs, body, view.ty) {
             HsInput::PeerError(r) => self.peer_error(r),
             HsInput::Metadata {
                 checked,
@@ -1043,7 +1056,7 @@ impl<'b> Session<'b> {
             } => match checked {
                 Ok((peer, id)) => {
                     if let Some(name) = reply {
-                        if self.write_handshake_command(name).is_none() {
+                        if self.write_handshake_command(name, view.ty).is_none() {
                             return self.protocol_error(ProtocolError::CommandTooLarge, None);
                         }
                     }
@@ -1053,7 +1066,7 @@ impl<'b> Session<'b> {
             },
             #[cfg(feature = "plain")]
             HsInput::Welcome => {
-                if self.write_handshake_command(b"INITIATE").is_none() {
+                if self.write_handshake_command(b"INITIATE", view.ty).is_none() {
                     return self.protocol_error(ProtocolError::CommandTooLarge, None);
                 }
                 self.phase = Phase::Handshake(Hs::PlainReady);
@@ -1070,11 +1083,16 @@ impl<'b> Session<'b> {
     }
 
     /// Reads a handshake command into indices and verdicts, so acting on it needs no borrow.
-    fn classify_handshake_command(&self, hs: Hs, body: (usize, usize)) -> HsInput {
+    fn classify_handshake_command(
+        &self,
+        hs: Hs,
+        body: (usize, usize),
+        ours: SocketType,
+    ) -> HsInput {
         let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
         let tail = |part: &[u8]| (body.1.saturating_sub(part.len()), body.1);
         let metadata = |meta: Metadata<'_>, reply| HsInput::Metadata {
-            checked: check_ready(self.socket_type, meta, self.rx),
+            checked: check_ready(ours, meta, self.rx),
             range: tail(meta.as_bytes()),
             reply,
         };
@@ -1166,7 +1184,10 @@ impl<'b> Session<'b> {
         }
         #[cfg(feature = "plain")]
         if self.phase == Phase::Handshake(Hs::PlainDecision) {
-            if self.write_handshake_command(b"WELCOME").is_none() {
+            if self
+                .write_handshake_command(b"WELCOME", self.socket_type)
+                .is_none()
+            {
                 self.fail(CloseReason::Protocol(ProtocolError::CommandTooLarge), None);
                 return;
             }
@@ -1206,7 +1227,7 @@ impl<'b> Session<'b> {
     }
 
     #[inline]
-    fn step_traffic(&mut self, subscriptions: bool) -> Step {
+    fn step_traffic(&mut self, view: View) -> Step {
         if let Some(c) = self.chunk {
             return self.step_chunk(c);
         }
@@ -1216,14 +1237,14 @@ impl<'b> Session<'b> {
         };
         #[cfg(feature = "curve")]
         if self.curve_armed {
-            return self.curve_step_message(h, hl, subscriptions);
+            return self.curve_step_message(h, hl, view);
         }
         if h.command {
             let body = match self.next_command(h, hl) {
                 Ok(b) => b,
                 Err(s) => return s,
             };
-            return self.handle_command(body, subscriptions);
+            return self.handle_command(body, view.subscriptions);
         }
         // RFC 37 has no size limit; ours are configuration (libzmq's ZMQ_MAXMSGSIZE), checked
         // before the body is read.
@@ -1280,22 +1301,22 @@ impl<'b> Session<'b> {
             self.rx_start.saturating_add(total),
         );
         self.rx_start = body.1;
-        self.deliver_frame(body, h.more, msg, first, subscriptions)
+        self.deliver_frame(body, h.more, msg, first, view)
     }
 
     /// A whole data frame has been read (and, with CURVE, opened): account for it and report
-    /// it, or the ZMTP 3.0 subscription it stands for (`subscriptions`: see `poll_event_as`).
+    /// it, or the ZMTP 3.0 subscription it stands for (see [`View`]).
     fn deliver_frame(
         &mut self,
         body: (usize, usize),
         more: bool,
         msg: u64,
         first: bool,
-        subscriptions: bool,
+        view: View,
     ) -> Step {
         self.message_size = msg;
         self.in_message = more;
-        if subscriptions && first && !more && self.socket_type.receives_subscriptions() {
+        if view.subscriptions && first && !more && view.ty.receives_subscriptions() {
             // ZMTP 3.0 subscriptions are messages: `01 topic` / `00 topic` (RFC 29).
             // An empty message has no tag: it is a message, not a subscription.
             let tag = self.rx.get(body.0..body.1).and_then(<[u8]>::first).copied();
@@ -1464,25 +1485,34 @@ impl<'b> Session<'b> {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let min = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         match self.phase {
             #[cfg(feature = "curve")]
-            Phase::Greeting | Phase::Handshake(_) => min(
-                self.handshake_timed.then_some(self.handshake_deadline),
-                self.cookie_deadline,
-            ),
+            Phase::Greeting | Phase::Handshake(_) => {
+                match (
+                    self.handshake_timed.then_some(self.handshake_deadline),
+                    self.cookie_deadline,
+                ) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             #[cfg(not(feature = "curve"))]
             Phase::Greeting | Phase::Handshake(_) => {
                 self.handshake_timed.then_some(self.handshake_deadline)
             }
             Phase::Active => {
-                let ttl = (self.peer_ttl > 0).then(|| self.last_rx.plus_micros(self.peer_ttl));
-                let ping = self.heartbeats.then_some(self.next_ping);
-                let timeout = self.ping_timeout_armed.then_some(self.ping_timeout_at);
-                min(min(ping, timeout), ttl)
+                // The earliest of the armed deadlines, in microseconds (MAX: none armed).
+                let mut t = u64::MAX;
+                if self.heartbeats {
+                    t = self.next_ping.as_micros();
+                }
+                if self.ping_timeout_armed {
+                    t = t.min(self.ping_timeout_at.as_micros());
+                }
+                if self.peer_ttl > 0 {
+                    t = t.min(self.last_rx.plus_micros(self.peer_ttl).as_micros());
+                }
+                (t != u64::MAX).then_some(Instant::from_micros(t))
             }
             Phase::Closed => None,
         }

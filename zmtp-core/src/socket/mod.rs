@@ -41,7 +41,7 @@ pub use queue::{stored_len, Frames, Message, Parts};
 pub use stream::{Part, Transmit};
 
 use crate::error::CloseReason;
-use crate::session::{Buffers, Config, Event, Role, Session};
+use crate::session::{Buffers, Config, Event, Role, Session, View};
 use crate::time::Instant;
 use crate::wire::SocketType;
 use crate::AuthRequest;
@@ -571,6 +571,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         memory: Option<PeerMemory<'b>>,
     ) -> Result<PeerHandle, (AddPeerError, Option<PeerMemory<'b>>)> {
         let direct = self.direct_recv_threshold();
+        let ty = self.ty();
         let lends = memory.is_some();
         let Some(index) = self
             .slots
@@ -592,6 +593,8 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         };
         let max_msg = slot.recv.capacity();
         let mut session_cfg = self.cfg.session;
+        // The same type, a constant where `K` fixes it (its name's length folds).
+        session_cfg.socket_type = ty;
         // A message the receive queue can never hold would wedge the peer: refuse it before
         // its body is read. (Per-frame record overhead is checked when queuing.) Direct
         // frames take no queue room: then the configured limit alone applies.
@@ -861,8 +864,12 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             if full {
                 return;
             }
-            // SUBSCRIBE and CANCEL only matter to the types that keep subscriptions.
-            let Some(event) = session.poll_event_as(ty.receives_subscriptions()) else {
+            // Our type, and SUBSCRIBE and CANCEL only for the types that keep subscriptions.
+            let view = View {
+                ty,
+                subscriptions: ty.receives_subscriptions(),
+            };
+            let Some(event) = session.poll_event_as(view) else {
                 return;
             };
             let action = match event {

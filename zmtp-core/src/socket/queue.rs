@@ -178,6 +178,7 @@ impl<'b> MsgQueue<'b> {
 
     /// Ends the current frame (its body must be complete); a frame without MORE completes
     /// the message.
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn end_frame(&mut self) {
         if let Some(w) = self.writing.take() {
             if !w.more {
