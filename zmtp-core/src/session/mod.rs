@@ -510,7 +510,9 @@ impl<'b> Session<'b> {
             now,
             last_rx: now,
             handshake_timed: config.handshake_timeout.is_some(),
-            handshake_deadline: config.handshake_timeout.map_or(now, |d| now + d),
+            handshake_deadline: config
+                .handshake_timeout
+                .map_or(now, |d| now.plus_micros(crate::time::duration_micros(d))),
             next_ping: now,
             ping_timeout_armed: false,
             ping_timeout_at: now,

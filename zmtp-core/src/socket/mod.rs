@@ -174,18 +174,17 @@ impl<'b> PeerSlot<'b> {
     /// if a session kept them (it never does: `Session::new` fails only on what is checked
     /// before it is called).
     fn take_memory(&mut self) -> PeerMemory<'b> {
-        let (rx, tx) = match core::mem::replace(&mut self.conn, Conn::Moving) {
-            Conn::Idle(b) => (b.rx, b.tx),
-            Conn::Live(s) => {
-                let b = s.into_buffers();
-                (b.rx, b.tx)
-            }
-            Conn::Moving => (&mut [][..], &mut [][..]),
+        let (rx, tx) = match &mut self.conn {
+            Conn::Idle(b) => (core::mem::take(&mut b.rx), core::mem::take(&mut b.tx)),
+            // Callers end the session first (`remove_peer`), or never started one.
+            Conn::Live(_) | Conn::Moving => (&mut [][..], &mut [][..]),
         };
-        self.conn = Conn::Idle(Buffers {
-            rx: &mut [],
-            tx: &mut [],
-        });
+        if !matches!(self.conn, Conn::Idle(_)) {
+            self.conn = Conn::Idle(Buffers {
+                rx: &mut [],
+                tx: &mut [],
+            });
+        }
         self.rx_len = 0;
         PeerMemory {
             rx,
