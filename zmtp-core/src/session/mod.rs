@@ -339,9 +339,15 @@ pub struct Session<'b> {
     heartbeat_timeout: Option<u64>,
     heartbeat_ttl_ds: u16,
 
+    /// Received bytes not yet decoded: `rx[rx_start..rx_end]`. Always `rx_start <= rx_end
+    /// <= rx.len()` and `tx_start <= tx_end <= tx.len()`, and every step that moves them is
+    /// checked against the bytes there are, so arithmetic on these positions cannot leave
+    /// `0..=len`: it is `wrapping_*` (exact here, and smaller than `saturating_*` on 32-bit
+    /// targets). Were it ever wrong, slicing is by `get`: no panic, just nothing.
     rx: &'b mut [u8],
     rx_start: usize,
     rx_end: usize,
+    /// Output not yet written: `tx[tx_start..tx_end]`.
     tx: &'b mut [u8],
     tx_start: usize,
     tx_end: usize,
@@ -707,8 +713,8 @@ impl<'b> Session<'b> {
             if base < self.rx_end {
                 self.rx.copy_within(base..self.rx_end, 0);
             }
-            self.rx_end = self.rx_end.saturating_sub(base);
-            self.rx_start = self.rx_start.saturating_sub(base);
+            self.rx_end = self.rx_end.wrapping_sub(base);
+            self.rx_start = self.rx_start.wrapping_sub(base);
             #[cfg(feature = "plain")]
             if let Some(((u0, u1), (p0, p1))) = self.auth.as_mut() {
                 for x in [u0, u1, p0, p1] {
@@ -726,11 +732,11 @@ impl<'b> Session<'b> {
     /// Records that `n` bytes were written at the start of the window. Any byte counts as
     /// life for the heartbeat (PROTOCOL.md). Then drain [`poll_event`](Self::poll_event).
     pub fn commit_received(&mut self, n: usize, now: Instant) -> Result<(), UsageError> {
-        let free = self.rx.len().saturating_sub(self.rx_end);
+        let free = self.rx.len().wrapping_sub(self.rx_end);
         if n > free || (n > 0 && self.phase == Phase::Closed) {
             return Err(UsageError::CommitExceedsWindow);
         }
-        self.rx_end = self.rx_end.saturating_add(n);
+        self.rx_end = self.rx_end.wrapping_add(n);
         self.now = self.now.max(now);
         if n > 0 {
             self.last_rx = self.now;
@@ -818,7 +824,7 @@ impl<'b> Session<'b> {
             return None;
         }
         let more = flags & 1 != 0;
-        self.rx_start = start.saturating_add(total);
+        self.rx_start = start.wrapping_add(total);
         if more {
             // `size <= frame_limit` keeps the sum within `max_message`.
             self.message_size = if self.in_message {
@@ -955,7 +961,7 @@ impl<'b> Session<'b> {
             Ok(Status::Partial) => return Step::Stall,
             Err(e) => return self.protocol_error(ProtocolError::Greeting(e), None),
         };
-        self.rx_start = self.rx_start.saturating_add(GREETING_LEN);
+        self.rx_start = self.rx_start.wrapping_add(GREETING_LEN);
         self.peer_major = g.major;
         self.peer_minor = g.minor;
         // RFC 37 §"The Security Mechanism": all 20 bytes must match ours. We never fall back
@@ -1002,12 +1008,12 @@ impl<'b> Session<'b> {
         if total > self.rx.len() {
             return Err(self.protocol_error(ProtocolError::CommandTooLarge, None));
         }
-        if self.rx_end.saturating_sub(self.rx_start) < total {
+        if self.rx_end.wrapping_sub(self.rx_start) < total {
             return Err(Step::Stall);
         }
         let body = (
-            self.rx_start.saturating_add(hl),
-            self.rx_start.saturating_add(total),
+            self.rx_start.wrapping_add(hl),
+            self.rx_start.wrapping_add(total),
         );
         self.rx_start = body.1;
         Ok(body)
@@ -1262,45 +1268,37 @@ impl<'b> Session<'b> {
             return self.protocol_error(ProtocolError::MessageTooLarge, None);
         }
         let first = !self.in_message;
-        if h.size >= self.direct_threshold {
-            // The caller reads the body into its own memory (`direct_body`).
-            self.rx_start = self.rx_start.saturating_add(hl);
-            self.message_size = msg;
-            self.in_message = h.more;
-            self.chunk = Some(ChunkState {
-                offset: 0,
-                len: h.size,
-                more: h.more,
-                direct: true,
-            });
-            return Step::Emit(Out::Direct {
-                len: h.size,
-                more: h.more,
-            });
-        }
+        // A direct frame's body the caller reads into its own memory (`direct_body`).
+        let direct = h.size >= self.direct_threshold;
         let whole = usize::try_from(h.size)
             .ok()
             .and_then(|s| s.checked_add(hl))
-            .filter(|&t| t <= self.rx.len());
+            .filter(|&t| t <= self.rx.len() && !direct);
         let Some(total) = whole else {
-            // Larger than the buffer: stream the body.
-            self.rx_start = self.rx_start.saturating_add(hl);
+            // Direct, or larger than the buffer: stream the body.
+            self.rx_start = self.rx_start.wrapping_add(hl);
             self.message_size = msg;
             self.in_message = h.more;
             self.chunk = Some(ChunkState {
                 offset: 0,
                 len: h.size,
                 more: h.more,
-                direct: false,
+                direct,
             });
-            return Step::Continue;
+            return match direct {
+                true => Step::Emit(Out::Direct {
+                    len: h.size,
+                    more: h.more,
+                }),
+                false => Step::Continue,
+            };
         };
-        if self.rx_end.saturating_sub(self.rx_start) < total {
+        if self.rx_end.wrapping_sub(self.rx_start) < total {
             return Step::Stall;
         }
         let body = (
-            self.rx_start.saturating_add(hl),
-            self.rx_start.saturating_add(total),
+            self.rx_start.wrapping_add(hl),
+            self.rx_start.wrapping_add(total),
         );
         self.rx_start = body.1;
         self.deliver_frame(body, h.more, msg, first, view)
@@ -1337,13 +1335,13 @@ impl<'b> Session<'b> {
             // Nothing until the caller has taken the body (`commit_direct`).
             return Step::Stall;
         }
-        let avail = self.rx_end.saturating_sub(self.rx_start);
+        let avail = self.rx_end.wrapping_sub(self.rx_start);
         if avail == 0 {
             return Step::Stall;
         }
         let remaining = c.len.saturating_sub(c.offset);
         let n = usize::try_from(remaining).map_or(avail, |r| r.min(avail));
-        let body = (self.rx_start, self.rx_start.saturating_add(n));
+        let body = (self.rx_start, self.rx_start.wrapping_add(n));
         self.rx_start = body.1;
         let next = c.offset.saturating_add(n as u64);
         self.chunk = (next < c.len).then_some(ChunkState { offset: next, ..c });
@@ -1538,11 +1536,11 @@ impl<'b> Session<'b> {
     /// Records that the first `n` bytes from [`poll_transmit`](Self::poll_transmit) were
     /// written. Partial writes are fine.
     pub fn mark_transmitted(&mut self, n: usize) -> Result<(), UsageError> {
-        let pending = self.tx_visible_end().saturating_sub(self.tx_start);
+        let pending = self.tx_visible_end().wrapping_sub(self.tx_start);
         if n > pending {
             return Err(UsageError::TransmitExceedsPending);
         }
-        self.tx_start = self.tx_start.saturating_add(n);
+        self.tx_start = self.tx_start.wrapping_add(n);
         if self.tx_start == self.tx_end {
             self.tx_start = 0;
             self.tx_end = 0;
@@ -1556,7 +1554,7 @@ impl<'b> Session<'b> {
         if need > self.tx.len() {
             return Err(SendError::TooLarge);
         }
-        if self.tx.len().saturating_sub(self.tx_end) < need {
+        if self.tx.len().wrapping_sub(self.tx_end) < need {
             self.tx_compact();
         }
         let end = self.tx_end.checked_add(need).ok_or(SendError::TooLarge)?;
@@ -1569,7 +1567,7 @@ impl<'b> Session<'b> {
     fn tx_compact(&mut self) {
         if self.tx_start > 0 {
             self.tx.copy_within(self.tx_start..self.tx_end, 0);
-            self.tx_end = self.tx_end.saturating_sub(self.tx_start);
+            self.tx_end = self.tx_end.wrapping_sub(self.tx_start);
             self.tx_start = 0;
         }
     }
@@ -1621,7 +1619,7 @@ impl<'b> Session<'b> {
         let Some(n) = crate::wire::emit_parts(buf, parts) else {
             return false;
         };
-        self.tx_end = self.tx_end.saturating_add(n);
+        self.tx_end = self.tx_end.wrapping_add(n);
         true
     }
 
@@ -1634,7 +1632,7 @@ impl<'b> Session<'b> {
         let n = c.encoded_len();
         let buf = self.tx_reserve(n)?;
         c.emit(buf).map_err(|_| SendError::TooLarge)?;
-        self.tx_end = self.tx_end.saturating_add(n);
+        self.tx_end = self.tx_end.wrapping_add(n);
         Ok(())
     }
 
@@ -1686,7 +1684,7 @@ impl<'b> Session<'b> {
         let (head, body) = buf.split_at_mut_checked(hl).ok_or(SendError::TooLarge)?;
         h.emit(head).map_err(|_| SendError::TooLarge)?;
         fill(body);
-        self.tx_end = self.tx_end.saturating_add(need);
+        self.tx_end = self.tx_end.wrapping_add(need);
         Ok(())
     }
 
@@ -1708,7 +1706,7 @@ impl<'b> Session<'b> {
         let hl = h.encoded_len();
         let buf = self.tx_reserve(hl)?;
         h.emit(buf).map_err(|_| SendError::TooLarge)?;
-        self.tx_end = self.tx_end.saturating_add(hl);
+        self.tx_end = self.tx_end.wrapping_add(hl);
         self.tx_frame_remaining = len;
         self.flush_control();
         Ok(())
@@ -1728,10 +1726,10 @@ impl<'b> Session<'b> {
         if want == 0 {
             return Ok(0);
         }
-        if self.tx.len().saturating_sub(self.tx_end) < want {
+        if self.tx.len().wrapping_sub(self.tx_end) < want {
             self.tx_compact();
         }
-        let free = self.tx.len().saturating_sub(self.tx_end);
+        let free = self.tx.len().wrapping_sub(self.tx_end);
         let n = want.min(free);
         if n == 0 {
             return Err(SendError::WouldBlock);
@@ -1744,7 +1742,7 @@ impl<'b> Session<'b> {
             return Err(SendError::WouldBlock);
         };
         out.copy_from_slice(src);
-        self.tx_end = self.tx_end.saturating_add(n);
+        self.tx_end = self.tx_end.wrapping_add(n);
         self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
         self.flush_control();
         Ok(n)
@@ -1767,7 +1765,7 @@ impl<'b> Session<'b> {
         };
         #[cfg(not(feature = "curve"))]
         let reserve = CONTROL_RESERVE;
-        let pending = self.tx_end.saturating_sub(self.tx_start);
+        let pending = self.tx_end.wrapping_sub(self.tx_start);
         self.tx
             .len()
             .saturating_sub(pending)
@@ -1894,7 +1892,7 @@ impl<'b> Session<'b> {
         }
         let from_buffer = n.min(d.buffered.len());
         let read = n.saturating_sub(from_buffer);
-        self.rx_start = self.rx_start.saturating_add(from_buffer);
+        self.rx_start = self.rx_start.wrapping_add(from_buffer);
         if read > 0 {
             self.now = self.now.max(now);
             self.last_rx = self.now;

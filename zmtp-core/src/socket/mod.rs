@@ -883,31 +883,9 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 // RFC 29 §"The PUB Socket Type": "SHALL silently discard any messages that
                 // subscribers send it" (only their subscriptions count).
                 Event::Frame { .. } | Event::FrameChunk(_) if ty == SocketType::Pub => Action::None,
-                Event::Frame { data, more } => {
-                    if recv.begin_frame(data.len(), more) {
-                        recv.write_body(data);
-                        recv.end_frame();
-                        Action::None
-                    } else {
-                        Action::TooBig
-                    }
-                }
-                Event::FrameChunk(c) => {
-                    let ok = if c.offset == 0 {
-                        usize::try_from(c.frame_len).is_ok_and(|len| recv.begin_frame(len, c.more))
-                    } else {
-                        true
-                    };
-                    if ok {
-                        recv.write_body(c.data);
-                        if c.is_last() {
-                            recv.end_frame();
-                        }
-                        Action::None
-                    } else {
-                        Action::TooBig
-                    }
-                }
+                // A whole frame is its only chunk.
+                Event::Frame { data, more } => take_chunk(recv, 0, data.len() as u64, data, more),
+                Event::FrameChunk(c) => take_chunk(recv, c.offset, c.frame_len, c.data, c.more),
                 // The driver takes the body (`Socket::commit_direct` ends the frame).
                 Event::DirectFrame { len, more } => {
                     if recv.begin_direct_frame(len, more) {
@@ -1536,6 +1514,19 @@ enum Action {
 }
 
 /// Memory of nothing (what a refused `add_peer_with` could not find to give back).
+/// Writes a piece of a frame (`data`, at `offset` in a body of `len` bytes) into a receive
+/// queue: the first piece starts the frame's record, the last ends it.
+fn take_chunk(recv: &mut MsgQueue<'_>, offset: u64, len: u64, data: &[u8], more: bool) -> Action {
+    if offset == 0 && !usize::try_from(len).is_ok_and(|len| recv.begin_frame(len, more)) {
+        return Action::TooBig;
+    }
+    recv.write_body(data);
+    if offset.saturating_add(data.len() as u64) == len {
+        recv.end_frame();
+    }
+    Action::None
+}
+
 /// The slot of `h` if its peer is still there. Out of line: every public call that takes a
 /// handle looks its slot up, and one copy of the checks is smaller than a dozen (firmware).
 #[cfg_attr(target_os = "none", inline(never))]

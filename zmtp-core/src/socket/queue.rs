@@ -20,6 +20,9 @@ pub const fn stored_len(frames: usize, bytes: usize) -> usize {
 
 #[derive(Debug)]
 pub(crate) struct MsgQueue<'b> {
+    /// Records in `buf[head..tail]`; `head <= complete_end <= tail <= buf.len()` always, and
+    /// every move of these positions is checked against the room there is first: arithmetic
+    /// on them is `wrapping_*` (exact; smaller than `saturating_*` on 32-bit targets).
     buf: &'b mut [u8],
     head: usize,
     tail: usize,
@@ -78,7 +81,7 @@ impl<'b> MsgQueue<'b> {
     pub fn free(&self) -> usize {
         self.buf
             .len()
-            .saturating_sub(self.tail.saturating_sub(self.head))
+            .wrapping_sub(self.tail.wrapping_sub(self.head))
     }
 
     /// Bytes free for new records once every complete message is gone: what the rest of
@@ -86,14 +89,14 @@ impl<'b> MsgQueue<'b> {
     pub fn free_when_drained(&self) -> usize {
         self.buf
             .len()
-            .saturating_sub(self.tail.saturating_sub(self.complete_end))
+            .wrapping_sub(self.tail.wrapping_sub(self.complete_end))
     }
 
     fn compact(&mut self) {
         if self.head > 0 {
             self.buf.copy_within(self.head..self.tail, 0);
-            self.tail = self.tail.saturating_sub(self.head);
-            self.complete_end = self.complete_end.saturating_sub(self.head);
+            self.tail = self.tail.wrapping_sub(self.head);
+            self.complete_end = self.complete_end.wrapping_sub(self.head);
             self.head = 0;
         }
     }
@@ -131,7 +134,7 @@ impl<'b> MsgQueue<'b> {
         let Some(need) = len.checked_add(RECORD) else {
             return false;
         };
-        if self.buf.len().saturating_sub(self.tail) < need {
+        if self.buf.len().wrapping_sub(self.tail) < need {
             self.compact();
         }
         let start = self.tail;
@@ -148,7 +151,7 @@ impl<'b> MsgQueue<'b> {
         *f = flags;
         self.tail = end;
         self.writing = Some(Writing {
-            at: start.saturating_add(RECORD),
+            at: start.wrapping_add(RECORD),
             left: len,
             more,
         });
@@ -169,8 +172,8 @@ impl<'b> MsgQueue<'b> {
             data.get(..n),
         ) {
             dst.copy_from_slice(src);
-            w.at = w.at.saturating_add(n);
-            w.left = w.left.saturating_sub(n);
+            w.at = w.at.wrapping_add(n);
+            w.left = w.left.wrapping_sub(n);
             return n;
         }
         0
@@ -235,7 +238,7 @@ impl<'b> MsgQueue<'b> {
     pub fn pop_front(&mut self) -> Option<Message<'_>> {
         let len = self.front()?.bytes.len();
         let start = self.head;
-        self.head = self.head.saturating_add(len);
+        self.head = self.head.wrapping_add(len);
         self.count = self.count.saturating_sub(1);
         if self.head == self.tail {
             // Empty: start again at the front (only indices move; the bytes lent out stay).
@@ -243,7 +246,7 @@ impl<'b> MsgQueue<'b> {
             self.tail = 0;
             self.complete_end = 0;
         }
-        let bytes = self.buf.get(start..start.saturating_add(len))?;
+        let bytes = self.buf.get(start..start.wrapping_add(len))?;
         Some(Message { bytes })
     }
 }
