@@ -213,6 +213,8 @@ enum Hs {
     CurveAccepted,
 }
 
+/// A frame whose body comes in pieces. `offset < len` while it is kept (and every step is
+/// at most what is owed), so `len - offset` and `offset + n` are exact with `wrapping_*`.
 #[derive(Clone, Copy, Debug)]
 struct ChunkState {
     offset: u64,
@@ -1098,7 +1100,7 @@ impl<'b> Session<'b> {
         ours: SocketType,
     ) -> HsInput {
         let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
-        let tail = |part: &[u8]| (body.1.saturating_sub(part.len()), body.1);
+        let tail = |part: &[u8]| (body.1.wrapping_sub(part.len()), body.1);
         let metadata = |meta: Metadata<'_>, reply| HsInput::Metadata {
             checked: check_ready(ours, meta, self.rx),
             range: tail(meta.as_bytes()),
@@ -1339,11 +1341,11 @@ impl<'b> Session<'b> {
         if avail == 0 {
             return Step::Stall;
         }
-        let remaining = c.len.saturating_sub(c.offset);
+        let remaining = c.len.wrapping_sub(c.offset);
         let n = usize::try_from(remaining).map_or(avail, |r| r.min(avail));
         let body = (self.rx_start, self.rx_start.wrapping_add(n));
         self.rx_start = body.1;
-        let next = c.offset.saturating_add(n as u64);
+        let next = c.offset.wrapping_add(n as u64);
         self.chunk = (next < c.len).then_some(ChunkState { offset: next, ..c });
         Step::Emit(Out::Chunk {
             body,
@@ -1382,13 +1384,13 @@ impl<'b> Session<'b> {
                 Step::Continue
             }
             Ok(Command::Subscribe(t)) if subscriptions => {
-                Step::Emit(Out::Subscribe((body.1.saturating_sub(t.len()), body.1)))
+                Step::Emit(Out::Subscribe((body.1.wrapping_sub(t.len()), body.1)))
             }
             Ok(Command::Cancel(t)) if subscriptions => {
-                Step::Emit(Out::Cancel((body.1.saturating_sub(t.len()), body.1)))
+                Step::Emit(Out::Cancel((body.1.wrapping_sub(t.len()), body.1)))
             }
             Ok(Command::Error { reason }) => {
-                let r = (body.1.saturating_sub(reason.len()), body.1);
+                let r = (body.1.wrapping_sub(reason.len()), body.1);
                 self.peer_error(r)
             }
             // PONG: liveness was counted on arrival. A second READY, unknown commands, and
@@ -1611,8 +1613,8 @@ impl<'b> Session<'b> {
             return self.curve_queue_command(c).is_ok();
         }
         let _ = c;
-        let body = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
-        let need = body.saturating_add(if body > 255 { 9 } else { 2 });
+        let body = parts.iter().fold(0usize, |n, p| n.wrapping_add(p.len()));
+        let need = body.wrapping_add(if body > 255 { 9 } else { 2 });
         let Ok(buf) = self.tx_reserve(need) else {
             return false;
         };
@@ -1743,7 +1745,7 @@ impl<'b> Session<'b> {
         };
         out.copy_from_slice(src);
         self.tx_end = self.tx_end.wrapping_add(n);
-        self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
+        self.tx_frame_remaining = self.tx_frame_remaining.wrapping_sub(n as u64);
         self.flush_control();
         Ok(n)
     }
@@ -1766,10 +1768,7 @@ impl<'b> Session<'b> {
         #[cfg(not(feature = "curve"))]
         let reserve = CONTROL_RESERVE;
         let pending = self.tx_end.wrapping_sub(self.tx_start);
-        self.tx
-            .len()
-            .saturating_sub(pending)
-            .saturating_sub(reserve)
+        self.tx.len().wrapping_sub(pending).saturating_sub(reserve)
     }
 
     /// Bytes each frame takes on the wire beyond its header and body: 0, or with CURVE the
@@ -1858,7 +1857,7 @@ impl<'b> Session<'b> {
             return None;
         }
         let c = self.chunk.filter(|c| c.direct)?;
-        let owed = c.len.saturating_sub(c.offset);
+        let owed = c.len.wrapping_sub(c.offset);
         let avail = self.available();
         let n = usize::try_from(owed).map_or(avail.len(), |o| o.min(avail.len()));
         Some(DirectBody {
@@ -1891,7 +1890,7 @@ impl<'b> Session<'b> {
             return Err(UsageError::CommitExceedsWindow);
         }
         let from_buffer = n.min(d.buffered.len());
-        let read = n.saturating_sub(from_buffer);
+        let read = n.wrapping_sub(from_buffer);
         self.rx_start = self.rx_start.wrapping_add(from_buffer);
         if read > 0 {
             self.now = self.now.max(now);
@@ -1899,7 +1898,7 @@ impl<'b> Session<'b> {
             self.ping_timeout_armed = false;
         }
         if let Some(c) = self.chunk.as_mut() {
-            c.offset = c.offset.saturating_add(n as u64);
+            c.offset = c.offset.wrapping_add(n as u64);
             if c.offset >= c.len {
                 self.chunk = None;
                 self.refresh_fast_path();
@@ -1921,7 +1920,7 @@ impl<'b> Session<'b> {
         if self.tx_start != self.tx_end || n as u64 > self.tx_frame_remaining {
             return Err(UsageError::TransmitExceedsPending);
         }
-        self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
+        self.tx_frame_remaining = self.tx_frame_remaining.wrapping_sub(n as u64);
         self.flush_control();
         Ok(())
     }
@@ -2028,7 +2027,7 @@ fn libzmq_error_reason(rx: &[u8], body: (usize, usize)) -> Option<(usize, usize)
         .filter(|(name, _)| same_bytes(name, b"\x5eRROR"))?
         .1;
     let (&len, reason) = rest.split_first()?;
-    (reason.len() == usize::from(len)).then_some((body.1.saturating_sub(reason.len()), body.1))
+    (reason.len() == usize::from(len)).then_some((body.1.wrapping_sub(reason.len()), body.1))
 }
 
 /// Where `part` (a sub-slice of `whole`) sits in `whole`.

@@ -635,7 +635,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         slot.reset(PeerState::Handshaking);
         slot.generation = slot.generation.wrapping_add(1);
         let generation = slot.generation;
-        self.span = self.span.max(index.saturating_add(1));
+        self.span = self.span.max(index.wrapping_add(1));
         Ok(PeerHandle {
             index: index as u16,
             generation,
@@ -1347,7 +1347,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             return note.ok_or(SocketRecvError::WouldBlock);
         }
         // Free space first (a reader unblocks back-pressured peers).
-        for _ in 0..n.saturating_mul(2).saturating_add(1) {
+        for _ in 0..n.wrapping_mul(2).wrapping_add(1) {
             let found = self
                 .round_from(self.fq)
                 .find(|&i| self.slots.get(i).is_some_and(|s| s.recv.messages() > 0));
@@ -1453,8 +1453,8 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             SocketType::Rep => {
                 // RFC 28: the envelope runs up to and including the first empty frame.
                 match msg.frames().position(<[u8]>::is_empty) {
-                    Some(p) if p.saturating_add(1) < msg.len() => Verdict::Deliver {
-                        skip: p.saturating_add(1),
+                    Some(p) if p.wrapping_add(1) < msg.len() => Verdict::Deliver {
+                        skip: p.wrapping_add(1),
                     },
                     _ => Verdict::Drop,
                 }
@@ -1521,7 +1521,7 @@ fn take_chunk(recv: &mut MsgQueue<'_>, offset: u64, len: u64, data: &[u8], more:
         return Action::TooBig;
     }
     recv.write_body(data);
-    if offset.saturating_add(data.len() as u64) == len {
+    if offset.wrapping_add(data.len() as u64) == len {
         recv.end_frame();
     }
     Action::None
@@ -1595,10 +1595,10 @@ fn enqueue_slot(
         // Every frame must go in, or the message would leave in part: the mechanism's
         // per-frame overhead counts.
         if send.is_empty() && progress.is_none() && len.wire_for(session) <= session.frame_space() {
-            let total = envelope.len().saturating_add(frames.len());
+            let total = envelope.len().wrapping_add(frames.len());
             for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
                 // Fits: checked above.
-                let _ = session.send_frame(f, k.saturating_add(1) < total);
+                let _ = session.send_frame(f, k.wrapping_add(1) < total);
             }
             return Ok(());
         }
@@ -1650,7 +1650,7 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
     let count = msg.len();
     let (mut fi, mut off) = progress.unwrap_or((0, 0));
     for (k, part) in msg.parts().enumerate().skip(fi) {
-        let more = k.saturating_add(1) < count;
+        let more = k.wrapping_add(1) < count;
         let f = match part {
             Part::Bytes(f) => f,
             Part::Direct(len) => {
@@ -1667,7 +1667,7 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
                     *progress = Some((fi, off));
                     return false;
                 }
-                fi = fi.saturating_add(1);
+                fi = fi.wrapping_add(1);
                 off = 0;
                 continue;
             }
@@ -1676,16 +1676,16 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
         // filled the transmit buffer): then the session still owes body bytes, and the frame
         // must not be started again.
         if off == 0 && session.frame_body_remaining() == 0 {
-            let whole = f.len().saturating_add(9);
+            let whole = f.len().wrapping_add(9);
             if whole <= session.frame_space() {
                 if session.send_frame(f, more).is_err() {
                     *progress = Some((fi, off));
                     return false;
                 }
-                fi = fi.saturating_add(1);
+                fi = fi.wrapping_add(1);
                 continue;
             }
-            if whole.saturating_add(CONTROL_MARGIN) <= session.tx_capacity() {
+            if whole.wrapping_add(CONTROL_MARGIN) <= session.tx_capacity() {
                 // It will fit whole once the transport has taken some output.
                 *progress = Some((fi, off));
                 return false;
@@ -1698,14 +1698,14 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
         }
         while off < f.len() {
             match f.get(off..).map(|rest| session.write_frame_body(rest)) {
-                Some(Ok(n)) => off = off.saturating_add(n),
+                Some(Ok(n)) => off = off.wrapping_add(n),
                 _ => {
                     *progress = Some((fi, off));
                     return false;
                 }
             }
         }
-        fi = fi.saturating_add(1);
+        fi = fi.wrapping_add(1);
         off = 0;
     }
     *progress = None;
@@ -1714,7 +1714,7 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
 }
 
 fn push_frames(q: &mut MsgQueue<'_>, frames: &[&[u8]]) {
-    let last = frames.len().saturating_sub(1);
+    let last = frames.len().wrapping_sub(1);
     for (k, f) in frames.iter().enumerate() {
         q.push_frame(f, k < last);
     }
