@@ -834,7 +834,11 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             // Back-pressure: a frame can be as large as the session's receive buffer (larger
             // ones come as chunks into a reserved record), so only take input when one fits.
             // An empty queue always takes input (a message it cannot hold is refused below).
-            let room = stored_len(1, slot.rx_len).min(slot.recv.capacity());
+            // (A record header more than the receive buffer: no overflow.)
+            let room = slot
+                .rx_len
+                .wrapping_add(stored_len(1, 0))
+                .min(slot.recv.capacity());
             let mut full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
                 || (slot.recv.messages() > 0 && slot.recv.free() < room)
                 || self.ps.blocks(ty, slot.rx_len);

@@ -186,7 +186,7 @@ impl<'b> MsgQueue<'b> {
         if let Some(w) = self.writing.take() {
             if !w.more {
                 self.complete_end = self.tail;
-                self.count = self.count.saturating_add(1);
+                self.count = self.count.wrapping_add(1);
             }
         }
     }
@@ -239,7 +239,7 @@ impl<'b> MsgQueue<'b> {
         let len = self.front()?.bytes.len();
         let start = self.head;
         self.head = self.head.wrapping_add(len);
-        self.count = self.count.saturating_sub(1);
+        self.count = self.count.wrapping_sub(1);
         if self.head == self.tail {
             // Empty: start again at the front (only indices move; the bytes lent out stay).
             self.head = 0;
