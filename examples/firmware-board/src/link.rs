@@ -11,7 +11,9 @@ use zmtp_core::socket::kind::Kind;
 use zmtp_core::socket::{PeerHandle, Socket};
 use zmtp_core::Instant;
 
-/// The time now, as zmtp-core counts it (microseconds since boot).
+/// The time now, as zmtp-core counts it (microseconds since boot). Out of line: the tick
+/// conversion is 64-bit arithmetic, and the run loop asks in several places.
+#[inline(never)]
 pub fn now() -> Instant {
     Instant::from_micros(embassy_time::Instant::now().as_micros())
 }
@@ -53,36 +55,36 @@ pub async fn drive<'s, 'b, K: Kind>(
         if socket.is_finished(peer) {
             return;
         }
-        let deadline = match (socket.poll_timeout().map(to_embassy), wake) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // The earlier of zmtp's next deadline and the application's (`MAX`: never).
+        let never = embassy_time::Instant::MAX;
+        let deadline = socket
+            .poll_timeout()
+            .map_or(never, to_embassy)
+            .min(wake.unwrap_or(never));
         // Input goes straight from the TCP buffer into the session's window; an empty window
         // (the receive queue is full) waits for the application to receive.
         let window = socket.recv_window(peer);
-        let read = async {
-            match window.is_empty() {
-                true => core::future::pending().await,
-                false => tcp.read(window).await,
+        let timer = Timer::at(deadline);
+        let read = if window.is_empty() {
+            timer.await;
+            None
+        } else {
+            match select(tcp.read(window), timer).await {
+                Either::First(r) => Some(r),
+                Either::Second(()) => None,
             }
         };
-        let timer = async {
-            match deadline {
-                Some(t) => Timer::at(t).await,
-                None => core::future::pending().await,
-            }
-        };
-        match select(read, timer).await {
-            Either::First(Ok(n)) if n > 0 => {
+        match read {
+            Some(Ok(n)) if n > 0 => {
                 // n is at most the window's length.
                 let _ = socket.commit_received(peer, n, now());
             }
             // The peer closed its side (0) or the connection broke.
-            Either::First(_) => {
+            Some(_) => {
                 socket.handle_eof(peer);
                 return;
             }
-            Either::Second(()) => {}
+            None => {}
         }
         socket.handle_timeout(now());
     }

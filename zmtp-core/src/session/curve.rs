@@ -280,7 +280,12 @@ impl<'b> Session<'b> {
 
     /// After the handshake: one MESSAGE (RFC 26 §"The MESSAGE Command") in a data frame,
     /// opened in place and handled as the frame or command it carries.
-    pub(super) fn curve_step_message(&mut self, h: FrameHeader, hl: usize) -> Step {
+    pub(super) fn curve_step_message(
+        &mut self,
+        h: FrameHeader,
+        hl: usize,
+        view: super::View,
+    ) -> Step {
         // PROTOCOL.md: MESSAGE travels in data frames; an unencrypted command is an attack.
         if h.command {
             return self.protocol_error(curve_err(CurveError::CommandFrame), None);
@@ -318,7 +323,7 @@ impl<'b> Session<'b> {
         let inner = (body.0.saturating_add(MESSAGE_OVERHEAD), body.1);
         if flags & FLAG_COMMAND != 0 {
             // PING, PONG, SUBSCRIBE, CANCEL, ERROR: as if they came in command frames.
-            return self.handle_command(inner);
+            return self.handle_command(inner, view.subscriptions);
         }
         let more = flags & FLAG_MORE != 0;
         let first = !self.in_message;
@@ -330,7 +335,7 @@ impl<'b> Session<'b> {
         if msg > self.max_message {
             return self.protocol_error(ProtocolError::MessageTooLarge, None);
         }
-        self.deliver_frame(inner, more, msg, first)
+        self.deliver_frame(inner, more, msg, first, view)
     }
 
     /// Seals `len` bytes written by `fill` (and the MORE flag) into a MESSAGE in a data

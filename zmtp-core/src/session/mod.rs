@@ -6,8 +6,6 @@ mod config;
 #[cfg(feature = "curve")]
 mod curve;
 
-use core::time::Duration;
-
 pub use config::{Config, Role};
 
 use crate::error::{CloseReason, ConfigError, ProtocolError, SendError, UsageError};
@@ -15,8 +13,8 @@ use crate::fmt::{debug, trace};
 use crate::mechanism::{AuthRequest, Security};
 use crate::time::Instant;
 use crate::wire::{
-    Command, CommandError, FrameHeader, Greeting, Metadata, SocketType, Status, GREETING_LEN,
-    MAX_PING_CONTEXT,
+    same_bytes, Command, CommandError, FrameHeader, Greeting, Metadata, SocketType, Status,
+    GREETING_LEN, MAX_PING_CONTEXT,
 };
 
 /// Transmit space [`Session::frame_space`] keeps for control commands: a PONG with a 16-byte
@@ -215,6 +213,8 @@ enum Hs {
     CurveAccepted,
 }
 
+/// A frame whose body comes in pieces. `offset < len` while it is kept (and every step is
+/// at most what is owed), so `len - offset` and `offset + n` are exact with `wrapping_*`.
 #[derive(Clone, Copy, Debug)]
 struct ChunkState {
     offset: u64,
@@ -276,6 +276,19 @@ enum HsInput {
     Refuse(ProtocolError, Option<&'static [u8]>),
 }
 
+/// How a caller reads a session ([`Session::poll_event_as`]): as a socket of type `ty` (a
+/// constant where the socket's type is fixed at compile time, so the other types' handshake
+/// and subscription code folds away), and whether SUBSCRIBE and CANCEL (commands, and the
+/// ZMTP 3.0 messages of a PUB or XPUB) are wanted: a socket whose type ignores them says
+/// no. `Session::poll_event`: the session's own type, and yes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View {
+    /// Our socket type (the session's).
+    pub(crate) ty: SocketType,
+    /// SUBSCRIBE and CANCEL are reported.
+    pub(crate) subscriptions: bool,
+}
+
 /// What one decode step found, when it did not produce an event.
 enum Step {
     Continue,
@@ -292,17 +305,14 @@ struct PingContext {
 }
 
 impl PingContext {
-    /// `context`, or nothing if it is longer than a PING's may be.
-    fn new(context: &[u8]) -> Self {
-        let mut c = PingContext {
-            len: 0,
-            bytes: [0; MAX_PING_CONTEXT],
-        };
-        if let Some(dst) = c.bytes.get_mut(..context.len()) {
+    /// Holds `context` now, or nothing if it is longer than a PING's may be. In place: the
+    /// bytes beyond `len` are never read, so nothing is zeroed.
+    fn set(&mut self, context: &[u8]) {
+        self.len = 0;
+        if let Some(dst) = self.bytes.get_mut(..context.len()) {
             dst.copy_from_slice(context);
-            c.len = context.len() as u8;
+            self.len = context.len() as u8;
         }
-        c
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -327,12 +337,19 @@ pub struct Session<'b> {
     /// Between PINGs, in microseconds (times are kept in microseconds, not `Duration`s:
     /// smaller, and no 128-bit arithmetic on 32-bit targets).
     heartbeat_interval: u64,
-    heartbeat_timeout: Option<Duration>,
+    /// How long after a PING the peer has to answer, in microseconds (`None`: no limit).
+    heartbeat_timeout: Option<u64>,
     heartbeat_ttl_ds: u16,
 
+    /// Received bytes not yet decoded: `rx[rx_start..rx_end]`. Always `rx_start <= rx_end
+    /// <= rx.len()` and `tx_start <= tx_end <= tx.len()`, and every step that moves them is
+    /// checked against the bytes there are, so arithmetic on these positions cannot leave
+    /// `0..=len`: it is `wrapping_*` (exact here, and smaller than `saturating_*` on 32-bit
+    /// targets). Were it ever wrong, slicing is by `get`: no panic, just nothing.
     rx: &'b mut [u8],
     rx_start: usize,
     rx_end: usize,
+    /// Output not yet written: `tx[tx_start..tx_end]`.
     tx: &'b mut [u8],
     tx_start: usize,
     tx_end: usize,
@@ -455,7 +472,10 @@ impl<'b> Session<'b> {
             heartbeat_interval: config
                 .heartbeat_interval
                 .map_or(0, crate::time::duration_micros),
-            heartbeat_timeout: config.heartbeat_timeout.or(config.heartbeat_interval),
+            heartbeat_timeout: config
+                .heartbeat_timeout
+                .or(config.heartbeat_interval)
+                .map(crate::time::duration_micros),
             heartbeat_ttl_ds: ttl_ds,
             rx,
             rx_start: 0,
@@ -498,23 +518,32 @@ impl<'b> Session<'b> {
             now,
             last_rx: now,
             handshake_timed: config.handshake_timeout.is_some(),
-            handshake_deadline: config.handshake_timeout.map_or(now, |d| now + d),
+            handshake_deadline: config
+                .handshake_timeout
+                .map_or(now, |d| now.plus_micros(crate::time::duration_micros(d))),
             next_ping: now,
             ping_timeout_armed: false,
             ping_timeout_at: now,
             peer_ttl: 0,
         };
         // Greeting: RFC 37 §"Version Negotiation"; as-server only on a PLAIN/CURVE server.
-        let mut g = [0u8; GREETING_LEN];
-        Greeting::new(config.security.mechanism(), config.security.as_server()).emit(&mut g);
-        let out =
-            s.tx.get_mut(..GREETING_LEN)
+        let out: &mut [u8; GREETING_LEN] =
+            s.tx.first_chunk_mut()
                 .ok_or(ConfigError::TxBufferTooSmall)?;
-        out.copy_from_slice(&g);
+        Greeting::new(config.security.mechanism(), config.security.as_server()).emit(out);
         s.tx_end = GREETING_LEN;
-        // Prove now that the handshake fits: write each command we will send after the
-        // greeting, then drop it again. (CURVE's commands need keys: `check_buffers` has
-        // checked their sizes.)
+        // `check_buffers` has checked that the handshake's commands fit after the greeting
+        // (were one not to, the handshake would end with `CommandTooLarge`, nothing worse).
+        // Debug builds prove it: write each command we will send, then drop it again.
+        // (CURVE's commands need keys.)
+        if cfg!(debug_assertions) {
+            s.prove_handshake_fits(config)?;
+        }
+        Ok(s)
+    }
+
+    /// Writes each handshake command after the greeting and drops it again (debug builds).
+    fn prove_handshake_fits(&mut self, config: &Config<'b>) -> Result<(), ConfigError> {
         #[cfg(feature = "curve")]
         let names: &[&[u8]] = if config.security.is_curve() {
             &[]
@@ -523,12 +552,14 @@ impl<'b> Session<'b> {
         };
         #[cfg(not(feature = "curve"))]
         let names: &[&[u8]] = &[b"READY", b"INITIATE", b"HELLO"];
+        #[cfg(not(feature = "curve"))]
+        let _ = config;
         for &name in names {
-            s.write_handshake_command(name)
+            self.write_handshake_command(name, self.socket_type)
                 .ok_or(ConfigError::TxBufferTooSmall)?;
-            s.tx_end = GREETING_LEN;
+            self.tx_end = GREETING_LEN;
         }
-        Ok(s)
+        Ok(())
     }
 
     /// Writes a handshake command after `tx_end` and queues it: READY or INITIATE with our
@@ -536,8 +567,8 @@ impl<'b> Session<'b> {
     /// that send one), HELLO with our PLAIN credentials (RFC 24), WELCOME. Returns its
     /// length. The property names are constants and the identity was checked by
     /// `check_buffers` (at most 255 bytes), so every length fits its field.
-    fn write_handshake_command(&mut self, name: &'static [u8]) -> Option<usize> {
-        let ty = self.socket_type.as_str().as_bytes();
+    fn write_handshake_command(&mut self, name: &'static [u8], ours: SocketType) -> Option<usize> {
+        let ty = ours.as_str().as_bytes();
         let id = self.identity;
         let (ty_len, id_len) = (
             (ty.len() as u32).to_be_bytes(),
@@ -555,7 +586,7 @@ impl<'b> Session<'b> {
             id,
         ];
         let count = match name {
-            b"READY" | b"INITIATE" if self.socket_type.sends_identity() => 8,
+            b"READY" | b"INITIATE" if ours.sends_identity() => 8,
             b"READY" | b"INITIATE" => 5,
             _ => 2,
         };
@@ -684,8 +715,8 @@ impl<'b> Session<'b> {
             if base < self.rx_end {
                 self.rx.copy_within(base..self.rx_end, 0);
             }
-            self.rx_end = self.rx_end.saturating_sub(base);
-            self.rx_start = self.rx_start.saturating_sub(base);
+            self.rx_end = self.rx_end.wrapping_sub(base);
+            self.rx_start = self.rx_start.wrapping_sub(base);
             #[cfg(feature = "plain")]
             if let Some(((u0, u1), (p0, p1))) = self.auth.as_mut() {
                 for x in [u0, u1, p0, p1] {
@@ -703,11 +734,11 @@ impl<'b> Session<'b> {
     /// Records that `n` bytes were written at the start of the window. Any byte counts as
     /// life for the heartbeat (PROTOCOL.md). Then drain [`poll_event`](Self::poll_event).
     pub fn commit_received(&mut self, n: usize, now: Instant) -> Result<(), UsageError> {
-        let free = self.rx.len().saturating_sub(self.rx_end);
+        let free = self.rx.len().wrapping_sub(self.rx_end);
         if n > free || (n > 0 && self.phase == Phase::Closed) {
             return Err(UsageError::CommitExceedsWindow);
         }
-        self.rx_end = self.rx_end.saturating_add(n);
+        self.rx_end = self.rx_end.wrapping_add(n);
         self.now = self.now.max(now);
         if n > 0 {
             self.last_rx = self.now;
@@ -740,6 +771,15 @@ impl<'b> Session<'b> {
     /// every input, timeout and send.
     #[inline(always)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        self.poll_event_as(View {
+            ty: self.socket_type,
+            subscriptions: true,
+        })
+    }
+
+    /// [`poll_event`](Self::poll_event) as `view` says (see [`View`]).
+    #[inline(always)]
+    pub(crate) fn poll_event_as(&mut self, view: View) -> Option<Event<'_>> {
         if FAST_PATH && self.fast_ok {
             if let Some((a, b, more)) = self.fast_data_frame() {
                 return Some(Event::Frame {
@@ -748,14 +788,14 @@ impl<'b> Session<'b> {
                 });
             }
         }
-        self.poll_event_slow()
+        self.poll_event_slow(view)
     }
 
     /// Everything but the common whole data frame: out of line, so `poll_event` stays small
     /// enough to inline into the caller's loop.
     #[inline(never)]
-    fn poll_event_slow(&mut self) -> Option<Event<'_>> {
-        let out = self.advance();
+    fn poll_event_slow(&mut self, view: View) -> Option<Event<'_>> {
+        let out = self.advance(view);
         self.refresh_fast_path();
         Some(self.materialize(out?))
     }
@@ -786,7 +826,7 @@ impl<'b> Session<'b> {
             return None;
         }
         let more = flags & 1 != 0;
-        self.rx_start = start.saturating_add(total);
+        self.rx_start = start.wrapping_add(total);
         if more {
             // `size <= frame_limit` keeps the sum within `max_message`.
             self.message_size = if self.in_message {
@@ -832,40 +872,39 @@ impl<'b> Session<'b> {
     }
 
     fn materialize(&self, out: Out) -> Event<'_> {
-        let slice = |r: (usize, usize)| rx_range(self.rx, r);
+        // The one range most events carry, sliced once (firmware: one copy of the call).
+        let range = match out {
+            Out::Frame { body, .. } | Out::Chunk { body, .. } => body,
+            Out::Subscribe(r) | Out::Cancel(r) | Out::PeerError(r) => r,
+            Out::Ready { identity, .. } => identity,
+            _ => (0, 0),
+        };
+        let data = rx_range(self.rx, range);
         match out {
-            Out::Frame { body, more } => Event::Frame {
-                data: slice(body),
-                more,
-            },
+            Out::Frame { more, .. } => Event::Frame { data, more },
             Out::Chunk {
-                body,
-                offset,
-                len,
-                more,
+                offset, len, more, ..
             } => Event::FrameChunk(Chunk {
-                data: slice(body),
+                data,
                 offset,
                 frame_len: len,
                 more,
             }),
             Out::Ready {
-                meta,
-                identity,
-                socket_type,
+                meta, socket_type, ..
             } => Event::HandshakeComplete(PeerInfo {
                 socket_type,
-                identity: slice(identity),
+                identity: data,
                 major_version: self.peer_major,
                 minor_version: self.peer_minor,
                 // Validated when READY was parsed; iteration cannot fail.
-                metadata: Metadata::validated(slice(meta)),
+                metadata: Metadata::validated(rx_range(self.rx, meta)),
             }),
             #[cfg(feature = "plain")]
             Out::Auth { user, pass } => Event::Authenticate(AuthRequest {
                 mechanism: self.security.mechanism(),
-                username: slice(user),
-                password: slice(pass),
+                username: rx_range(self.rx, user),
+                password: rx_range(self.rx, pass),
                 public_key: None,
             }),
             #[cfg(feature = "curve")]
@@ -876,19 +915,19 @@ impl<'b> Session<'b> {
                 public_key: self.curve.as_ref().map(|c| c.peer_key),
             }),
             Out::Direct { len, more } => Event::DirectFrame { len, more },
-            Out::Subscribe(t) => Event::Subscribe(slice(t)),
-            Out::Cancel(t) => Event::Cancel(slice(t)),
-            Out::PeerError(r) => Event::PeerError(slice(r)),
+            Out::Subscribe(_) => Event::Subscribe(data),
+            Out::Cancel(_) => Event::Cancel(data),
+            Out::PeerError(_) => Event::PeerError(data),
             Out::Closed(r) => Event::Closed(r),
         }
     }
 
-    fn advance(&mut self) -> Option<Out> {
+    fn advance(&mut self, view: View) -> Option<Out> {
         loop {
             let step = match self.phase {
-                Phase::Active => self.step_traffic(),
-                Phase::Handshake(hs) => self.step_handshake(hs),
-                Phase::Greeting => self.step_greeting(),
+                Phase::Active => self.step_traffic(view),
+                Phase::Handshake(hs) => self.step_handshake(hs, view),
+                Phase::Greeting => self.step_greeting(view),
                 Phase::Closed => {
                     if self.close_reported {
                         return None;
@@ -912,17 +951,19 @@ impl<'b> Session<'b> {
         }
     }
 
+    // Out of line on bare metal: one copy of the bounds checks for its callers.
+    #[cfg_attr(target_os = "none", inline(never))]
     fn available(&self) -> &[u8] {
         self.rx.get(self.rx_start..self.rx_end).unwrap_or(&[])
     }
 
-    fn step_greeting(&mut self) -> Step {
+    fn step_greeting(&mut self, view: View) -> Step {
         let g = match Greeting::parse(self.available()) {
             Ok(Status::Complete(g)) => g,
             Ok(Status::Partial) => return Step::Stall,
             Err(e) => return self.protocol_error(ProtocolError::Greeting(e), None),
         };
-        self.rx_start = self.rx_start.saturating_add(GREETING_LEN);
+        self.rx_start = self.rx_start.wrapping_add(GREETING_LEN);
         self.peer_major = g.major;
         self.peer_minor = g.minor;
         // RFC 37 §"The Security Mechanism": all 20 bytes must match ours. We never fall back
@@ -952,7 +993,7 @@ impl<'b> Session<'b> {
             Security::CurveServer { .. } => (None, Hs::CurveHello),
         };
         if let Some(name) = first {
-            if self.write_handshake_command(name).is_none() {
+            if self.write_handshake_command(name, view.ty).is_none() {
                 // Checked in `new`: cannot happen with the buffer we were given.
                 return self.protocol_error(ProtocolError::CommandTooLarge, None);
             }
@@ -969,12 +1010,12 @@ impl<'b> Session<'b> {
         if total > self.rx.len() {
             return Err(self.protocol_error(ProtocolError::CommandTooLarge, None));
         }
-        if self.rx_end.saturating_sub(self.rx_start) < total {
+        if self.rx_end.wrapping_sub(self.rx_start) < total {
             return Err(Step::Stall);
         }
         let body = (
-            self.rx_start.saturating_add(hl),
-            self.rx_start.saturating_add(total),
+            self.rx_start.wrapping_add(hl),
+            self.rx_start.wrapping_add(total),
         );
         self.rx_start = body.1;
         Ok(body)
@@ -988,7 +1029,7 @@ impl<'b> Session<'b> {
         }
     }
 
-    fn step_handshake(&mut self, hs: Hs) -> Step {
+    fn step_handshake(&mut self, hs: Hs, view: View) -> Step {
         #[cfg(feature = "plain")]
         if hs == Hs::PlainDecision {
             // Nothing is read until the application has answered.
@@ -1016,7 +1057,7 @@ impl<'b> Session<'b> {
         if self.curve.is_some() {
             return self.curve_handshake_command(hs, body);
         }
-        match self.classify_handshake_command(hs, body) {
+        match self.classify_handshake_command(hs, body, view.ty) {
             HsInput::PeerError(r) => self.peer_error(r),
             HsInput::Metadata {
                 checked,
@@ -1025,7 +1066,7 @@ impl<'b> Session<'b> {
             } => match checked {
                 Ok((peer, id)) => {
                     if let Some(name) = reply {
-                        if self.write_handshake_command(name).is_none() {
+                        if self.write_handshake_command(name, view.ty).is_none() {
                             return self.protocol_error(ProtocolError::CommandTooLarge, None);
                         }
                     }
@@ -1035,7 +1076,7 @@ impl<'b> Session<'b> {
             },
             #[cfg(feature = "plain")]
             HsInput::Welcome => {
-                if self.write_handshake_command(b"INITIATE").is_none() {
+                if self.write_handshake_command(b"INITIATE", view.ty).is_none() {
                     return self.protocol_error(ProtocolError::CommandTooLarge, None);
                 }
                 self.phase = Phase::Handshake(Hs::PlainReady);
@@ -1052,11 +1093,16 @@ impl<'b> Session<'b> {
     }
 
     /// Reads a handshake command into indices and verdicts, so acting on it needs no borrow.
-    fn classify_handshake_command(&self, hs: Hs, body: (usize, usize)) -> HsInput {
+    fn classify_handshake_command(
+        &self,
+        hs: Hs,
+        body: (usize, usize),
+        ours: SocketType,
+    ) -> HsInput {
         let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
-        let tail = |part: &[u8]| (body.1.saturating_sub(part.len()), body.1);
+        let tail = |part: &[u8]| (body.1.wrapping_sub(part.len()), body.1);
         let metadata = |meta: Metadata<'_>, reply| HsInput::Metadata {
-            checked: check_ready(self.socket_type, meta, self.rx),
+            checked: check_ready(ours, meta, self.rx),
             range: tail(meta.as_bytes()),
             reply,
         };
@@ -1148,7 +1194,10 @@ impl<'b> Session<'b> {
         }
         #[cfg(feature = "plain")]
         if self.phase == Phase::Handshake(Hs::PlainDecision) {
-            if self.write_handshake_command(b"WELCOME").is_none() {
+            if self
+                .write_handshake_command(b"WELCOME", self.socket_type)
+                .is_none()
+            {
                 self.fail(CloseReason::Protocol(ProtocolError::CommandTooLarge), None);
                 return;
             }
@@ -1188,7 +1237,7 @@ impl<'b> Session<'b> {
     }
 
     #[inline]
-    fn step_traffic(&mut self) -> Step {
+    fn step_traffic(&mut self, view: View) -> Step {
         if let Some(c) = self.chunk {
             return self.step_chunk(c);
         }
@@ -1198,14 +1247,14 @@ impl<'b> Session<'b> {
         };
         #[cfg(feature = "curve")]
         if self.curve_armed {
-            return self.curve_step_message(h, hl);
+            return self.curve_step_message(h, hl, view);
         }
         if h.command {
             let body = match self.next_command(h, hl) {
                 Ok(b) => b,
                 Err(s) => return s,
             };
-            return self.handle_command(body);
+            return self.handle_command(body, view.subscriptions);
         }
         // RFC 37 has no size limit; ours are configuration (libzmq's ZMQ_MAXMSGSIZE), checked
         // before the body is read.
@@ -1221,56 +1270,55 @@ impl<'b> Session<'b> {
             return self.protocol_error(ProtocolError::MessageTooLarge, None);
         }
         let first = !self.in_message;
-        if h.size >= self.direct_threshold {
-            // The caller reads the body into its own memory (`direct_body`).
-            self.rx_start = self.rx_start.saturating_add(hl);
-            self.message_size = msg;
-            self.in_message = h.more;
-            self.chunk = Some(ChunkState {
-                offset: 0,
-                len: h.size,
-                more: h.more,
-                direct: true,
-            });
-            return Step::Emit(Out::Direct {
-                len: h.size,
-                more: h.more,
-            });
-        }
+        // A direct frame's body the caller reads into its own memory (`direct_body`).
+        let direct = h.size >= self.direct_threshold;
         let whole = usize::try_from(h.size)
             .ok()
             .and_then(|s| s.checked_add(hl))
-            .filter(|&t| t <= self.rx.len());
+            .filter(|&t| t <= self.rx.len() && !direct);
         let Some(total) = whole else {
-            // Larger than the buffer: stream the body.
-            self.rx_start = self.rx_start.saturating_add(hl);
+            // Direct, or larger than the buffer: stream the body.
+            self.rx_start = self.rx_start.wrapping_add(hl);
             self.message_size = msg;
             self.in_message = h.more;
             self.chunk = Some(ChunkState {
                 offset: 0,
                 len: h.size,
                 more: h.more,
-                direct: false,
+                direct,
             });
-            return Step::Continue;
+            return match direct {
+                true => Step::Emit(Out::Direct {
+                    len: h.size,
+                    more: h.more,
+                }),
+                false => Step::Continue,
+            };
         };
-        if self.rx_end.saturating_sub(self.rx_start) < total {
+        if self.rx_end.wrapping_sub(self.rx_start) < total {
             return Step::Stall;
         }
         let body = (
-            self.rx_start.saturating_add(hl),
-            self.rx_start.saturating_add(total),
+            self.rx_start.wrapping_add(hl),
+            self.rx_start.wrapping_add(total),
         );
         self.rx_start = body.1;
-        self.deliver_frame(body, h.more, msg, first)
+        self.deliver_frame(body, h.more, msg, first, view)
     }
 
     /// A whole data frame has been read (and, with CURVE, opened): account for it and report
-    /// it, or the ZMTP 3.0 subscription it stands for.
-    fn deliver_frame(&mut self, body: (usize, usize), more: bool, msg: u64, first: bool) -> Step {
+    /// it, or the ZMTP 3.0 subscription it stands for (see [`View`]).
+    fn deliver_frame(
+        &mut self,
+        body: (usize, usize),
+        more: bool,
+        msg: u64,
+        first: bool,
+        view: View,
+    ) -> Step {
         self.message_size = msg;
         self.in_message = more;
-        if first && !more && self.socket_type.receives_subscriptions() {
+        if view.subscriptions && first && !more && view.ty.receives_subscriptions() {
             // ZMTP 3.0 subscriptions are messages: `01 topic` / `00 topic` (RFC 29).
             // An empty message has no tag: it is a message, not a subscription.
             let tag = self.rx.get(body.0..body.1).and_then(<[u8]>::first).copied();
@@ -1289,15 +1337,15 @@ impl<'b> Session<'b> {
             // Nothing until the caller has taken the body (`commit_direct`).
             return Step::Stall;
         }
-        let avail = self.rx_end.saturating_sub(self.rx_start);
+        let avail = self.rx_end.wrapping_sub(self.rx_start);
         if avail == 0 {
             return Step::Stall;
         }
-        let remaining = c.len.saturating_sub(c.offset);
+        let remaining = c.len.wrapping_sub(c.offset);
         let n = usize::try_from(remaining).map_or(avail, |r| r.min(avail));
-        let body = (self.rx_start, self.rx_start.saturating_add(n));
+        let body = (self.rx_start, self.rx_start.wrapping_add(n));
         self.rx_start = body.1;
-        let next = c.offset.saturating_add(n as u64);
+        let next = c.offset.wrapping_add(n as u64);
         self.chunk = (next < c.len).then_some(ChunkState { offset: next, ..c });
         Step::Emit(Out::Chunk {
             body,
@@ -1307,7 +1355,8 @@ impl<'b> Session<'b> {
         })
     }
 
-    fn handle_command(&mut self, body: (usize, usize)) -> Step {
+    /// A command in traffic; SUBSCRIBE and CANCEL are ignored unless `subscriptions`.
+    fn handle_command(&mut self, body: (usize, usize), subscriptions: bool) -> Step {
         let bytes = self.rx.get(body.0..body.1).unwrap_or(&[]);
         match Command::parse(bytes) {
             Ok(Command::Ping {
@@ -1318,7 +1367,7 @@ impl<'b> Session<'b> {
                 // Queued at once so every PING gets its PONG; only when the transmit buffer
                 // is full (or a streamed frame is unfinished) does a newer PONG replace one
                 // not yet written.
-                self.pong = PingContext::new(context);
+                self.pong.set(context);
                 self.pong_due = true;
                 // "If the TTL is non-zero, the peer SHOULD close the connection if it receives
                 // no traffic within that time." Computed in Duration: no 16-bit wrap.
@@ -1334,18 +1383,19 @@ impl<'b> Session<'b> {
                 }
                 Step::Continue
             }
-            Ok(Command::Subscribe(t)) => {
-                Step::Emit(Out::Subscribe((body.1.saturating_sub(t.len()), body.1)))
+            Ok(Command::Subscribe(t)) if subscriptions => {
+                Step::Emit(Out::Subscribe((body.1.wrapping_sub(t.len()), body.1)))
             }
-            Ok(Command::Cancel(t)) => {
-                Step::Emit(Out::Cancel((body.1.saturating_sub(t.len()), body.1)))
+            Ok(Command::Cancel(t)) if subscriptions => {
+                Step::Emit(Out::Cancel((body.1.wrapping_sub(t.len()), body.1)))
             }
             Ok(Command::Error { reason }) => {
-                let r = (body.1.saturating_sub(reason.len()), body.1);
+                let r = (body.1.wrapping_sub(reason.len()), body.1);
                 self.peer_error(r)
             }
-            // PONG: liveness was counted on arrival. A second READY and unknown commands are
-            // ignored (RFC 37: "a peer SHOULD ignore commands it does not recognise").
+            // PONG: liveness was counted on arrival. A second READY, unknown commands, and
+            // SUBSCRIBE/CANCEL where they are not wanted are ignored (RFC 37: "a peer SHOULD
+            // ignore commands it does not recognise").
             Ok(_) => Step::Continue,
             Err(_) if is_error_command(bytes) => self.peer_error(body),
             Err(e) => self.protocol_error(ProtocolError::Command(e), None),
@@ -1425,7 +1475,7 @@ impl<'b> Session<'b> {
                     if !self.ping_timeout_armed {
                         if let Some(t) = self.heartbeat_timeout {
                             self.ping_timeout_armed = true;
-                            self.ping_timeout_at = now + t;
+                            self.ping_timeout_at = now.plus_micros(t);
                         }
                     }
                     self.flush_control();
@@ -1437,25 +1487,34 @@ impl<'b> Session<'b> {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let min = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         match self.phase {
             #[cfg(feature = "curve")]
-            Phase::Greeting | Phase::Handshake(_) => min(
-                self.handshake_timed.then_some(self.handshake_deadline),
-                self.cookie_deadline,
-            ),
+            Phase::Greeting | Phase::Handshake(_) => {
+                match (
+                    self.handshake_timed.then_some(self.handshake_deadline),
+                    self.cookie_deadline,
+                ) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             #[cfg(not(feature = "curve"))]
             Phase::Greeting | Phase::Handshake(_) => {
                 self.handshake_timed.then_some(self.handshake_deadline)
             }
             Phase::Active => {
-                let ttl = (self.peer_ttl > 0).then(|| self.last_rx.plus_micros(self.peer_ttl));
-                let ping = self.heartbeats.then_some(self.next_ping);
-                let timeout = self.ping_timeout_armed.then_some(self.ping_timeout_at);
-                min(min(ping, timeout), ttl)
+                // The earliest of the armed deadlines, in microseconds (MAX: none armed).
+                let mut t = u64::MAX;
+                if self.heartbeats {
+                    t = self.next_ping.as_micros();
+                }
+                if self.ping_timeout_armed {
+                    t = t.min(self.ping_timeout_at.as_micros());
+                }
+                if self.peer_ttl > 0 {
+                    t = t.min(self.last_rx.plus_micros(self.peer_ttl).as_micros());
+                }
+                (t != u64::MAX).then_some(Instant::from_micros(t))
             }
             Phase::Closed => None,
         }
@@ -1479,11 +1538,11 @@ impl<'b> Session<'b> {
     /// Records that the first `n` bytes from [`poll_transmit`](Self::poll_transmit) were
     /// written. Partial writes are fine.
     pub fn mark_transmitted(&mut self, n: usize) -> Result<(), UsageError> {
-        let pending = self.tx_visible_end().saturating_sub(self.tx_start);
+        let pending = self.tx_visible_end().wrapping_sub(self.tx_start);
         if n > pending {
             return Err(UsageError::TransmitExceedsPending);
         }
-        self.tx_start = self.tx_start.saturating_add(n);
+        self.tx_start = self.tx_start.wrapping_add(n);
         if self.tx_start == self.tx_end {
             self.tx_start = 0;
             self.tx_end = 0;
@@ -1497,7 +1556,7 @@ impl<'b> Session<'b> {
         if need > self.tx.len() {
             return Err(SendError::TooLarge);
         }
-        if self.tx.len().saturating_sub(self.tx_end) < need {
+        if self.tx.len().wrapping_sub(self.tx_end) < need {
             self.tx_compact();
         }
         let end = self.tx_end.checked_add(need).ok_or(SendError::TooLarge)?;
@@ -1510,7 +1569,7 @@ impl<'b> Session<'b> {
     fn tx_compact(&mut self) {
         if self.tx_start > 0 {
             self.tx.copy_within(self.tx_start..self.tx_end, 0);
-            self.tx_end = self.tx_end.saturating_sub(self.tx_start);
+            self.tx_end = self.tx_end.wrapping_sub(self.tx_start);
             self.tx_start = 0;
         }
     }
@@ -1520,28 +1579,50 @@ impl<'b> Session<'b> {
         if self.tx_frame_remaining != 0 {
             return;
         }
+        // Written as parts (RFC 37 §"Connection Heartbeating", §"The ERROR Command"): name
+        // length and name, PING's TTL or ERROR's reason length, the rest.
         if self.pong_due {
             let ctx = self.pong;
-            self.pong_due = !self.emit_command(Command::Pong {
-                context: ctx.as_slice(),
-            });
+            let context = ctx.as_slice();
+            self.pong_due = !self.emit_control(Command::Pong { context }, &[b"\x04PONG", context]);
         }
         if self.ping_due {
             let ttl = self.heartbeat_ttl_ds;
-            self.ping_due = !self.emit_command(Command::Ping {
+            let c = Command::Ping {
                 ttl_deciseconds: ttl,
                 context: &[],
-            });
+            };
+            self.ping_due = !self.emit_control(c, &[b"\x04PING", &ttl.to_be_bytes()]);
         }
         if let Some(reason) = self.error_out {
-            if self.emit_command(Command::Error { reason }) {
-                self.error_out = None;
+            // Reasons are cut to 255 bytes where they are set.
+            if let Ok(len) = u8::try_from(reason.len()) {
+                let c = Command::Error { reason };
+                if self.emit_control(c, &[b"\x05ERROR", &[len], reason]) {
+                    self.error_out = None;
+                }
             }
         }
     }
 
-    fn emit_command(&mut self, c: Command<'_>) -> bool {
-        self.queue_command(c).is_ok()
+    /// Queues control command `c`, whose body is `parts`: as is, or (CURVE) sealed in a
+    /// MESSAGE. The parts spare the plain path `Command`'s generic writer.
+    fn emit_control(&mut self, c: Command<'_>, parts: &[&[u8]]) -> bool {
+        #[cfg(feature = "curve")]
+        if self.curve_armed {
+            return self.curve_queue_command(c).is_ok();
+        }
+        let _ = c;
+        let body = parts.iter().fold(0usize, |n, p| n.wrapping_add(p.len()));
+        let need = body.wrapping_add(if body > 255 { 9 } else { 2 });
+        let Ok(buf) = self.tx_reserve(need) else {
+            return false;
+        };
+        let Some(n) = crate::wire::emit_parts(buf, parts) else {
+            return false;
+        };
+        self.tx_end = self.tx_end.wrapping_add(n);
+        true
     }
 
     /// Queues a command: as is, or sealed in a MESSAGE once CURVE is armed.
@@ -1553,7 +1634,7 @@ impl<'b> Session<'b> {
         let n = c.encoded_len();
         let buf = self.tx_reserve(n)?;
         c.emit(buf).map_err(|_| SendError::TooLarge)?;
-        self.tx_end = self.tx_end.saturating_add(n);
+        self.tx_end = self.tx_end.wrapping_add(n);
         Ok(())
     }
 
@@ -1577,7 +1658,12 @@ impl<'b> Session<'b> {
     ///
     /// Nothing is queued on error.
     pub fn send_frame(&mut self, data: &[u8], more: bool) -> Result<(), SendError> {
-        self.send_frame_with(data.len(), more, |buf| buf.copy_from_slice(data))
+        self.send_frame_with(data.len(), more, |buf| {
+            // `buf` is `data.len()` long; a checked copy all the same (no panic path).
+            if let Some(dst) = buf.get_mut(..data.len()) {
+                dst.copy_from_slice(data);
+            }
+        })
     }
 
     /// Queues one data frame of `len` bytes whose body `fill` writes straight into the
@@ -1597,10 +1683,10 @@ impl<'b> Session<'b> {
         let hl = h.encoded_len();
         let need = hl.checked_add(len).ok_or(SendError::TooLarge)?;
         let buf = self.tx_reserve(need)?;
-        let (head, body) = buf.split_at_mut(hl);
+        let (head, body) = buf.split_at_mut_checked(hl).ok_or(SendError::TooLarge)?;
         h.emit(head).map_err(|_| SendError::TooLarge)?;
         fill(body);
-        self.tx_end = self.tx_end.saturating_add(need);
+        self.tx_end = self.tx_end.wrapping_add(need);
         Ok(())
     }
 
@@ -1622,7 +1708,7 @@ impl<'b> Session<'b> {
         let hl = h.encoded_len();
         let buf = self.tx_reserve(hl)?;
         h.emit(buf).map_err(|_| SendError::TooLarge)?;
-        self.tx_end = self.tx_end.saturating_add(hl);
+        self.tx_end = self.tx_end.wrapping_add(hl);
         self.tx_frame_remaining = len;
         self.flush_control();
         Ok(())
@@ -1642,23 +1728,24 @@ impl<'b> Session<'b> {
         if want == 0 {
             return Ok(0);
         }
-        if self.tx.len().saturating_sub(self.tx_end) < want {
+        if self.tx.len().wrapping_sub(self.tx_end) < want {
             self.tx_compact();
         }
-        let free = self.tx.len().saturating_sub(self.tx_end);
+        let free = self.tx.len().wrapping_sub(self.tx_end);
         let n = want.min(free);
         if n == 0 {
             return Err(SendError::WouldBlock);
         }
+        // Both exactly `n` long (no length check left to fail).
         let (Some(out), Some(src)) = (
-            self.tx.get_mut(self.tx_end..self.tx_end.saturating_add(n)),
+            self.tx.get_mut(self.tx_end..).and_then(|t| t.get_mut(..n)),
             data.get(..n),
         ) else {
             return Err(SendError::WouldBlock);
         };
         out.copy_from_slice(src);
-        self.tx_end = self.tx_end.saturating_add(n);
-        self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
+        self.tx_end = self.tx_end.wrapping_add(n);
+        self.tx_frame_remaining = self.tx_frame_remaining.wrapping_sub(n as u64);
         self.flush_control();
         Ok(n)
     }
@@ -1667,6 +1754,7 @@ impl<'b> Session<'b> {
     /// the PING, PONG and ERROR the session may have to write first. 0 while sending is not
     /// allowed or a streamed frame is unfinished. With CURVE each frame also takes
     /// [`frame_overhead`](Self::frame_overhead) bytes.
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn frame_space(&self) -> usize {
         if !self.can_send() || self.tx_frame_remaining != 0 {
             return 0;
@@ -1679,11 +1767,8 @@ impl<'b> Session<'b> {
         };
         #[cfg(not(feature = "curve"))]
         let reserve = CONTROL_RESERVE;
-        let pending = self.tx_end.saturating_sub(self.tx_start);
-        self.tx
-            .len()
-            .saturating_sub(pending)
-            .saturating_sub(reserve)
+        let pending = self.tx_end.wrapping_sub(self.tx_start);
+        self.tx.len().wrapping_sub(pending).saturating_sub(reserve)
     }
 
     /// Bytes each frame takes on the wire beyond its header and body: 0, or with CURVE the
@@ -1772,7 +1857,7 @@ impl<'b> Session<'b> {
             return None;
         }
         let c = self.chunk.filter(|c| c.direct)?;
-        let owed = c.len.saturating_sub(c.offset);
+        let owed = c.len.wrapping_sub(c.offset);
         let avail = self.available();
         let n = usize::try_from(owed).map_or(avail.len(), |o| o.min(avail.len()));
         Some(DirectBody {
@@ -1805,15 +1890,15 @@ impl<'b> Session<'b> {
             return Err(UsageError::CommitExceedsWindow);
         }
         let from_buffer = n.min(d.buffered.len());
-        let read = n.saturating_sub(from_buffer);
-        self.rx_start = self.rx_start.saturating_add(from_buffer);
+        let read = n.wrapping_sub(from_buffer);
+        self.rx_start = self.rx_start.wrapping_add(from_buffer);
         if read > 0 {
             self.now = self.now.max(now);
             self.last_rx = self.now;
             self.ping_timeout_armed = false;
         }
         if let Some(c) = self.chunk.as_mut() {
-            c.offset = c.offset.saturating_add(n as u64);
+            c.offset = c.offset.wrapping_add(n as u64);
             if c.offset >= c.len {
                 self.chunk = None;
                 self.refresh_fast_path();
@@ -1835,7 +1920,7 @@ impl<'b> Session<'b> {
         if self.tx_start != self.tx_end || n as u64 > self.tx_frame_remaining {
             return Err(UsageError::TransmitExceedsPending);
         }
-        self.tx_frame_remaining = self.tx_frame_remaining.saturating_sub(n as u64);
+        self.tx_frame_remaining = self.tx_frame_remaining.wrapping_sub(n as u64);
         self.flush_control();
         Ok(())
     }
@@ -1927,7 +2012,9 @@ fn check_ready(
 /// Whether a command body is named ERROR, even if the rest is malformed; also libzmq's
 /// mangled `5E 'RROR'` (a C escape bug in its PLAIN server).
 fn is_error_command(body: &[u8]) -> bool {
-    body.get(1..6) == Some(b"ERROR") || body.get(..5) == Some(b"\x5eRROR")
+    let at =
+        |r: core::ops::Range<usize>, name: &[u8]| body.get(r).is_some_and(|b| same_bytes(b, name));
+    at(1..6, b"ERROR") || at(0..5, b"\x5eRROR")
 }
 
 /// libzmq's PLAIN server writes ERROR's name as the C literal `"\5ERROR"`, whose `\5E` is
@@ -1935,9 +2022,12 @@ fn is_error_command(body: &[u8]) -> bool {
 /// `rx`, if `body` is such a command.
 fn libzmq_error_reason(rx: &[u8], body: (usize, usize)) -> Option<(usize, usize)> {
     let bytes = rx.get(body.0..body.1)?;
-    let rest = bytes.strip_prefix(b"\x5eRROR")?;
+    let rest = bytes
+        .split_at_checked(5)
+        .filter(|(name, _)| same_bytes(name, b"\x5eRROR"))?
+        .1;
     let (&len, reason) = rest.split_first()?;
-    (reason.len() == usize::from(len)).then_some((body.1.saturating_sub(reason.len()), body.1))
+    (reason.len() == usize::from(len)).then_some((body.1.wrapping_sub(reason.len()), body.1))
 }
 
 /// Where `part` (a sub-slice of `whole`) sits in `whole`.

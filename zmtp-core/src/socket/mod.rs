@@ -41,7 +41,7 @@ pub use queue::{stored_len, Frames, Message, Parts};
 pub use stream::{Part, Transmit};
 
 use crate::error::CloseReason;
-use crate::session::{Buffers, Config, Event, Role, Session};
+use crate::session::{Buffers, Config, Event, Role, Session, View};
 use crate::time::Instant;
 use crate::wire::SocketType;
 use crate::AuthRequest;
@@ -174,28 +174,28 @@ impl<'b> PeerSlot<'b> {
     /// if a session kept them (it never does: `Session::new` fails only on what is checked
     /// before it is called).
     fn take_memory(&mut self) -> PeerMemory<'b> {
-        let (rx, tx) = match core::mem::replace(&mut self.conn, Conn::Moving) {
-            Conn::Idle(b) => (b.rx, b.tx),
-            Conn::Live(s) => {
-                let b = s.into_buffers();
-                (b.rx, b.tx)
-            }
-            Conn::Moving => (&mut [][..], &mut [][..]),
+        let (rx, tx) = match &mut self.conn {
+            Conn::Idle(b) => (core::mem::take(&mut b.rx), core::mem::take(&mut b.tx)),
+            // Callers end the session first (`remove_peer`), or never started one.
+            Conn::Live(_) | Conn::Moving => (&mut [][..], &mut [][..]),
         };
-        self.conn = Conn::Idle(Buffers {
-            rx: &mut [],
-            tx: &mut [],
-        });
+        if !matches!(self.conn, Conn::Idle(_)) {
+            self.conn = Conn::Idle(Buffers {
+                rx: &mut [],
+                tx: &mut [],
+            });
+        }
         self.rx_len = 0;
         PeerMemory {
             rx,
             tx,
-            recv_queue: core::mem::replace(&mut self.recv, MsgQueue::new(&mut [])).into_buf(),
-            send_queue: core::mem::replace(&mut self.send, MsgQueue::new(&mut [])).into_buf(),
+            recv_queue: self.recv.take_buf(),
+            send_queue: self.send.take_buf(),
         }
     }
 
     /// Empties the queues and forgets everything about the last peer (not the generation).
+    #[cfg_attr(target_os = "none", inline(never))]
     fn reset(&mut self, state: PeerState) {
         self.recv.clear();
         self.send.clear();
@@ -210,6 +210,7 @@ impl<'b> PeerSlot<'b> {
         self.resync = None;
     }
 
+    #[cfg_attr(target_os = "none", inline(never))]
     fn session(&mut self) -> Option<&mut Session<'b>> {
         match &mut self.conn {
             Conn::Live(s) => Some(s),
@@ -569,6 +570,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         memory: Option<PeerMemory<'b>>,
     ) -> Result<PeerHandle, (AddPeerError, Option<PeerMemory<'b>>)> {
         let direct = self.direct_recv_threshold();
+        let ty = self.ty();
         let lends = memory.is_some();
         let Some(index) = self
             .slots
@@ -590,6 +592,8 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         };
         let max_msg = slot.recv.capacity();
         let mut session_cfg = self.cfg.session;
+        // The same type, a constant where `K` fixes it (its name's length folds).
+        session_cfg.socket_type = ty;
         // A message the receive queue can never hold would wedge the peer: refuse it before
         // its body is read. (Per-frame record overhead is checked when queuing.) Direct
         // frames take no queue room: then the configured limit alone applies.
@@ -631,7 +635,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         slot.reset(PeerState::Handshaking);
         slot.generation = slot.generation.wrapping_add(1);
         let generation = slot.generation;
-        self.span = self.span.max(index.saturating_add(1));
+        self.span = self.span.max(index.wrapping_add(1));
         Ok(PeerHandle {
             index: index as u16,
             generation,
@@ -646,15 +650,11 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     }
 
     fn slot(&self, h: PeerHandle) -> Option<&PeerSlot<'b>> {
-        self.slots
-            .get(h.index())
-            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+        live_slot(self.slots, h)
     }
 
     fn slot_mut(&mut self, h: PeerHandle) -> Option<&mut PeerSlot<'b>> {
-        self.slots
-            .get_mut(h.index())
-            .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+        live_slot_mut(self.slots, h)
     }
 
     fn handle_of(&self, index: usize) -> Option<PeerHandle> {
@@ -834,7 +834,11 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             // Back-pressure: a frame can be as large as the session's receive buffer (larger
             // ones come as chunks into a reserved record), so only take input when one fits.
             // An empty queue always takes input (a message it cannot hold is refused below).
-            let room = stored_len(1, slot.rx_len).min(slot.recv.capacity());
+            // (A record header more than the receive buffer: no overflow.)
+            let room = slot
+                .rx_len
+                .wrapping_add(stored_len(1, 0))
+                .min(slot.recv.capacity());
             let mut full = (hwm != 0 && slot.recv.messages() >= hwm && !slot.recv.has_partial())
                 || (slot.recv.messages() > 0 && slot.recv.free() < room)
                 || self.ps.blocks(ty, slot.rx_len);
@@ -842,6 +846,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 conn: Conn::Live(session),
                 recv,
                 stalled,
+                routing_id,
                 ..
             } = slot
             else {
@@ -862,44 +867,29 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             if full {
                 return;
             }
-            let Some(event) = session.poll_event() else {
+            // Our type, and SUBSCRIBE and CANCEL only for the types that keep subscriptions.
+            let view = View {
+                ty,
+                subscriptions: ty.receives_subscriptions(),
+            };
+            let Some(event) = session.poll_event_as(view) else {
                 return;
             };
             let action = match event {
                 Event::HandshakeComplete(info) => {
-                    let mut id = heapless::Vec::new();
-                    let _ = id.extend_from_slice(info.identity);
-                    Action::Ready(info.socket_type, id)
+                    // The peer's identity, checked by the session (at most 255 bytes): its
+                    // routing id unless `attach` decides otherwise.
+                    routing_id.clear();
+                    let _ = routing_id.extend_from_slice(info.identity);
+                    Action::Ready(info.socket_type)
                 }
                 Event::Authenticate(_) => Action::Auth,
                 // RFC 29 §"The PUB Socket Type": "SHALL silently discard any messages that
                 // subscribers send it" (only their subscriptions count).
                 Event::Frame { .. } | Event::FrameChunk(_) if ty == SocketType::Pub => Action::None,
-                Event::Frame { data, more } => {
-                    if recv.begin_frame(data.len(), more) {
-                        recv.write_body(data);
-                        recv.end_frame();
-                        Action::None
-                    } else {
-                        Action::TooBig
-                    }
-                }
-                Event::FrameChunk(c) => {
-                    let ok = if c.offset == 0 {
-                        usize::try_from(c.frame_len).is_ok_and(|len| recv.begin_frame(len, c.more))
-                    } else {
-                        true
-                    };
-                    if ok {
-                        recv.write_body(c.data);
-                        if c.is_last() {
-                            recv.end_frame();
-                        }
-                        Action::None
-                    } else {
-                        Action::TooBig
-                    }
-                }
+                // A whole frame is its only chunk.
+                Event::Frame { data, more } => take_chunk(recv, 0, data.len() as u64, data, more),
+                Event::FrameChunk(c) => take_chunk(recv, c.offset, c.frame_len, c.data, c.more),
                 // The driver takes the body (`Socket::commit_direct` ends the frame).
                 Event::DirectFrame { len, more } => {
                     if recv.begin_direct_frame(len, more) {
@@ -946,14 +936,15 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                     self.ps.drop_member(ty, index, h);
                     return;
                 }
-                Action::Ready(peer_type, id) => self.attach(h, peer_type, id),
+                Action::Ready(peer_type) => self.attach(h, peer_type),
             }
         }
     }
 
     /// A peer finished its handshake: give it a routing id, refuse it where the pattern
     /// says so.
-    fn attach(&mut self, h: PeerHandle, peer_type: SocketType, id: heapless::Vec<u8, 255>) {
+    /// The slot's `routing_id` holds the peer's identity.
+    fn attach(&mut self, h: PeerHandle, peer_type: SocketType) {
         let ty = self.ty();
         let index = h.index();
         // PAIR (RFC 31): exactly one peer.
@@ -969,19 +960,23 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             }
             return;
         }
-        let mut routing_id = id;
         if ty == SocketType::Router {
-            if routing_id.is_empty() {
+            let slots = &mut *self.slots;
+            if slots.get(index).is_some_and(|s| s.routing_id.is_empty()) {
                 // libzmq's generated ids: a zero byte and a 4-byte big-endian counter.
                 let n = self.next_routing_id;
                 self.next_routing_id = n.wrapping_add(1);
-                let _ = routing_id.push(0);
-                let _ = routing_id.extend_from_slice(&n.to_be_bytes());
-            } else if let Some(other) = self
-                .slots
-                .iter()
-                .position(|s| s.is_active() && s.routing_id.as_slice() == routing_id.as_slice())
-            {
+                if let Some(slot) = slots.get_mut(index) {
+                    let _ = slot.routing_id.push(0);
+                    let _ = slot.routing_id.extend_from_slice(&n.to_be_bytes());
+                }
+            } else if let Some(other) = slots.get(index).and_then(|me| {
+                // This slot is not active yet: only the others compare.
+                let id = me.routing_id.as_slice();
+                slots
+                    .iter()
+                    .position(|s| s.is_active() && s.routing_id.as_slice() == id)
+            }) {
                 if self.cfg.router_handover {
                     // The newcomer takes the id; the old connection goes.
                     if let Some(old) = self.handle_of(other) {
@@ -994,7 +989,6 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             }
         }
         let Some(slot) = self.slot_mut(h) else { return };
-        slot.routing_id = routing_id;
         slot.peer_type = Some(peer_type);
         slot.state = PeerState::Active;
         slot.report_ready = true;
@@ -1357,7 +1351,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             return note.ok_or(SocketRecvError::WouldBlock);
         }
         // Free space first (a reader unblocks back-pressured peers).
-        for _ in 0..n.saturating_mul(2).saturating_add(1) {
+        for _ in 0..n.wrapping_mul(2).wrapping_add(1) {
             let found = self
                 .round_from(self.fq)
                 .find(|&i| self.slots.get(i).is_some_and(|s| s.recv.messages() > 0));
@@ -1463,8 +1457,8 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             SocketType::Rep => {
                 // RFC 28: the envelope runs up to and including the first empty frame.
                 match msg.frames().position(<[u8]>::is_empty) {
-                    Some(p) if p.saturating_add(1) < msg.len() => Verdict::Deliver {
-                        skip: p.saturating_add(1),
+                    Some(p) if p.wrapping_add(1) < msg.len() => Verdict::Deliver {
+                        skip: p.wrapping_add(1),
                     },
                     _ => Verdict::Drop,
                 }
@@ -1520,10 +1514,43 @@ enum Action {
     Auth,
     TooBig,
     Closed(CloseReason),
-    Ready(SocketType, heapless::Vec<u8, 255>),
+    Ready(SocketType),
 }
 
 /// Memory of nothing (what a refused `add_peer_with` could not find to give back).
+/// Writes a piece of a frame (`data`, at `offset` in a body of `len` bytes) into a receive
+/// queue: the first piece starts the frame's record, the last ends it.
+fn take_chunk(recv: &mut MsgQueue<'_>, offset: u64, len: u64, data: &[u8], more: bool) -> Action {
+    if offset == 0 && !usize::try_from(len).is_ok_and(|len| recv.begin_frame(len, more)) {
+        return Action::TooBig;
+    }
+    recv.write_body(data);
+    if offset.wrapping_add(data.len() as u64) == len {
+        recv.end_frame();
+    }
+    Action::None
+}
+
+/// The slot of `h` if its peer is still there. Out of line: every public call that takes a
+/// handle looks its slot up, and one copy of the checks is smaller than a dozen (firmware).
+#[cfg_attr(target_os = "none", inline(never))]
+fn live_slot<'a, 'b>(slots: &'a [PeerSlot<'b>], h: PeerHandle) -> Option<&'a PeerSlot<'b>> {
+    slots
+        .get(h.index())
+        .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+}
+
+/// [`live_slot`], mutable.
+#[cfg_attr(target_os = "none", inline(never))]
+fn live_slot_mut<'a, 'b>(
+    slots: &'a mut [PeerSlot<'b>],
+    h: PeerHandle,
+) -> Option<&'a mut PeerSlot<'b>> {
+    slots
+        .get_mut(h.index())
+        .filter(|s| s.generation == h.generation && s.state != PeerState::Free)
+}
+
 fn no_memory<'b>() -> PeerMemory<'b> {
     PeerMemory {
         rx: &mut [],
@@ -1572,10 +1599,10 @@ fn enqueue_slot(
         // Every frame must go in, or the message would leave in part: the mechanism's
         // per-frame overhead counts.
         if send.is_empty() && progress.is_none() && len.wire_for(session) <= session.frame_space() {
-            let total = envelope.len().saturating_add(frames.len());
+            let total = envelope.len().wrapping_add(frames.len());
             for (k, f) in envelope.iter().chain(frames.iter()).enumerate() {
                 // Fits: checked above.
-                let _ = session.send_frame(f, k.saturating_add(1) < total);
+                let _ = session.send_frame(f, k.wrapping_add(1) < total);
             }
             return Ok(());
         }
@@ -1627,7 +1654,7 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
     let count = msg.len();
     let (mut fi, mut off) = progress.unwrap_or((0, 0));
     for (k, part) in msg.parts().enumerate().skip(fi) {
-        let more = k.saturating_add(1) < count;
+        let more = k.wrapping_add(1) < count;
         let f = match part {
             Part::Bytes(f) => f,
             Part::Direct(len) => {
@@ -1644,7 +1671,7 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
                     *progress = Some((fi, off));
                     return false;
                 }
-                fi = fi.saturating_add(1);
+                fi = fi.wrapping_add(1);
                 off = 0;
                 continue;
             }
@@ -1653,16 +1680,16 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
         // filled the transmit buffer): then the session still owes body bytes, and the frame
         // must not be started again.
         if off == 0 && session.frame_body_remaining() == 0 {
-            let whole = f.len().saturating_add(9);
+            let whole = f.len().wrapping_add(9);
             if whole <= session.frame_space() {
                 if session.send_frame(f, more).is_err() {
                     *progress = Some((fi, off));
                     return false;
                 }
-                fi = fi.saturating_add(1);
+                fi = fi.wrapping_add(1);
                 continue;
             }
-            if whole.saturating_add(CONTROL_MARGIN) <= session.tx_capacity() {
+            if whole.wrapping_add(CONTROL_MARGIN) <= session.tx_capacity() {
                 // It will fit whole once the transport has taken some output.
                 *progress = Some((fi, off));
                 return false;
@@ -1675,14 +1702,14 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
         }
         while off < f.len() {
             match f.get(off..).map(|rest| session.write_frame_body(rest)) {
-                Some(Ok(n)) => off = off.saturating_add(n),
+                Some(Ok(n)) => off = off.wrapping_add(n),
                 _ => {
                     *progress = Some((fi, off));
                     return false;
                 }
             }
         }
-        fi = fi.saturating_add(1);
+        fi = fi.wrapping_add(1);
         off = 0;
     }
     *progress = None;
@@ -1691,7 +1718,7 @@ fn pump_one_message(slot: &mut PeerSlot<'_>) -> bool {
 }
 
 fn push_frames(q: &mut MsgQueue<'_>, frames: &[&[u8]]) {
-    let last = frames.len().saturating_sub(1);
+    let last = frames.len().wrapping_sub(1);
     for (k, f) in frames.iter().enumerate() {
         q.push_frame(f, k < last);
     }

@@ -20,6 +20,9 @@ pub const fn stored_len(frames: usize, bytes: usize) -> usize {
 
 #[derive(Debug)]
 pub(crate) struct MsgQueue<'b> {
+    /// Records in `buf[head..tail]`; `head <= complete_end <= tail <= buf.len()` always, and
+    /// every move of these positions is checked against the room there is first: arithmetic
+    /// on them is `wrapping_*` (exact; smaller than `saturating_*` on 32-bit targets).
     buf: &'b mut [u8],
     head: usize,
     tail: usize,
@@ -50,9 +53,10 @@ impl<'b> MsgQueue<'b> {
         }
     }
 
-    /// The memory, handed back.
-    pub fn into_buf(self) -> &'b mut [u8] {
-        self.buf
+    /// The memory, handed back; the queue is left empty, without memory.
+    pub fn take_buf(&mut self) -> &'b mut [u8] {
+        self.clear();
+        core::mem::take(&mut self.buf)
     }
 
     pub fn capacity(&self) -> usize {
@@ -77,7 +81,7 @@ impl<'b> MsgQueue<'b> {
     pub fn free(&self) -> usize {
         self.buf
             .len()
-            .saturating_sub(self.tail.saturating_sub(self.head))
+            .wrapping_sub(self.tail.wrapping_sub(self.head))
     }
 
     /// Bytes free for new records once every complete message is gone: what the rest of
@@ -85,14 +89,14 @@ impl<'b> MsgQueue<'b> {
     pub fn free_when_drained(&self) -> usize {
         self.buf
             .len()
-            .saturating_sub(self.tail.saturating_sub(self.complete_end))
+            .wrapping_sub(self.tail.wrapping_sub(self.complete_end))
     }
 
     fn compact(&mut self) {
         if self.head > 0 {
             self.buf.copy_within(self.head..self.tail, 0);
-            self.tail = self.tail.saturating_sub(self.head);
-            self.complete_end = self.complete_end.saturating_sub(self.head);
+            self.tail = self.tail.wrapping_sub(self.head);
+            self.complete_end = self.complete_end.wrapping_sub(self.head);
             self.head = 0;
         }
     }
@@ -130,7 +134,7 @@ impl<'b> MsgQueue<'b> {
         let Some(need) = len.checked_add(RECORD) else {
             return false;
         };
-        if self.buf.len().saturating_sub(self.tail) < need {
+        if self.buf.len().wrapping_sub(self.tail) < need {
             self.compact();
         }
         let start = self.tail;
@@ -147,7 +151,7 @@ impl<'b> MsgQueue<'b> {
         *f = flags;
         self.tail = end;
         self.writing = Some(Writing {
-            at: start.saturating_add(RECORD),
+            at: start.wrapping_add(RECORD),
             left: len,
             more,
         });
@@ -156,18 +160,20 @@ impl<'b> MsgQueue<'b> {
 
     /// Copies the next part of the current frame's body; returns how much was taken (no more
     /// than the frame still needs).
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn write_body(&mut self, data: &[u8]) -> usize {
         let Some(w) = self.writing.as_mut() else {
             return 0;
         };
         let n = data.len().min(w.left);
+        // Both exactly `n` long (no length check left to fail).
         if let (Some(dst), Some(src)) = (
-            self.buf.get_mut(w.at..w.at.saturating_add(n)),
+            self.buf.get_mut(w.at..).and_then(|b| b.get_mut(..n)),
             data.get(..n),
         ) {
             dst.copy_from_slice(src);
-            w.at = w.at.saturating_add(n);
-            w.left = w.left.saturating_sub(n);
+            w.at = w.at.wrapping_add(n);
+            w.left = w.left.wrapping_sub(n);
             return n;
         }
         0
@@ -175,11 +181,12 @@ impl<'b> MsgQueue<'b> {
 
     /// Ends the current frame (its body must be complete); a frame without MORE completes
     /// the message.
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn end_frame(&mut self) {
         if let Some(w) = self.writing.take() {
             if !w.more {
                 self.complete_end = self.tail;
-                self.count = self.count.saturating_add(1);
+                self.count = self.count.wrapping_add(1);
             }
         }
     }
@@ -231,15 +238,15 @@ impl<'b> MsgQueue<'b> {
     pub fn pop_front(&mut self) -> Option<Message<'_>> {
         let len = self.front()?.bytes.len();
         let start = self.head;
-        self.head = self.head.saturating_add(len);
-        self.count = self.count.saturating_sub(1);
+        self.head = self.head.wrapping_add(len);
+        self.count = self.count.wrapping_sub(1);
         if self.head == self.tail {
             // Empty: start again at the front (only indices move; the bytes lent out stay).
             self.head = 0;
             self.tail = 0;
             self.complete_end = 0;
         }
-        let bytes = self.buf.get(start..start.saturating_add(len))?;
+        let bytes = self.buf.get(start..start.wrapping_add(len))?;
         Some(Message { bytes })
     }
 }

@@ -226,10 +226,13 @@ impl<'a> View<'a> {
 }
 
 /// A set of subscriptions in caller memory. See the [module documentation](self).
+// `repr(C)`, in this order: an empty trie's zero fields are short runs around `kind`,
+// stored in place, not 20 bytes in a row that become a call to a `memclr` variant a
+// firmware may not otherwise link (174 bytes).
+#[repr(C)]
 pub struct Trie<'m> {
     scratch: &'m mut [u8],
     nodes: &'m mut [u8],
-    kind: Kind,
     node_len: usize,
     /// Members a set can hold (sets mode).
     members: usize,
@@ -237,6 +240,7 @@ pub struct Trie<'m> {
     cap: u32,
     /// Nodes ever handed out (`0..top` are in use or on the free list).
     top: u32,
+    kind: Kind,
     free_head: u32,
     free_count: u32,
     /// Nodes with a non-zero value.

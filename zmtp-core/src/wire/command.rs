@@ -93,9 +93,20 @@ impl<'a> Command<'a> {
     /// case-sensitively: `ping` is an unknown command.
     pub fn parse(body: &'a [u8]) -> Result<Command<'a>, CommandError> {
         let (name, data) = split_command(body)?;
-        Ok(match name {
-            b"READY" => Command::Ready(Metadata::parse(data).map_err(CommandError::Metadata)?),
-            b"ERROR" => {
+        // The known names by table (one compare loop; a `match` on byte strings unrolls
+        // every comparison, which firmware pays for in flash).
+        const KNOWN: [&[u8]; 6] = [
+            b"READY",
+            b"ERROR",
+            b"PING",
+            b"PONG",
+            b"SUBSCRIBE",
+            b"CANCEL",
+        ];
+        let known = KNOWN.iter().position(|k| super::same_bytes(k, name));
+        Ok(match known {
+            Some(0) => Command::Ready(Metadata::parse(data).map_err(CommandError::Metadata)?),
+            Some(1) => {
                 // error = command-size %d5 "ERROR" error-reason; error-reason = OCTET 0*255VCHAR
                 let (len, reason) = data.split_first().ok_or(CommandError::MalformedError)?;
                 if reason.len() != usize::from(*len) {
@@ -103,7 +114,7 @@ impl<'a> Command<'a> {
                 }
                 Command::Error { reason }
             }
-            b"PING" => {
+            Some(2) => {
                 // ping = command-size %d4 "PING" ping-ttl ping-context
                 let (ttl, context) = data
                     .split_first_chunk::<2>()
@@ -116,14 +127,14 @@ impl<'a> Command<'a> {
                     context,
                 }
             }
-            b"PONG" => {
+            Some(3) => {
                 if data.len() > MAX_PING_CONTEXT {
                     return Err(CommandError::MalformedPong);
                 }
                 Command::Pong { context: data }
             }
-            b"SUBSCRIBE" => Command::Subscribe(data),
-            b"CANCEL" => Command::Cancel(data),
+            Some(4) => Command::Subscribe(data),
+            Some(5) => Command::Cancel(data),
             _ => Command::Other { name, data },
         })
     }

@@ -33,8 +33,22 @@ pub enum GreetingError {
 }
 
 /// A mechanism name as carried in the greeting: 20 bytes, NUL-padded.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct Mechanism([u8; MECHANISM_LEN]);
+
+// By hand, not derived: the derived `==` on the array calls `memcmp` (see `same_bytes`).
+impl PartialEq for Mechanism {
+    fn eq(&self, other: &Mechanism) -> bool {
+        super::same_bytes(&self.0, &other.0)
+    }
+}
+
+// Consistent with `eq`: equal mechanisms have equal bytes.
+impl core::hash::Hash for Mechanism {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Mechanism {
     /// The NULL mechanism (RFC 37 §"The NULL Security Mechanism").

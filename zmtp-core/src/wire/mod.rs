@@ -34,6 +34,14 @@ pub use metadata::{
 };
 pub use socket_type::SocketType;
 
+/// Whether `a` and `b` hold the same bytes. A plain loop, out of line on bare metal: the
+/// slice and array `==` of the few short names compared here call `memcmp`, which a
+/// firmware may not otherwise link (116 bytes).
+#[cfg_attr(target_os = "none", inline(never))]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// Result of a streaming parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -65,7 +65,7 @@ impl SocketType {
     pub fn from_bytes(name: &[u8]) -> Option<SocketType> {
         SocketType::ALL
             .into_iter()
-            .find(|t| t.as_str().as_bytes() == name)
+            .find(|t| super::same_bytes(t.as_str().as_bytes(), name))
     }
 
     /// Parses a type name in any case (for command lines and configuration, not for the wire).
