@@ -490,6 +490,7 @@ impl Socket {
         if frames.len() < min_frames {
             return Err(Error::EmptyMessage);
         }
+        let mut long: Option<Vec<u8>> = None;
         loop {
             // One lock of the state for the checks and the turn; the outbox's lock inside
             // it (the I/O thread never takes the state's).
@@ -510,11 +511,22 @@ impl Socket {
             }
             let needs_peer = self.needs_ready_peer(&st.opts);
             // A long one-frame message is copied before taking the outbox's lock, so the
-            // I/O thread is not held up by the copy.
-            let mut long = match frames {
-                [f] if f.len() >= OWN_FRAME => Some(f.to_vec()),
-                _ => None,
-            };
+            // I/O thread is not held up by the copy; into a spare body if there is one (no
+            // allocation), and once (it is kept while waiting for room).
+            if long.is_none() {
+                if let [f] = frames {
+                    if f.len() >= OWN_FRAME {
+                        long = Some(match self.shared.spares.get(f.len()) {
+                            Some(mut body) => {
+                                body.clear();
+                                body.extend_from_slice(f);
+                                body
+                            }
+                            None => f.to_vec(),
+                        });
+                    }
+                }
+            }
             let queued = self.shared.send(needs_peer, |b| {
                 match long.take() {
                     Some(v) => b.push_frame_vec(v),
@@ -790,8 +802,26 @@ impl Socket {
     }
 
     fn recv_frame_into(&self, wait: Wait, buf: &mut Vec<u8>) -> Result<usize> {
-        self.recv_with(wait, |b| b.take_frame_into(buf).map(|_| ()))?;
-        Ok(buf.len())
+        let mut spare = Vec::new();
+        let r = self.recv_with(wait, |b| b.take_frame_into(buf, &mut spare).map(|_| ()));
+        self.keep_spares(spare);
+        r.map(|()| buf.len())
+    }
+
+    /// Long allocations the caller's buffers held before a long frame replaced them: the
+    /// I/O thread reads the next long frames into them (see `batch::Spares`).
+    fn keep_spares(&self, spare: Vec<Vec<u8>>) {
+        for body in spare {
+            self.shared.spares.put(body);
+        }
+    }
+
+    /// [`recv_with`](Self::recv_with) for `recv_multipart_into`.
+    fn recv_msg_into(&self, wait: Wait, msg: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut spare = Vec::new();
+        let r = self.recv_with(wait, |b| b.take_msg_into(msg, &mut spare));
+        self.keep_spares(spare);
+        r
     }
 
     /// [`recv_multipart`](Self::recv_multipart) into the caller's frames: `msg` ends up
@@ -819,13 +849,13 @@ impl Socket {
     /// # }
     /// ```
     pub fn recv_multipart_into(&self, msg: &mut Vec<Vec<u8>>) -> Result<()> {
-        self.recv_with(Wait::Forever, |b| b.take_msg_into(msg))
+        self.recv_msg_into(Wait::Forever, msg)
     }
 
     /// [`recv_multipart_into`](Self::recv_multipart_into) without waiting
     /// ([`Error::WouldBlock`]).
     pub fn try_recv_multipart_into(&self, msg: &mut Vec<Vec<u8>>) -> Result<()> {
-        self.recv_with(Wait::No, |b| b.take_msg_into(msg))
+        self.recv_msg_into(Wait::No, msg)
     }
 
     /// [`recv_multipart_into`](Self::recv_multipart_into) waiting at most `timeout`
@@ -835,7 +865,7 @@ impl Socket {
         msg: &mut Vec<Vec<u8>>,
         timeout: Duration,
     ) -> Result<()> {
-        self.recv_with(deadline(timeout), |b| b.take_msg_into(msg))
+        self.recv_msg_into(deadline(timeout), msg)
     }
 
     /// Whether the message last read with [`recv`](Self::recv) has more frames
