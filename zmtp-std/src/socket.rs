@@ -759,8 +759,10 @@ impl Socket {
     /// the frame, in its allocation (grown if need be), and the frame's length is returned.
     /// A loop that keeps one buffer makes no allocation per message, as libzmq's loops that
     /// reuse one `zmq_msg_t`. (Frames of 8 KiB and more arrive in an allocation of their
-    /// own, which replaces `buf`'s: no copy.) Unlike libzmq's `zmq_recv` and pyzmq's
-    /// `recv_into`, nothing is truncated.
+    /// own, which replaces `buf`'s: no copy. `buf`'s old allocation, if that long, is
+    /// kept by the socket and the next long frame is read into it, so a loop receiving
+    /// long messages makes no allocation per message either.) Unlike libzmq's `zmq_recv`
+    /// and pyzmq's `recv_into`, nothing is truncated.
     ///
     /// [`has_more`](Self::has_more) tells whether more frames of the message follow. On an
     /// error `buf` is left as it was.
@@ -826,9 +828,11 @@ impl Socket {
 
     /// [`recv_multipart`](Self::recv_multipart) into the caller's frames: `msg` ends up
     /// holding exactly the message's frames, each written into the allocation of the frame
-    /// that was at its place (new ones are added, extra ones dropped). A loop that keeps
-    /// one `msg` makes no allocation per message once its frames are large enough. On an
-    /// error `msg` is left as it was.
+    /// that was at its place (new ones are added, extra ones dropped; frames of 8 KiB and
+    /// more replace the allocation, as in [`recv_into`](Self::recv_into), and the socket
+    /// keeps the old one for the next long frame). A loop that keeps one `msg` makes no
+    /// allocation per message once its frames are large enough. On an error `msg` is left
+    /// as it was.
     ///
     /// ```
     /// use zmtp_std::{Context, SocketType};
