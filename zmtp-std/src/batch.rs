@@ -391,7 +391,7 @@ impl Batch {
     pub(crate) fn take_frame_into(
         &mut self,
         out: &mut Vec<u8>,
-        spare: &mut Vec<Vec<u8>>,
+        spare: &mut Option<Vec<u8>>,
     ) -> Option<bool> {
         let range = self.front_range()?;
         let more = range.len() > 1;
@@ -399,7 +399,7 @@ impl Batch {
             Some(Frame::Own(v)) => {
                 let old = std::mem::replace(out, std::mem::take(v));
                 if old.capacity() >= OWN_FRAME {
-                    spare.push(old);
+                    *spare = Some(old);
                 }
             }
             Some(Frame::Inline { start, len }) => {
@@ -434,9 +434,11 @@ impl Batch {
             }
             let Some(slot) = out.get_mut(n) else { break };
             n += 1;
-            match self.take_frame_into(slot, spare) {
-                Some(true) => {}
-                _ => break,
+            let mut replaced = None;
+            let more = self.take_frame_into(slot, &mut replaced);
+            spare.extend(replaced);
+            if more != Some(true) {
+                break;
             }
         }
         spare.extend(out.drain(n..).filter(|f| f.capacity() >= OWN_FRAME));
@@ -497,22 +499,23 @@ mod tests {
             0,
         );
         let mut spare = Vec::new();
+        let mut replaced = None;
         let mut frame = Vec::with_capacity(64);
         let cap = frame.capacity();
-        assert_eq!(b.take_frame_into(&mut frame, &mut spare), Some(false));
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), Some(false));
         assert_eq!(frame, b"ab");
         assert_eq!(frame.capacity(), cap);
         let mut msg = vec![b"old".to_vec(); 5];
         assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
         assert_eq!(msg, vec![b"c".to_vec(), vec![], big.clone()]);
         // A partly read message: the rest of it.
-        assert_eq!(b.take_frame_into(&mut frame, &mut spare), Some(true));
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), Some(true));
         assert_eq!(frame, b"x");
         assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
         assert_eq!(msg, vec![b"y".to_vec()]);
         assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
         assert_eq!(msg, vec![b"z".to_vec()]);
-        assert_eq!(b.take_frame_into(&mut frame, &mut spare), None);
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), None);
         assert_eq!(b.take_msg_into(&mut msg, &mut spare), None);
         assert_eq!(
             msg,
@@ -520,6 +523,7 @@ mod tests {
             "untouched when there is no message"
         );
         assert_eq!(spare, vec![big], "the long frame dropped from `msg`");
+        assert_eq!(replaced, None, "`frame` only took short frames");
     }
 
     #[test]
@@ -529,9 +533,10 @@ mod tests {
         fill(&mut b, &[&[&big], &[b"a", &big], &[b"b"]], 0);
         let mut spare = Vec::new();
         let mut frame = vec![1u8; OWN_FRAME];
-        assert_eq!(b.take_frame_into(&mut frame, &mut spare), Some(false));
+        let mut replaced = None;
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), Some(false));
         assert_eq!(frame, big);
-        assert_eq!(spare, vec![vec![1u8; OWN_FRAME]]);
+        assert_eq!(replaced, Some(vec![1u8; OWN_FRAME]));
         // Long frames replaced and long frames dropped from `msg` go to the spares.
         let mut msg = vec![vec![2u8; OWN_FRAME], vec![3u8; OWN_FRAME], vec![4u8; 10]];
         spare.clear();

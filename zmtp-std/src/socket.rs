@@ -804,25 +804,23 @@ impl Socket {
     }
 
     fn recv_frame_into(&self, wait: Wait, buf: &mut Vec<u8>) -> Result<usize> {
-        let mut spare = Vec::new();
+        // The long allocation a long frame replaced in `buf`: the I/O thread reads the next
+        // long frame into it (see `batch::Spares`).
+        let mut spare = None;
         let r = self.recv_with(wait, |b| b.take_frame_into(buf, &mut spare).map(|_| ()));
-        self.keep_spares(spare);
-        r.map(|()| buf.len())
-    }
-
-    /// Long allocations the caller's buffers held before a long frame replaced them: the
-    /// I/O thread reads the next long frames into them (see `batch::Spares`).
-    fn keep_spares(&self, spare: Vec<Vec<u8>>) {
-        for body in spare {
+        if let Some(body) = spare {
             self.shared.spares.put(body);
         }
+        r.map(|()| buf.len())
     }
 
     /// [`recv_with`](Self::recv_with) for `recv_multipart_into`.
     fn recv_msg_into(&self, wait: Wait, msg: &mut Vec<Vec<u8>>) -> Result<()> {
         let mut spare = Vec::new();
         let r = self.recv_with(wait, |b| b.take_msg_into(msg, &mut spare));
-        self.keep_spares(spare);
+        for body in spare {
+            self.shared.spares.put(body);
+        }
         r
     }
 
