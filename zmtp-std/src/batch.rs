@@ -10,6 +10,7 @@
 //! message.
 
 use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 
 use zmtp_core::socket::Part;
 
@@ -24,6 +25,64 @@ const KEEP_BYTES: usize = 4 << 20;
 
 /// A cleared batch keeps at most this many frame and message records.
 const KEEP_RECORDS: usize = 64 * 1024;
+
+/// At most this many bytes of spare bodies are kept per socket ([`Spares`]): enough for
+/// the long messages one turn of the I/O loop reads or writes.
+const SPARE_BYTES: usize = 4 << 20;
+
+/// Spare bodies of more than this capacity are not kept (a burst of huge messages does not
+/// pin its memory).
+const SPARE_MAX: usize = 1 << 20;
+
+/// Allocations of long frames' bodies, used again instead of being freed: the `Vec` that
+/// `recv_into` replaces with a received long frame, a sent long frame's body once it is
+/// written. The other side of the socket takes them for its next long frame (a body to
+/// read a frame into, a copy of a frame to send), so a steady stream of long messages
+/// makes no allocation per message: no page faults from memory the allocator handed back
+/// to the system and takes again, and a recycled body that is already as long as the next
+/// one is read into without being zeroed first (its old bytes are overwritten before
+/// anyone sees them). Bodies of at most [`SPARE_MAX`] bytes each, [`SPARE_BYTES`] in all.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    bodies: Vec<Vec<u8>>,
+    /// Their capacities' sum.
+    bytes: usize,
+}
+
+impl Spares {
+    /// Keeps `body` for later (or drops it: too short to be worth it, too large, or
+    /// enough kept already).
+    pub(crate) fn put(&self, body: Vec<u8>) {
+        let cap = body.capacity();
+        if !(OWN_FRAME..=SPARE_MAX).contains(&cap) {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.bytes.saturating_add(cap) <= SPARE_BYTES {
+            kept.bytes += cap;
+            kept.bodies.push(body);
+        } else {
+            // Freed after the lock is let go.
+            drop(kept);
+            drop(body);
+        }
+    }
+
+    /// A kept body with room for at least `min` bytes, if there is one (its length and
+    /// contents are whatever it held: the caller sets both).
+    pub(crate) fn get(&self, min: usize) -> Option<Vec<u8>> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = kept.bodies.iter().rposition(|b| b.capacity() >= min)?;
+        let body = kept.bodies.swap_remove(i);
+        kept.bytes = kept.bytes.saturating_sub(body.capacity());
+        Some(body)
+    }
+}
 
 #[derive(Debug)]
 enum Frame {
@@ -326,14 +385,23 @@ impl Batch {
     }
 
     /// Takes the next frame of the front message into `out` (its old contents replaced,
-    /// its allocation reused for a short frame; a long frame's own allocation replaces it),
-    /// and whether more frames of it follow; the message leaves the batch with its last
-    /// frame.
-    pub(crate) fn take_frame_into(&mut self, out: &mut Vec<u8>) -> Option<bool> {
+    /// its allocation reused for a short frame; a long frame's own allocation replaces it,
+    /// and `out`'s old one, if long, goes to `spare`), and whether more frames of it
+    /// follow; the message leaves the batch with its last frame.
+    pub(crate) fn take_frame_into(
+        &mut self,
+        out: &mut Vec<u8>,
+        spare: &mut Option<Vec<u8>>,
+    ) -> Option<bool> {
         let range = self.front_range()?;
         let more = range.len() > 1;
         match self.frames.get_mut(range.start) {
-            Some(Frame::Own(v)) => *out = std::mem::take(v),
+            Some(Frame::Own(v)) => {
+                let old = std::mem::replace(out, std::mem::take(v));
+                if old.capacity() >= OWN_FRAME {
+                    *spare = Some(old);
+                }
+            }
             Some(Frame::Inline { start, len }) => {
                 let (s, l) = (*start, *len);
                 out.clear();
@@ -350,8 +418,14 @@ impl Batch {
     }
 
     /// Takes the front message's unread frames into `out`, reusing its frames'
-    /// allocations (`out` ends up with exactly the message's frames).
-    pub(crate) fn take_msg_into(&mut self, out: &mut Vec<Vec<u8>>) -> Option<()> {
+    /// allocations (`out` ends up with exactly the message's frames; long allocations
+    /// replaced, as in [`take_frame_into`](Self::take_frame_into), or dropped go to
+    /// `spare`).
+    pub(crate) fn take_msg_into(
+        &mut self,
+        out: &mut Vec<Vec<u8>>,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Option<()> {
         self.front_range()?;
         let mut n = 0;
         loop {
@@ -360,12 +434,14 @@ impl Batch {
             }
             let Some(slot) = out.get_mut(n) else { break };
             n += 1;
-            match self.take_frame_into(slot) {
-                Some(true) => {}
-                _ => break,
+            let mut replaced = None;
+            let more = self.take_frame_into(slot, &mut replaced);
+            spare.extend(replaced);
+            if more != Some(true) {
+                break;
             }
         }
-        out.truncate(n);
+        spare.extend(out.drain(n..).filter(|f| f.capacity() >= OWN_FRAME));
         Some(())
     }
 
@@ -422,28 +498,77 @@ mod tests {
             &[&[b"ab"], &[b"c", b"", &big], &[b"x", b"y"], &[b"z"]],
             0,
         );
+        let mut spare = Vec::new();
+        let mut replaced = None;
         let mut frame = Vec::with_capacity(64);
         let cap = frame.capacity();
-        assert_eq!(b.take_frame_into(&mut frame), Some(false));
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), Some(false));
         assert_eq!(frame, b"ab");
         assert_eq!(frame.capacity(), cap);
         let mut msg = vec![b"old".to_vec(); 5];
-        assert_eq!(b.take_msg_into(&mut msg), Some(()));
+        assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
         assert_eq!(msg, vec![b"c".to_vec(), vec![], big.clone()]);
         // A partly read message: the rest of it.
-        assert_eq!(b.take_frame_into(&mut frame), Some(true));
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), Some(true));
         assert_eq!(frame, b"x");
-        assert_eq!(b.take_msg_into(&mut msg), Some(()));
+        assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
         assert_eq!(msg, vec![b"y".to_vec()]);
-        assert_eq!(b.take_msg_into(&mut msg), Some(()));
+        assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
         assert_eq!(msg, vec![b"z".to_vec()]);
-        assert_eq!(b.take_frame_into(&mut frame), None);
-        assert_eq!(b.take_msg_into(&mut msg), None);
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), None);
+        assert_eq!(b.take_msg_into(&mut msg, &mut spare), None);
         assert_eq!(
             msg,
             vec![b"z".to_vec()],
             "untouched when there is no message"
         );
+        assert_eq!(spare, vec![big], "the long frame dropped from `msg`");
+        assert_eq!(replaced, None, "`frame` only took short frames");
+    }
+
+    #[test]
+    fn replaced_long_allocations_become_spares() {
+        let big = vec![7u8; OWN_FRAME];
+        let mut b = Batch::default();
+        fill(&mut b, &[&[&big], &[b"a", &big], &[b"b"]], 0);
+        let mut spare = Vec::new();
+        let mut frame = vec![1u8; OWN_FRAME];
+        let mut replaced = None;
+        assert_eq!(b.take_frame_into(&mut frame, &mut replaced), Some(false));
+        assert_eq!(frame, big);
+        assert_eq!(replaced, Some(vec![1u8; OWN_FRAME]));
+        // Long frames replaced and long frames dropped from `msg` go to the spares.
+        let mut msg = vec![vec![2u8; OWN_FRAME], vec![3u8; OWN_FRAME], vec![4u8; 10]];
+        spare.clear();
+        assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
+        assert_eq!(msg, vec![b"a".to_vec(), big.clone()]);
+        assert_eq!(spare, vec![vec![3u8; OWN_FRAME]]);
+        spare.clear();
+        assert_eq!(b.take_msg_into(&mut msg, &mut spare), Some(()));
+        assert_eq!(msg, vec![b"b".to_vec()]);
+        assert_eq!(spare, vec![big.clone()], "the dropped long frame");
+    }
+
+    #[test]
+    fn spares_keep_a_bounded_amount_of_bounded_bodies() {
+        let s = Spares::default();
+        s.put(vec![0; 100]);
+        s.put(Vec::with_capacity(SPARE_MAX + 1));
+        assert!(s.get(0).is_none(), "too short, too long: not kept");
+        let n = SPARE_BYTES / OWN_FRAME;
+        for _ in 0..n + 2 {
+            s.put(vec![1; OWN_FRAME]);
+        }
+        s.put(Vec::with_capacity(2 * OWN_FRAME));
+        assert!(s.get(2 * OWN_FRAME).is_none(), "full: not kept");
+        for _ in 0..n {
+            let b = s.get(OWN_FRAME).unwrap();
+            assert!(b.capacity() >= OWN_FRAME);
+            assert_eq!(b, vec![1; OWN_FRAME], "kept as it was");
+        }
+        assert!(s.get(1).is_none());
+        s.put(Vec::with_capacity(2 * OWN_FRAME));
+        assert!(s.get(2 * OWN_FRAME).is_some(), "room again");
     }
 
     #[test]

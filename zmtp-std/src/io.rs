@@ -35,7 +35,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use zmtp_core::socket::{Part, PeerHandle, SocketConfig, SocketEvent, SocketSendError};
 use zmtp_core::{CloseReason, Config, Role, SocketType};
 
-use crate::batch::{Batch, OWN_FRAME};
+use crate::batch::{Batch, Spares, OWN_FRAME};
 use crate::context::{Command, WAKER};
 use crate::error::{Error, Result};
 use crate::monitor::MonitorEvent;
@@ -640,10 +640,22 @@ struct DirectIn {
 
 impl DirectIn {
     /// Room for the next bytes of a body of `len` bytes owing `owed`: the unfilled part of
-    /// its `Vec`, grown by at most [`DIRECT_CHUNK`] when full.
-    fn room(&mut self, len: u64, owed: u64) -> &mut [u8] {
+    /// its `Vec` (a spare body if there is one, see [`Spares`]), grown by at most
+    /// [`DIRECT_CHUNK`] when full.
+    fn room(&mut self, len: u64, owed: u64, spares: &Spares) -> &mut [u8] {
         let first = usize::try_from(len).map_or(DIRECT_CHUNK, |l| l.min(DIRECT_CHUNK));
-        let (body, filled) = self.cur.get_or_insert_with(|| (vec![0u8; first], 0));
+        let (body, filled) = self.cur.get_or_insert_with(|| {
+            let body = match spares.get(first) {
+                // Only what it lacks of `first` is zeroed (its old bytes are overwritten
+                // before anybody sees them: only the filled part is handed on).
+                Some(mut body) => {
+                    body.resize(first, 0);
+                    body
+                }
+                None => vec![0u8; first],
+            };
+            (body, 0)
+        });
         if *filled == body.len() {
             let more = usize::try_from(owed).map_or(DIRECT_CHUNK, |o| o.min(DIRECT_CHUNK));
             body.resize(filled.saturating_add(more), 0);
@@ -1217,7 +1229,7 @@ impl IoSocket {
                     if !d.buffered.is_empty() {
                         // What came in with its header: the only copy.
                         let n = d.buffered.len();
-                        let room = into.room(len, owed);
+                        let room = into.room(len, owed, &self.shared.spares);
                         let k = n.min(room.len());
                         if let (Some(dst), Some(src)) = (room.get_mut(..k), d.buffered.get(..k)) {
                             dst.copy_from_slice(src);
@@ -1235,7 +1247,7 @@ impl IoSocket {
                             break;
                         }
                         budget -= 1;
-                        let room = into.room(len, owed);
+                        let room = into.room(len, owed, &self.shared.spares);
                         let cap = usize::try_from(owed).map_or(room.len(), |o| o.min(room.len()));
                         match c.stream.read(room.get_mut(..cap).unwrap_or(&mut [])) {
                             Ok(0) => {
@@ -1371,8 +1383,10 @@ impl IoSocket {
                         // Cannot fail: `n` is at most what `poll_transmit_direct` gave.
                         let _ = core.mark_transmitted_direct(h, n);
                         if direct > 0 && n.saturating_sub(head) as u64 == direct {
-                            if let Some(q) = self.direct_out.get_mut(&h) {
-                                q.pop_front();
+                            let written = self.direct_out.get_mut(&h).and_then(VecDeque::pop_front);
+                            if let Some(body) = written {
+                                // The application copies its next long frame into it.
+                                self.shared.spares.put(body);
                             }
                         }
                         progress = true;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use mio::Waker;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Spares};
 use crate::error::{Error, Result};
 use crate::monitor::{MonitorEvent, MonitorSender};
 
@@ -365,6 +365,8 @@ pub(crate) struct Shared {
     monitored: AtomicBool,
     /// Allow-list and handshake failures (PLAIN, CURVE).
     pub(crate) security: crate::security::SocketSecurity,
+    /// Long frames' bodies to use again (see [`Spares`]).
+    pub(crate) spares: Spares,
 }
 
 impl Shared {
@@ -396,6 +398,7 @@ impl Shared {
             monitor: Mutex::new(None),
             monitored: AtomicBool::new(false),
             security: Default::default(),
+            spares: Spares::default(),
         }
     }
 

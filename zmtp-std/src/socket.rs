@@ -490,6 +490,7 @@ impl Socket {
         if frames.len() < min_frames {
             return Err(Error::EmptyMessage);
         }
+        let mut long: Option<Vec<u8>> = None;
         loop {
             // One lock of the state for the checks and the turn; the outbox's lock inside
             // it (the I/O thread never takes the state's).
@@ -510,11 +511,22 @@ impl Socket {
             }
             let needs_peer = self.needs_ready_peer(&st.opts);
             // A long one-frame message is copied before taking the outbox's lock, so the
-            // I/O thread is not held up by the copy.
-            let mut long = match frames {
-                [f] if f.len() >= OWN_FRAME => Some(f.to_vec()),
-                _ => None,
-            };
+            // I/O thread is not held up by the copy; into a spare body if there is one (no
+            // allocation), and once (it is kept while waiting for room).
+            if long.is_none() {
+                if let [f] = frames {
+                    if f.len() >= OWN_FRAME {
+                        long = Some(match self.shared.spares.get(f.len()) {
+                            Some(mut body) => {
+                                body.clear();
+                                body.extend_from_slice(f);
+                                body
+                            }
+                            None => f.to_vec(),
+                        });
+                    }
+                }
+            }
             let queued = self.shared.send(needs_peer, |b| {
                 match long.take() {
                     Some(v) => b.push_frame_vec(v),
@@ -747,8 +759,10 @@ impl Socket {
     /// the frame, in its allocation (grown if need be), and the frame's length is returned.
     /// A loop that keeps one buffer makes no allocation per message, as libzmq's loops that
     /// reuse one `zmq_msg_t`. (Frames of 8 KiB and more arrive in an allocation of their
-    /// own, which replaces `buf`'s: no copy.) Unlike libzmq's `zmq_recv` and pyzmq's
-    /// `recv_into`, nothing is truncated.
+    /// own, which replaces `buf`'s: no copy. `buf`'s old allocation, if that long, is
+    /// kept by the socket and the next long frame is read into it, so a loop receiving
+    /// long messages makes no allocation per message either.) Unlike libzmq's `zmq_recv`
+    /// and pyzmq's `recv_into`, nothing is truncated.
     ///
     /// [`has_more`](Self::has_more) tells whether more frames of the message follow. On an
     /// error `buf` is left as it was.
@@ -790,15 +804,33 @@ impl Socket {
     }
 
     fn recv_frame_into(&self, wait: Wait, buf: &mut Vec<u8>) -> Result<usize> {
-        self.recv_with(wait, |b| b.take_frame_into(buf).map(|_| ()))?;
-        Ok(buf.len())
+        // The long allocation a long frame replaced in `buf`: the I/O thread reads the next
+        // long frame into it (see `batch::Spares`).
+        let mut spare = None;
+        let r = self.recv_with(wait, |b| b.take_frame_into(buf, &mut spare).map(|_| ()));
+        if let Some(body) = spare {
+            self.shared.spares.put(body);
+        }
+        r.map(|()| buf.len())
+    }
+
+    /// [`recv_with`](Self::recv_with) for `recv_multipart_into`.
+    fn recv_msg_into(&self, wait: Wait, msg: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut spare = Vec::new();
+        let r = self.recv_with(wait, |b| b.take_msg_into(msg, &mut spare));
+        for body in spare {
+            self.shared.spares.put(body);
+        }
+        r
     }
 
     /// [`recv_multipart`](Self::recv_multipart) into the caller's frames: `msg` ends up
     /// holding exactly the message's frames, each written into the allocation of the frame
-    /// that was at its place (new ones are added, extra ones dropped). A loop that keeps
-    /// one `msg` makes no allocation per message once its frames are large enough. On an
-    /// error `msg` is left as it was.
+    /// that was at its place (new ones are added, extra ones dropped; frames of 8 KiB and
+    /// more replace the allocation, as in [`recv_into`](Self::recv_into), and the socket
+    /// keeps the old one for the next long frame). A loop that keeps one `msg` makes no
+    /// allocation per message once its frames are large enough. On an error `msg` is left
+    /// as it was.
     ///
     /// ```
     /// use zmtp_std::{Context, SocketType};
@@ -819,13 +851,13 @@ impl Socket {
     /// # }
     /// ```
     pub fn recv_multipart_into(&self, msg: &mut Vec<Vec<u8>>) -> Result<()> {
-        self.recv_with(Wait::Forever, |b| b.take_msg_into(msg))
+        self.recv_msg_into(Wait::Forever, msg)
     }
 
     /// [`recv_multipart_into`](Self::recv_multipart_into) without waiting
     /// ([`Error::WouldBlock`]).
     pub fn try_recv_multipart_into(&self, msg: &mut Vec<Vec<u8>>) -> Result<()> {
-        self.recv_with(Wait::No, |b| b.take_msg_into(msg))
+        self.recv_msg_into(Wait::No, msg)
     }
 
     /// [`recv_multipart_into`](Self::recv_multipart_into) waiting at most `timeout`
@@ -835,7 +867,7 @@ impl Socket {
         msg: &mut Vec<Vec<u8>>,
         timeout: Duration,
     ) -> Result<()> {
-        self.recv_with(deadline(timeout), |b| b.take_msg_into(msg))
+        self.recv_msg_into(deadline(timeout), msg)
     }
 
     /// Whether the message last read with [`recv`](Self::recv) has more frames

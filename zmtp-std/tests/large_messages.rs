@@ -444,3 +444,61 @@ fn curve_frames_larger_than_the_transmit_buffer_are_refused_at_send() {
         assert_eq!(pull.recv_timeout(STEP).unwrap(), b"after");
     }
 }
+
+/// Long bodies are used again (the `Vec` that `recv_into` replaces becomes the next body
+/// read, a written body the next copy sent): messages of changing lengths, shorter and
+/// longer than the last, come out exactly as sent, never with bytes of an earlier one.
+#[test]
+fn reused_bodies_never_show_bytes_of_earlier_messages() {
+    let _serial = serial();
+    let ctx = Context::new().unwrap();
+    let pull = ours(&ctx, SocketType::Pull);
+    let push = ours(&ctx, SocketType::Push);
+    push.connect(&pull.bind("tcp://127.0.0.1:0").unwrap())
+        .unwrap();
+    let lens = [
+        64 * 1024,
+        40_000,
+        9000,
+        100_000,
+        8192,
+        65_537,
+        32 * 1024,
+        8191,
+        200_000,
+    ];
+    let sent: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| body(i, lens[i as usize % lens.len()]))
+        .collect();
+    let sender = {
+        let sent = sent.clone();
+        thread::spawn(move || {
+            for (i, b) in sent.iter().enumerate() {
+                if i % 3 == 2 {
+                    push.send_multipart_timeout([b.as_slice(), b"tail"], STEP)
+                        .unwrap();
+                } else {
+                    push.send_timeout(b, STEP).unwrap();
+                }
+            }
+            push
+        })
+    };
+    let mut buf = Vec::new();
+    let mut msg = Vec::new();
+    for (i, b) in sent.iter().enumerate() {
+        if i % 3 == 2 {
+            pull.recv_multipart_into(&mut msg).unwrap();
+            assert_same(
+                &msg,
+                &[b.clone(), b"tail".to_vec()],
+                &format!("message {i}"),
+            );
+        } else {
+            let n = pull.recv_into_timeout(&mut buf, STEP).unwrap();
+            assert_eq!(n, b.len(), "message {i}: length");
+            assert!(buf == *b, "message {i} differs");
+        }
+    }
+    drop(sender.join().unwrap());
+}
