@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token};
-use zmtp_core::socket::{Part, PeerHandle, SocketConfig, SocketEvent, SocketSendError};
+use zmtp_core::socket::{Part, PeerHandle, Socket, SocketConfig, SocketEvent, SocketSendError};
 use zmtp_core::{CloseReason, Config, Role, SocketType};
 
 use crate::batch::{Batch, Spares, OWN_FRAME};
@@ -563,6 +563,25 @@ impl Conn {
             after_direct: false,
         }
     }
+
+    /// Ends a burst of reads that `end` (not `Got` or `Again`) stopped: the readiness is
+    /// used up, or the stream is over and the core is told. Returns whether that is
+    /// progress (the core has something new to act on).
+    fn stop_reading(
+        &mut self,
+        core: &mut Socket<'static, 'static>,
+        h: PeerHandle,
+        end: ReadOutcome,
+    ) -> bool {
+        if matches!(end, ReadOutcome::Drained) {
+            self.readable = false;
+            false
+        } else {
+            self.dead = true;
+            core.handle_eof(h);
+            true
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -673,6 +692,32 @@ impl DirectIn {
                 body.truncate(filled);
                 self.done.push_back(body);
             }
+        }
+    }
+}
+
+/// What one `read` from a connection's stream came to.
+enum ReadOutcome {
+    /// `n` bytes (never 0) are in the buffer.
+    Got(usize),
+    /// Interrupted by a signal: read again.
+    Again,
+    /// Nothing more until the stream is readable again.
+    Drained,
+    /// End of stream, or an error that ends the connection.
+    Closed,
+}
+
+/// One `read` into `buf`, sorted into what the loop does next.
+fn read_some(stream: &mut Stream, buf: &mut [u8]) -> ReadOutcome {
+    match stream.read(buf) {
+        Ok(0) => ReadOutcome::Closed,
+        Ok(n) => ReadOutcome::Got(n),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::Drained,
+        Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Again,
+        Err(e) => {
+            log::debug!("zmtp-std: read failed: {e}");
+            ReadOutcome::Closed
         }
     }
 }
@@ -1249,29 +1294,16 @@ impl IoSocket {
                         budget -= 1;
                         let room = into.room(len, owed, &self.shared.spares);
                         let cap = usize::try_from(owed).map_or(room.len(), |o| o.min(room.len()));
-                        match c.stream.read(room.get_mut(..cap).unwrap_or(&mut [])) {
-                            Ok(0) => {
-                                c.dead = true;
-                                core.handle_eof(h);
-                                progress = true;
-                                break;
-                            }
-                            Ok(n) => {
+                        match read_some(&mut c.stream, room.get_mut(..cap).unwrap_or(&mut [])) {
+                            ReadOutcome::Got(n) => {
                                 // Cannot fail: `n` is at most what is owed.
                                 let _ = core.commit_direct(h, n, now);
                                 into.filled(n, n as u64 == owed);
                                 progress = true;
                             }
-                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                                c.readable = false;
-                                break;
-                            }
-                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                            Err(e) => {
-                                log::debug!("zmtp-std: read failed: {e}");
-                                c.dead = true;
-                                core.handle_eof(h);
-                                progress = true;
+                            ReadOutcome::Again => {}
+                            end => {
+                                progress |= c.stop_reading(core, h, end);
                                 break;
                             }
                         }
@@ -1302,14 +1334,8 @@ impl IoSocket {
                     break;
                 }
                 budget -= 1;
-                match c.stream.read(window) {
-                    Ok(0) => {
-                        c.dead = true;
-                        core.handle_eof(h);
-                        progress = true;
-                        break;
-                    }
-                    Ok(n) => {
+                match read_some(&mut c.stream, window) {
+                    ReadOutcome::Got(n) => {
                         // Cannot fail: `n` is at most the window.
                         let _ = core.commit_received(h, n, now);
                         c.after_direct = core.direct_body(h).is_some();
@@ -1319,16 +1345,9 @@ impl IoSocket {
                         // reply would then be dropped by the core.
                         self.take_inbound(false);
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        c.readable = false;
-                        break;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        log::debug!("zmtp-std: read failed: {e}");
-                        c.dead = true;
-                        core.handle_eof(h);
-                        progress = true;
+                    ReadOutcome::Again => {}
+                    end => {
+                        progress |= c.stop_reading(core, h, end);
                         break;
                     }
                 }
