@@ -698,8 +698,9 @@ impl DirectIn {
 
 /// What one `read` from a connection's stream came to.
 enum ReadOutcome {
-    /// `n` bytes (never 0) are in the buffer.
-    Got(usize),
+    /// `n` bytes (never 0) are in the buffer; `drained`: the read did not fill the buffer,
+    /// so the socket had nothing more (see [`read_some`]).
+    Got { n: usize, drained: bool },
     /// Interrupted by a signal: read again.
     Again,
     /// Nothing more until the stream is readable again.
@@ -709,10 +710,20 @@ enum ReadOutcome {
 }
 
 /// One `read` into `buf`, sorted into what the loop does next.
+///
+/// A read that returns less than `buf` holds took everything the kernel had for a stream
+/// socket, so on Unix (epoll, kqueue: edge-triggered, a new edge for any byte that arrives
+/// later) the readiness is used up without the `read` that would only say `WouldBlock`:
+/// one system call fewer per message on a request-reply path. Elsewhere mio emulates
+/// edge triggering and needs that `WouldBlock` to arm the next event, so the loop reads on.
 fn read_some(stream: &mut Stream, buf: &mut [u8]) -> ReadOutcome {
+    let len = buf.len();
     match stream.read(buf) {
         Ok(0) => ReadOutcome::Closed,
-        Ok(n) => ReadOutcome::Got(n),
+        Ok(n) => ReadOutcome::Got {
+            n,
+            drained: cfg!(unix) && n < len,
+        },
         Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::Drained,
         Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Again,
         Err(e) => {
@@ -1295,11 +1306,12 @@ impl IoSocket {
                         let room = into.room(len, owed, &self.shared.spares);
                         let cap = usize::try_from(owed).map_or(room.len(), |o| o.min(room.len()));
                         match read_some(&mut c.stream, room.get_mut(..cap).unwrap_or(&mut [])) {
-                            ReadOutcome::Got(n) => {
+                            ReadOutcome::Got { n, drained } => {
                                 // Cannot fail: `n` is at most what is owed.
                                 let _ = core.commit_direct(h, n, now);
                                 into.filled(n, n as u64 == owed);
                                 progress = true;
+                                c.readable = !drained;
                             }
                             ReadOutcome::Again => {}
                             end => {
@@ -1335,11 +1347,12 @@ impl IoSocket {
                 }
                 budget -= 1;
                 match read_some(&mut c.stream, window) {
-                    ReadOutcome::Got(n) => {
+                    ReadOutcome::Got { n, drained } => {
                         // Cannot fail: `n` is at most the window.
                         let _ = core.commit_received(h, n, now);
                         c.after_direct = core.direct_body(h).is_some();
                         progress = true;
+                        c.readable = !drained;
                         // Hand over what this completed before reading on: the end of the
                         // stream may come with the next read, and a closed peer's REQ
                         // reply would then be dropped by the core.
