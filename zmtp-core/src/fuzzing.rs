@@ -478,18 +478,10 @@ pub fn command(data: &[u8]) {
     if let Ok(m) = Metadata::parse(data) {
         command_round_trip(Command::Ready(m), None);
     }
-    let known: [&[u8]; 6] = [
-        b"READY",
-        b"ERROR",
-        b"PING",
-        b"PONG",
-        b"SUBSCRIBE",
-        b"CANCEL",
-    ];
     let (name, rest) = data.split_at_checked(data.len() / 2).unwrap_or((data, &[]));
     if (1..=255).contains(&name.len())
         && name.iter().all(u8::is_ascii_alphabetic)
-        && !known.contains(&name)
+        && !crate::wire::KNOWN_COMMANDS.contains(&name)
     {
         command_round_trip(Command::Other { name, data: rest }, None);
     }

@@ -88,6 +88,17 @@ pub fn split_command(body: &[u8]) -> Result<(&[u8], &[u8]), CommandError> {
     Ok((name, data))
 }
 
+/// The names of the commands [`Command::parse`] knows, in the order of its `match`
+/// (RFC 37 §"Commands"; SUBSCRIBE and CANCEL from ZMTP 3.1).
+pub(crate) const KNOWN_COMMANDS: [&[u8]; 6] = [
+    b"READY",
+    b"ERROR",
+    b"PING",
+    b"PONG",
+    b"SUBSCRIBE",
+    b"CANCEL",
+];
+
 impl<'a> Command<'a> {
     /// Parses a whole command body (the bytes after the frame header). Names are compared
     /// case-sensitively: `ping` is an unknown command.
@@ -95,15 +106,9 @@ impl<'a> Command<'a> {
         let (name, data) = split_command(body)?;
         // The known names by table (one compare loop; a `match` on byte strings unrolls
         // every comparison, which firmware pays for in flash).
-        const KNOWN: [&[u8]; 6] = [
-            b"READY",
-            b"ERROR",
-            b"PING",
-            b"PONG",
-            b"SUBSCRIBE",
-            b"CANCEL",
-        ];
-        let known = KNOWN.iter().position(|k| super::same_bytes(k, name));
+        let known = KNOWN_COMMANDS
+            .iter()
+            .position(|k| super::same_bytes(k, name));
         Ok(match known {
             Some(0) => Command::Ready(Metadata::parse(data).map_err(CommandError::Metadata)?),
             Some(1) => {

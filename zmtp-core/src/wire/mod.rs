@@ -23,7 +23,7 @@ mod greeting;
 mod metadata;
 mod socket_type;
 
-pub(crate) use command::emit_parts;
+pub(crate) use command::{emit_parts, KNOWN_COMMANDS};
 pub use command::{split_command, Command, CommandError, MAX_PING_CONTEXT};
 pub use frame::{FrameError, FrameHeader, FLAG_COMMAND, FLAG_LONG, FLAG_MORE, MAX_HEADER_LEN};
 pub use greeting::{
