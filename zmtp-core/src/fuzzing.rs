@@ -481,7 +481,7 @@ pub fn command(data: &[u8]) {
     let (name, rest) = data.split_at_checked(data.len() / 2).unwrap_or((data, &[]));
     if (1..=255).contains(&name.len())
         && name.iter().all(u8::is_ascii_alphabetic)
-        && !crate::wire::KNOWN_COMMANDS.contains(&name)
+        && !crate::wire::command::KNOWN_COMMANDS.contains(&name)
     {
         command_round_trip(Command::Other { name, data: rest }, None);
     }

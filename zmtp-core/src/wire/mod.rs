@@ -17,13 +17,13 @@
 //! Emitting a parsed value and parsing the result gives the same value (the fuzz targets check
 //! both promises).
 
-mod command;
+pub(crate) mod command;
 mod frame;
 mod greeting;
 mod metadata;
 mod socket_type;
 
-pub(crate) use command::{emit_parts, KNOWN_COMMANDS};
+pub(crate) use command::emit_parts;
 pub use command::{split_command, Command, CommandError, MAX_PING_CONTEXT};
 pub use frame::{FrameError, FrameHeader, FLAG_COMMAND, FLAG_LONG, FLAG_MORE, MAX_HEADER_LEN};
 pub use greeting::{
