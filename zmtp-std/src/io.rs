@@ -772,6 +772,10 @@ impl IoSocket {
             Some(opts.security.material()),
         );
         let direct_send = ty != SocketType::Pull && core.core().supports_direct();
+        // Whole one-frame messages go from the session's buffer straight into the batch
+        // for the inbox (`take_inbound`), not through the core's queue (PULL, DEALER, PAIR,
+        // SUB, XSUB: the others' `recv` does more).
+        core.core().set_take_messages(true);
         IoSocket {
             id,
             ty,
@@ -1444,7 +1448,7 @@ impl IoSocket {
                 return false;
             }
             // Nobody will read them: drop them, so the peers are not held back.
-            let mut n = 0usize;
+            let mut n = core.take_messages(usize::MAX, |_| {});
             while let Ok(m) = core.recv() {
                 let direct = m.parts().filter(|p| matches!(p, Part::Direct(_))).count();
                 if let Some(d) = self.direct_in.get_mut(&m.peer) {
@@ -1485,6 +1489,12 @@ impl IoSocket {
                 self.rep_busy = true;
                 break;
             }
+        }
+        if got < room {
+            // Then the one-frame messages held in the sessions (`set_take_messages`): one
+            // copy, from the receive buffer into the batch.
+            let (incoming, tag) = (&mut self.incoming, self.sent);
+            got += core.take_messages(room - got, |f| incoming.push_msg(f, tag));
         }
         self.shared.deliver(&mut self.incoming);
         got > 0

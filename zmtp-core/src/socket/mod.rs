@@ -442,6 +442,12 @@ pub struct Socket<'s, 'b, K: Kind = kind::Any> {
     next_request_id: u32,
     /// PUB, XPUB, SUB, XSUB: subscriptions and XPUB notifications.
     ps: PubSub<'s>,
+    /// Whole one-frame messages stay in the sessions for `take_messages`.
+    #[cfg(not(target_os = "none"))]
+    take_mode: bool,
+    /// Where `take_messages` starts.
+    #[cfg(not(target_os = "none"))]
+    take_cursor: usize,
 }
 
 impl<'s, 'b> Socket<'s, 'b> {
@@ -495,6 +501,10 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             next_routing_id: cfg.router_first_id,
             next_request_id: cfg.req_first_id,
             ps,
+            #[cfg(not(target_os = "none"))]
+            take_mode: false,
+            #[cfg(not(target_os = "none"))]
+            take_cursor: 0,
         }
     }
 
@@ -796,6 +806,108 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         Ok(())
     }
 
+    /// Desktop fast path for a driver that copies every received message out at once anyway
+    /// (one copy less per message, and none of the queue's bookkeeping): with `on`, whole
+    /// messages of one data frame stay in their session's receive buffer instead of being
+    /// queued, and only [`take_messages`](Self::take_messages) gives them; [`recv`](Self::recv)
+    /// gives the others (multipart messages, frames that come in pieces), and the driver
+    /// calls both. Whether a message is held or queued, every peer's messages come in the
+    /// order they were sent, with the same checks and limits (a held message takes room in
+    /// the receive buffer: reading stops when it is full, as when the queue is full).
+    ///
+    /// Only PULL, DEALER, PAIR, SUB and XSUB, whose `recv` gives each message as it came
+    /// (SUB's subscriptions filter in both); returns whether the mode is on. Not on bare
+    /// metal (flash).
+    #[cfg(not(target_os = "none"))]
+    pub fn set_take_messages(&mut self, on: bool) -> bool {
+        self.take_mode = on
+            && matches!(
+                self.ty(),
+                SocketType::Pull
+                    | SocketType::Dealer
+                    | SocketType::Pair
+                    | SocketType::Sub
+                    | SocketType::XSub
+            );
+        self.take_mode
+    }
+
+    /// With [`set_take_messages`](Self::set_take_messages): hands up to `max` held messages
+    /// (each one frame, borrowed from the session's buffer) to `take`, peer after peer from
+    /// where the last call stopped (fair queuing: each peer's held input in turn); returns
+    /// how many. A peer's held messages come only after those queued for it (call
+    /// [`recv`](Self::recv) until it has none first). What follows a peer's last held
+    /// message (a multipart message, a command, its end) is then processed as
+    /// [`commit_received`](Self::commit_received) does.
+    #[cfg(not(target_os = "none"))]
+    pub fn take_messages(&mut self, max: usize, mut take: impl FnMut(&[u8])) -> usize {
+        let mut got = 0usize;
+        if !self.take_mode {
+            return got;
+        }
+        let ty = self.ty();
+        let n = self.span;
+        let start = if self.take_cursor < n {
+            self.take_cursor
+        } else {
+            0
+        };
+        for k in 0..n {
+            let i = start.wrapping_add(k) % n;
+            if got >= max {
+                // The next call starts with this peer.
+                self.take_cursor = i;
+                return got;
+            }
+            let (slots, ps) = (&mut *self.slots, &self.ps);
+            let Some(PeerSlot {
+                conn: Conn::Live(session),
+                state: PeerState::Active,
+                recv,
+                generation,
+                ..
+            }) = slots.get_mut(i)
+            else {
+                continue;
+            };
+            // Held messages come after the queued ones.
+            if recv.messages() > 0 || recv.has_partial() {
+                continue;
+            }
+            let h = PeerHandle {
+                index: i as u16,
+                generation: *generation,
+            };
+            let mut drained = true;
+            let mut any = false;
+            while got < max {
+                let Some(body) = session.poll_single_frame() else {
+                    break;
+                };
+                any = true;
+                // RFC 29 §"The SUB Socket Type": the subscriber filters too.
+                if ty == SocketType::Sub && !ps.subs.matches(body) {
+                    continue;
+                }
+                take(body);
+                got = got.wrapping_add(1);
+            }
+            if got >= max && session.peek_single_frame() {
+                drained = false;
+            }
+            if any && drained {
+                // What followed the held messages.
+                self.pump_in(h);
+            }
+            if !drained {
+                self.take_cursor = i;
+                return got;
+            }
+        }
+        self.take_cursor = start.wrapping_add(1);
+        got
+    }
+
     /// Copies `data` into the peer's window and processes it; returns the bytes taken.
     pub fn feed(&mut self, h: PeerHandle, data: &[u8], now: Instant) -> usize {
         let n = match self.slot_mut(h).and_then(PeerSlot::session) {
@@ -847,6 +959,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 recv,
                 stalled,
                 routing_id,
+                state,
                 ..
             } = slot
             else {
@@ -872,6 +985,13 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 ty,
                 subscriptions: ty.receives_subscriptions(),
             };
+            // Held for `take_messages` (`set_take_messages`), not queued.
+            #[cfg(not(target_os = "none"))]
+            if self.take_mode && *state == PeerState::Active && session.peek_single_frame() {
+                return;
+            }
+            #[cfg(target_os = "none")]
+            let _ = state;
             let Some(event) = session.poll_event_as(view) else {
                 return;
             };
