@@ -202,3 +202,25 @@ fn end_of_stream_is_reported_after_the_held_messages() {
         .socket_events
         .contains(&SocketEvent::PeerClosed(h, CloseReason::Eof)));
 }
+
+#[test]
+fn peers_take_turns_within_one_call() {
+    let mut n = net(SocketType::Pull);
+    n.connect(SocketType::Push, b"");
+    n.connect(SocketType::Push, b"");
+    for i in 0..100u8 {
+        n.remotes[0].send(&[&[0, i]]);
+        n.remotes[1].send(&[&[1, i]]);
+    }
+    n.run();
+    let mut from = [0usize; 2];
+    assert_eq!(
+        n.socket
+            .take_messages(100, |f| from[usize::from(f[0])] += 1),
+        100
+    );
+    // Turns of at most 32 messages: neither peer has all the call's room.
+    assert!(from[0] >= 32 && from[1] >= 32, "{from:?}");
+    let rest = drain(&mut n, 1000);
+    assert_eq!(rest.len(), 100);
+}

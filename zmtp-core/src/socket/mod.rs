@@ -26,6 +26,12 @@
 //! session and [`Socket::recv_window`] shrinks, until the application receives. Only a
 //! message the queue could not hold even empty closes the connection
 //! ([`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge)).
+//!
+//! **Taking messages without the queue** (desktop only, not on `target_os = "none"`): a
+//! driver that copies every message out anyway can turn on `Socket::set_take_messages` (PULL,
+//! DEALER, PAIR, SUB, XSUB): whole one-frame messages then stay in the session's receive
+//! buffer and `Socket::take_messages` hands them over from there, one copy and no queue
+//! bookkeeping per message; the others still come from [`Socket::recv`].
 
 pub mod kind;
 mod pubsub;
@@ -833,32 +839,31 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     }
 
     /// With [`set_take_messages`](Self::set_take_messages): hands up to `max` held messages
-    /// (each one frame, borrowed from the session's buffer) to `take`, peer after peer from
-    /// where the last call stopped (fair queuing: each peer's held input in turn); returns
-    /// how many. A peer's held messages come only after those queued for it (call
+    /// (each one frame, borrowed from the session's buffer) to `take`, the peers in turn
+    /// (fair queuing: up to 32 messages each, starting after the peer the last call ended
+    /// with); returns how many. A peer's held messages come only after those queued for it (call
     /// [`recv`](Self::recv) until it has none first). What follows a peer's last held
     /// message (a multipart message, a command, its end) is then processed as
     /// [`commit_received`](Self::commit_received) does.
     #[cfg(not(target_os = "none"))]
     pub fn take_messages(&mut self, max: usize, mut take: impl FnMut(&[u8])) -> usize {
         let mut got = 0usize;
-        if !self.take_mode {
+        let n = self.span;
+        if !self.take_mode || n == 0 {
             return got;
         }
         let ty = self.ty();
-        let n = self.span;
-        let start = if self.take_cursor < n {
+        let mut i = if self.take_cursor < n {
             self.take_cursor
         } else {
             0
         };
-        for k in 0..n {
-            let i = start.wrapping_add(k) % n;
-            if got >= max {
-                // The next call starts with this peer.
-                self.take_cursor = i;
-                return got;
-            }
+        // Peers in a row that had nothing held: once every peer has had a turn without a
+        // message, there is nothing left.
+        let mut idle = 0usize;
+        while got < max && idle < n {
+            let here = i;
+            i = i.wrapping_add(1) % n;
             let (slots, ps) = (&mut *self.slots, &self.ps);
             let Some(PeerSlot {
                 conn: Conn::Live(session),
@@ -866,25 +871,27 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 recv,
                 generation,
                 ..
-            }) = slots.get_mut(i)
+            }) = slots.get_mut(here)
             else {
+                idle = idle.wrapping_add(1);
                 continue;
             };
             // Held messages come after the queued ones.
             if recv.messages() > 0 || recv.has_partial() {
+                idle = idle.wrapping_add(1);
                 continue;
             }
             let h = PeerHandle {
-                index: i as u16,
+                index: here as u16,
                 generation: *generation,
             };
-            let mut drained = true;
-            let mut any = false;
-            while got < max {
+            // This peer's turn: at most `TAKE_TURN` messages, then the next peer's.
+            let mut polled = 0usize;
+            while polled < TAKE_TURN && got < max {
                 let Some(body) = session.poll_single_frame() else {
                     break;
                 };
-                any = true;
+                polled = polled.wrapping_add(1);
                 // RFC 29 §"The SUB Socket Type": the subscriber filters too.
                 if ty == SocketType::Sub && !ps.subs.matches(body) {
                     continue;
@@ -892,19 +899,19 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 take(body);
                 got = got.wrapping_add(1);
             }
-            if got >= max && session.peek_single_frame() {
-                drained = false;
+            if polled == 0 {
+                idle = idle.wrapping_add(1);
+                continue;
             }
-            if any && drained {
-                // What followed the held messages.
+            idle = 0;
+            if !session.peek_single_frame() {
+                // What followed the held messages (a multipart message, a command, the
+                // end of the stream).
                 self.pump_in(h);
             }
-            if !drained {
-                self.take_cursor = i;
-                return got;
-            }
         }
-        self.take_cursor = start.wrapping_add(1);
+        // The next call starts with the peer after the last one served.
+        self.take_cursor = i;
         got
     }
 
@@ -1622,6 +1629,10 @@ enum Randomness {
     #[cfg(feature = "curve")]
     Curve(crate::mechanism::curve::CurveRandom),
 }
+
+/// Messages [`Socket::take_messages`] takes from one peer before the next one's turn.
+#[cfg(not(target_os = "none"))]
+const TAKE_TURN: usize = 32;
 
 enum Verdict {
     Deliver { skip: usize },
