@@ -174,6 +174,13 @@ impl Batch {
         }
     }
 
+    /// Adds a whole message of one short frame (shorter than [`OWN_FRAME`] goes inline,
+    /// as [`push_frame`](Self::push_frame)), tagged `tag`.
+    pub(crate) fn push_msg(&mut self, f: &[u8], tag: u64) {
+        self.push_frame(f);
+        self.end_msg(tag);
+    }
+
     /// Ends the message made of the frames pushed since the last one ended.
     pub(crate) fn end_msg(&mut self, tag: u64) {
         self.msgs.push(Rec {

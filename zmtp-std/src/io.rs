@@ -783,6 +783,10 @@ impl IoSocket {
             Some(opts.security.material()),
         );
         let direct_send = ty != SocketType::Pull && core.core().supports_direct();
+        // Whole one-frame messages go from the session's buffer straight into the batch
+        // for the inbox (`take_inbound`), not through the core's queue (PULL, DEALER, PAIR,
+        // SUB, XSUB: the others' `recv` does more).
+        core.core().set_take_messages(true);
         IoSocket {
             id,
             ty,
@@ -1457,7 +1461,7 @@ impl IoSocket {
                 return false;
             }
             // Nobody will read them: drop them, so the peers are not held back.
-            let mut n = 0usize;
+            let mut n = core.take_messages(usize::MAX, |_| {});
             while let Ok(m) = core.recv() {
                 let direct = m.parts().filter(|p| matches!(p, Part::Direct(_))).count();
                 if let Some(d) = self.direct_in.get_mut(&m.peer) {
@@ -1476,26 +1480,52 @@ impl IoSocket {
             self.shared.inbox_room()
         };
         let mut got = 0;
+        // Queued messages (`recv`) and, on the types that have them, one-frame messages
+        // held in the sessions (`Socket::take_messages`: one copy, from the receive buffer
+        // into the batch). While the core has queued messages the two alternate message by
+        // message (fair queuing: their peers take turns); then the held ones come in bulk
+        // (the core gives each peer its turn).
+        let mut queued = true;
         while got < room {
-            let Ok(m) = core.recv() else { break };
-            for p in m.parts() {
-                match p {
-                    Part::Bytes(f) => self.incoming.push_frame(f),
-                    // Read straight into its own `Vec` (`read_all`): moved, not copied.
-                    Part::Direct(_) => {
-                        let body = self
-                            .direct_in
-                            .get_mut(&m.peer)
-                            .and_then(|d| d.done.pop_front())
-                            .unwrap_or_default();
-                        self.incoming.push_frame_vec(body);
+            if queued {
+                match core.recv() {
+                    Ok(m) => {
+                        for p in m.parts() {
+                            match p {
+                                Part::Bytes(f) => self.incoming.push_frame(f),
+                                // Read straight into its own `Vec` (`read_all`): moved, not
+                                // copied.
+                                Part::Direct(_) => {
+                                    let body = self
+                                        .direct_in
+                                        .get_mut(&m.peer)
+                                        .and_then(|d| d.done.pop_front())
+                                        .unwrap_or_default();
+                                    self.incoming.push_frame_vec(body);
+                                }
+                            }
+                        }
+                        self.incoming.end_msg(self.sent);
+                        got += 1;
+                        if self.ty == SocketType::Rep {
+                            self.rep_busy = true;
+                            break;
+                        }
                     }
+                    Err(_) => queued = false,
                 }
             }
-            self.incoming.end_msg(self.sent);
-            got += 1;
-            if self.ty == SocketType::Rep {
-                self.rep_busy = true;
+            if got >= room {
+                break;
+            }
+            let want = if queued { 1 } else { room - got };
+            let (incoming, tag) = (&mut self.incoming, self.sent);
+            let k = core.take_messages(want, |f| incoming.push_msg(f, tag));
+            got += k;
+            if k > 0 {
+                // What followed them may have been queued.
+                queued = true;
+            } else if !queued {
                 break;
             }
         }

@@ -349,7 +349,10 @@
 //!
 //! Received messages wait in the socket's inbox (at most `recv_hwm`) and before that in
 //! the core's per-peer queue (`recv_hwm`); when both are full the I/O thread stops reading
-//! that peer and TCP pushes back on it. A ROUTER drops messages for a peer at its
+//! that peer and TCP pushes back on it. (PULL, DEALER, PAIR, SUB and XSUB keep one-frame
+//! messages in the connection's receive buffer instead of that queue, and copy them from
+//! there straight into the inbox: [`buffer_size`](SocketOptions::buffer_size) bytes of
+//! them at most.) A ROUTER drops messages for a peer at its
 //! high-water mark, as libzmq does, unless `router_mandatory` is set: then they wait.
 //! PUB, XPUB and XSUB never wait for a subscriber either: a message is dropped for each
 //! one at its high-water mark (RFC 29, as libzmq), so their outbox drains as fast as the

@@ -845,6 +845,55 @@ impl<'b> Session<'b> {
         Some((start.saturating_add(hl), start.saturating_add(total), more))
     }
 
+    /// The next event if it is a whole message of one data frame already in the buffer
+    /// (the case [`fast_data_frame`](Self::fast_data_frame) takes, without MORE and not
+    /// inside a multipart message): its body, taken. Anything else returns `None` without
+    /// touching state, for [`poll_event_as`](Self::poll_event_as) to take with every check.
+    /// Desktop only (firmware keeps one decoder), for
+    /// [`Socket::take_messages`](crate::socket::Socket::take_messages).
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn poll_single_frame(&mut self) -> Option<&[u8]> {
+        let (body, end) = self.single_frame()?;
+        self.rx_start = end;
+        self.rx.get(body..end)
+    }
+
+    /// Whether [`poll_single_frame`](Self::poll_single_frame) would take a message.
+    #[cfg(not(target_os = "none"))]
+    pub(crate) fn peek_single_frame(&self) -> bool {
+        self.single_frame().is_some()
+    }
+
+    /// Where the body of the message [`poll_single_frame`](Self::poll_single_frame) takes
+    /// starts and ends.
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    fn single_frame(&self) -> Option<(usize, usize)> {
+        if !self.fast_ok || self.in_message {
+            return None;
+        }
+        let start = self.rx_start;
+        let avail = self.rx.get(start..self.rx_end)?;
+        let (&flags, rest) = avail.split_first()?;
+        // RFC 37 §"Framing": 00 short size, 02 long size, no MORE; anything else (MORE,
+        // commands, reserved bits) goes the general way.
+        let (size, hl) = match flags {
+            0 => (u64::from(*rest.first()?), 2usize),
+            2 => (u64::from_be_bytes(*rest.first_chunk::<8>()?), 9usize),
+            _ => return None,
+        };
+        // Outside a message this is the tighter of the frame and message limits.
+        if size > self.frame_limit {
+            return None;
+        }
+        let total = usize::try_from(size).ok()?.checked_add(hl)?;
+        if total > avail.len() {
+            return None;
+        }
+        Some((start.wrapping_add(hl), start.wrapping_add(total)))
+    }
+
     /// Decides whether [`fast_data_frame`](Self::fast_data_frame) may run, after each slow step.
     fn refresh_fast_path(&mut self) {
         if !FAST_PATH {

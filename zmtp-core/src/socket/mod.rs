@@ -26,6 +26,12 @@
 //! session and [`Socket::recv_window`] shrinks, until the application receives. Only a
 //! message the queue could not hold even empty closes the connection
 //! ([`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge)).
+//!
+//! **Taking messages without the queue** (desktop only, not on `target_os = "none"`): a
+//! driver that copies every message out anyway can turn on `Socket::set_take_messages` (PULL,
+//! DEALER, PAIR, SUB, XSUB): whole one-frame messages then stay in the session's receive
+//! buffer and `Socket::take_messages` hands them over from there, one copy and no queue
+//! bookkeeping per message; the others still come from [`Socket::recv`].
 
 pub mod kind;
 mod pubsub;
@@ -442,6 +448,12 @@ pub struct Socket<'s, 'b, K: Kind = kind::Any> {
     next_request_id: u32,
     /// PUB, XPUB, SUB, XSUB: subscriptions and XPUB notifications.
     ps: PubSub<'s>,
+    /// Whole one-frame messages stay in the sessions for `take_messages`.
+    #[cfg(not(target_os = "none"))]
+    take_mode: bool,
+    /// Where `take_messages` starts.
+    #[cfg(not(target_os = "none"))]
+    take_cursor: usize,
 }
 
 impl<'s, 'b> Socket<'s, 'b> {
@@ -495,6 +507,10 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
             next_routing_id: cfg.router_first_id,
             next_request_id: cfg.req_first_id,
             ps,
+            #[cfg(not(target_os = "none"))]
+            take_mode: false,
+            #[cfg(not(target_os = "none"))]
+            take_cursor: 0,
         }
     }
 
@@ -796,6 +812,109 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
         Ok(())
     }
 
+    /// Desktop fast path for a driver that copies every received message out at once anyway
+    /// (one copy less per message, and none of the queue's bookkeeping): with `on`, whole
+    /// messages of one data frame stay in their session's receive buffer instead of being
+    /// queued, and only [`take_messages`](Self::take_messages) gives them; [`recv`](Self::recv)
+    /// gives the others (multipart messages, frames that come in pieces), and the driver
+    /// calls both. Whether a message is held or queued, every peer's messages come in the
+    /// order they were sent, with the same checks and limits (a held message takes room in
+    /// the receive buffer: reading stops when it is full, as when the queue is full).
+    ///
+    /// Only PULL, DEALER, PAIR, SUB and XSUB, whose `recv` gives each message as it came
+    /// (SUB's subscriptions filter in both); returns whether the mode is on. Not on bare
+    /// metal (flash).
+    #[cfg(not(target_os = "none"))]
+    pub fn set_take_messages(&mut self, on: bool) -> bool {
+        self.take_mode = on
+            && matches!(
+                self.ty(),
+                SocketType::Pull
+                    | SocketType::Dealer
+                    | SocketType::Pair
+                    | SocketType::Sub
+                    | SocketType::XSub
+            );
+        self.take_mode
+    }
+
+    /// With [`set_take_messages`](Self::set_take_messages): hands up to `max` held messages
+    /// (each one frame, borrowed from the session's buffer) to `take`, the peers in turn
+    /// (fair queuing: up to 32 messages each, starting after the peer the last call ended
+    /// with); returns how many. A peer's held messages come only after those queued for it (call
+    /// [`recv`](Self::recv) until it has none first). What follows a peer's last held
+    /// message (a multipart message, a command, its end) is then processed as
+    /// [`commit_received`](Self::commit_received) does.
+    #[cfg(not(target_os = "none"))]
+    pub fn take_messages(&mut self, max: usize, mut take: impl FnMut(&[u8])) -> usize {
+        let mut got = 0usize;
+        let n = self.span;
+        if !self.take_mode || n == 0 {
+            return got;
+        }
+        let ty = self.ty();
+        let mut i = if self.take_cursor < n {
+            self.take_cursor
+        } else {
+            0
+        };
+        // Peers in a row that had nothing held: once every peer has had a turn without a
+        // message, there is nothing left.
+        let mut idle = 0usize;
+        while got < max && idle < n {
+            let here = i;
+            i = i.wrapping_add(1) % n;
+            let (slots, ps) = (&mut *self.slots, &self.ps);
+            let Some(PeerSlot {
+                conn: Conn::Live(session),
+                state: PeerState::Active,
+                recv,
+                generation,
+                ..
+            }) = slots.get_mut(here)
+            else {
+                idle = idle.wrapping_add(1);
+                continue;
+            };
+            // Held messages come after the queued ones.
+            if recv.messages() > 0 || recv.has_partial() {
+                idle = idle.wrapping_add(1);
+                continue;
+            }
+            let h = PeerHandle {
+                index: here as u16,
+                generation: *generation,
+            };
+            // This peer's turn: at most `TAKE_TURN` messages, then the next peer's.
+            let mut polled = 0usize;
+            while polled < TAKE_TURN && got < max {
+                let Some(body) = session.poll_single_frame() else {
+                    break;
+                };
+                polled = polled.wrapping_add(1);
+                // RFC 29 §"The SUB Socket Type": the subscriber filters too.
+                if ty == SocketType::Sub && !ps.subs.matches(body) {
+                    continue;
+                }
+                take(body);
+                got = got.wrapping_add(1);
+            }
+            if polled == 0 {
+                idle = idle.wrapping_add(1);
+                continue;
+            }
+            idle = 0;
+            if !session.peek_single_frame() {
+                // What followed the held messages (a multipart message, a command, the
+                // end of the stream).
+                self.pump_in(h);
+            }
+        }
+        // The next call starts with the peer after the last one served.
+        self.take_cursor = i;
+        got
+    }
+
     /// Copies `data` into the peer's window and processes it; returns the bytes taken.
     pub fn feed(&mut self, h: PeerHandle, data: &[u8], now: Instant) -> usize {
         let n = match self.slot_mut(h).and_then(PeerSlot::session) {
@@ -847,6 +966,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 recv,
                 stalled,
                 routing_id,
+                state,
                 ..
             } = slot
             else {
@@ -872,6 +992,13 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 ty,
                 subscriptions: ty.receives_subscriptions(),
             };
+            // Held for `take_messages` (`set_take_messages`), not queued.
+            #[cfg(not(target_os = "none"))]
+            if self.take_mode && *state == PeerState::Active && session.peek_single_frame() {
+                return;
+            }
+            #[cfg(target_os = "none")]
+            let _ = state;
             let Some(event) = session.poll_event_as(view) else {
                 return;
             };
@@ -1502,6 +1629,10 @@ enum Randomness {
     #[cfg(feature = "curve")]
     Curve(crate::mechanism::curve::CurveRandom),
 }
+
+/// Messages [`Socket::take_messages`] takes from one peer before the next one's turn.
+#[cfg(not(target_os = "none"))]
+const TAKE_TURN: usize = 32;
 
 enum Verdict {
     Deliver { skip: usize },
