@@ -34,7 +34,7 @@ fn drain(n: &mut Net, per_take: usize) -> Vec<Vec<Vec<u8>>> {
         }
         let k = n
             .socket
-            .take_messages(per_take, |f| got.push(vec![f.to_vec()]));
+            .take_messages(per_take, |_, f| got.push(vec![f.to_vec()]));
         assert!(k <= per_take);
         if k == 0 && !progress {
             return got;
@@ -140,10 +140,10 @@ fn take_stops_at_its_limit_and_continues_later() {
     }
     n.run();
     let mut got = Vec::new();
-    assert_eq!(n.socket.take_messages(2, |f| got.push(f.to_vec())), 2);
-    assert_eq!(n.socket.take_messages(0, |f| got.push(f.to_vec())), 0);
-    assert_eq!(n.socket.take_messages(10, |f| got.push(f.to_vec())), 3);
-    assert_eq!(n.socket.take_messages(10, |f| got.push(f.to_vec())), 0);
+    assert_eq!(n.socket.take_messages(2, |_, f| got.push(f.to_vec())), 2);
+    assert_eq!(n.socket.take_messages(0, |_, f| got.push(f.to_vec())), 0);
+    assert_eq!(n.socket.take_messages(10, |_, f| got.push(f.to_vec())), 3);
+    assert_eq!(n.socket.take_messages(10, |_, f| got.push(f.to_vec())), 0);
     assert_eq!(got, [[0], [1], [2], [3], [4]]);
 }
 
@@ -216,7 +216,7 @@ fn peers_take_turns_within_one_call() {
     let mut from = [0usize; 2];
     assert_eq!(
         n.socket
-            .take_messages(100, |f| from[usize::from(f[0])] += 1),
+            .take_messages(100, |_, f| from[usize::from(f[0])] += 1),
         100
     );
     // Turns of at most 32 messages: neither peer has all the call's room.

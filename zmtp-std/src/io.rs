@@ -1461,7 +1461,7 @@ impl IoSocket {
                 return false;
             }
             // Nobody will read them: drop them, so the peers are not held back.
-            let mut n = core.take_messages(usize::MAX, |_| {});
+            let mut n = core.take_messages(usize::MAX, |_, _| {});
             while let Ok(m) = core.recv() {
                 let direct = m.parts().filter(|p| matches!(p, Part::Direct(_))).count();
                 if let Some(d) = self.direct_in.get_mut(&m.peer) {
@@ -1520,7 +1520,7 @@ impl IoSocket {
             }
             let want = if queued { 1 } else { room - got };
             let (incoming, tag) = (&mut self.incoming, self.sent);
-            let k = core.take_messages(want, |f| incoming.push_msg(f, tag));
+            let k = core.take_messages(want, |_, f| incoming.push_msg(f, tag));
             got += k;
             if k > 0 {
                 // What followed them may have been queued.

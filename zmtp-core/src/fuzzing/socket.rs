@@ -7,7 +7,9 @@
 //! byte 0  our socket type (index into SocketType::ALL, mod 11)
 //! byte 1  options: bit 0 heartbeats, bit 1 router_mandatory, bit 2 req_relaxed,
 //!         bit 3 xpub_verbose, bit 4 small HWM (2 messages), bit 5 direct frames (bodies
-//!         of 200 bytes and more sent and received through the driver, `socket::stream`)
+//!         of 200 bytes and more sent and received through the driver, `socket::stream`),
+//!         bit 6 one-frame messages held in the sessions and taken with
+//!         `Socket::take_messages` when `recv` has nothing (PULL, DEALER, PAIR, SUB, XSUB)
 //! rest    operations: op byte (low 4 bits the operation, bits 4-5 the slot), then operands
 //! ```
 //!
@@ -227,6 +229,8 @@ struct Net<'s, 'b> {
     app_seq: u32,
     heartbeats: bool,
     direct: Direct,
+    /// Option bit 6: one-frame messages held in the sessions (`Socket::set_take_messages`).
+    take: bool,
 }
 
 impl Net<'_, '_> {
@@ -600,7 +604,7 @@ impl Net<'_, '_> {
     fn recv(&mut self) -> bool {
         let ty = self.ty;
         let Ok(m) = self.sock.recv() else {
-            return false;
+            return self.take_held();
         };
         let peer = m.peer;
         let mut frames = m.parts();
@@ -640,75 +644,31 @@ impl Net<'_, '_> {
             }
             n += 1;
         }
-        let first_rec = recs.first().copied().flatten();
-        let first = got.first().copied().flatten().unwrap_or(&[]);
-        let first = match &first_rec {
-            Some(r) => &r.head[..],
-            None => first,
-        };
-        if ty == SocketType::XPub && n == 1 && matches!(first.first(), Some(0 | 1)) {
-            return true; // a subscription notification
+        check_message(&mut self.remotes, ty, peer, n, &got, &recs)
+    }
+
+    /// With held messages on (option bit 6), when the queue gave nothing: one message held
+    /// in a session (`Socket::take_messages`), checked as `recv` checks a queued one.
+    fn take_held(&mut self) -> bool {
+        if !self.take {
+            return false;
         }
-        // Who sent it, by the handle the socket reports.
-        let Some(r) = self
-            .remotes
-            .iter()
-            .find(|r| r.kind != Kind::Free && r.h == Some(peer))
-        else {
-            panic!("message from {peer:?}, which is not a peer (removed?)");
-        };
-        if r.kind != Kind::Session {
-            return true; // raw bytes: anything goes
-        }
-        assert!(
-            first.len() >= HDR,
-            "message from remote {} with a cut first frame",
-            r.uid
-        );
-        let Some(&[_, u0, u1, u2, u3, s0, s1, s2, s3, _, nf]) = first.first_chunk::<HDR>() else {
-            panic!("message from remote {} with a cut first frame", r.uid);
-        };
-        let uid = u32::from_le_bytes([u0, u1, u2, u3]);
-        let seq = u32::from_le_bytes([s0, s1, s2, s3]);
-        assert_eq!(uid, r.uid, "message attributed to the wrong peer");
-        assert_eq!(
-            usize::from(nf),
-            n,
-            "message {seq} from {uid}: {n} frames, sent {nf}"
-        );
-        for (fi, f) in got.iter().take(n).enumerate() {
-            match recs.get(fi).copied().flatten() {
-                Some(rec) => {
-                    let [u0, u1, u2, u3] = uid.to_le_bytes();
-                    let [s0, s1, s2, s3] = seq.to_le_bytes();
-                    let want = [MAGIC, u0, u1, u2, u3, s0, s1, s2, s3, fi as u8, nf];
-                    assert_eq!(
-                        rec.head, want,
-                        "direct frame {fi} of message {seq} from {uid}"
-                    );
-                    assert!(
-                        rec.intact,
-                        "direct frame {fi} of message {seq} from {uid} altered"
-                    );
-                }
-                None => check_body(f.unwrap_or(&[]), uid, seq, fi as u8, nf),
+        let mut buf = [0u8; RX];
+        let mut got = None;
+        let k = self.sock.take_messages(1, |h, body| {
+            if let Some(dst) = buf.get_mut(..body.len()) {
+                dst.copy_from_slice(body);
             }
-        }
-        assert!(seq < r.next_seq, "message {seq} from {uid} never sent");
-        assert!(
-            r.last.is_none_or(|l| seq > l),
-            "message {seq} from {uid} after {:?}: out of order or repeated",
-            r.last
-        );
-        let i = self
-            .remotes
-            .iter()
-            .position(|x| x.h == Some(peer))
-            .unwrap_or(0);
-        if let Some(r) = self.remotes.get_mut(i) {
-            r.last = Some(seq);
-        }
-        true
+            got = Some((h, body.len()));
+        });
+        let Some((peer, len)) = got else {
+            assert_eq!(k, 0, "take_messages counted a message it did not give");
+            return false;
+        };
+        assert_eq!(k, 1, "take_messages gave more than asked for");
+        assert!(len <= RX, "a held message longer than the receive buffer");
+        let body = buf.get(..len).unwrap_or(&[]);
+        check_message(&mut self.remotes, self.ty, peer, 1, &[Some(body)], &[None])
     }
 
     fn time(&mut self, op: u8, t: u8) {
@@ -734,6 +694,83 @@ impl Net<'_, '_> {
             );
         }
     }
+}
+
+/// Checks a message the application received (`recv`, or a held one): from a peer that is
+/// there, and from a well-behaved remote exactly the frames it sent, in order. `got` holds
+/// the frames' bytes (empty for direct ones), `recs` the direct bodies.
+fn check_message(
+    remotes: &mut [Remote<'_>; SLOTS],
+    ty: SocketType,
+    peer: PeerHandle,
+    n: usize,
+    got: &[Option<&[u8]>],
+    recs: &[Option<BodyRec>],
+) -> bool {
+    let first_rec = recs.first().copied().flatten();
+    let first = got.first().copied().flatten().unwrap_or(&[]);
+    let first = match &first_rec {
+        Some(r) => &r.head[..],
+        None => first,
+    };
+    if ty == SocketType::XPub && n == 1 && matches!(first.first(), Some(0 | 1)) {
+        return true; // a subscription notification
+    }
+    // Who sent it, by the handle the socket reports.
+    let Some(r) = remotes
+        .iter()
+        .find(|r| r.kind != Kind::Free && r.h == Some(peer))
+    else {
+        panic!("message from {peer:?}, which is not a peer (removed?)");
+    };
+    if r.kind != Kind::Session {
+        return true; // raw bytes: anything goes
+    }
+    assert!(
+        first.len() >= HDR,
+        "message from remote {} with a cut first frame",
+        r.uid
+    );
+    let Some(&[_, u0, u1, u2, u3, s0, s1, s2, s3, _, nf]) = first.first_chunk::<HDR>() else {
+        panic!("message from remote {} with a cut first frame", r.uid);
+    };
+    let uid = u32::from_le_bytes([u0, u1, u2, u3]);
+    let seq = u32::from_le_bytes([s0, s1, s2, s3]);
+    assert_eq!(uid, r.uid, "message attributed to the wrong peer");
+    assert_eq!(
+        usize::from(nf),
+        n,
+        "message {seq} from {uid}: {n} frames, sent {nf}"
+    );
+    for (fi, f) in got.iter().take(n).enumerate() {
+        match recs.get(fi).copied().flatten() {
+            Some(rec) => {
+                let [u0, u1, u2, u3] = uid.to_le_bytes();
+                let [s0, s1, s2, s3] = seq.to_le_bytes();
+                let want = [MAGIC, u0, u1, u2, u3, s0, s1, s2, s3, fi as u8, nf];
+                assert_eq!(
+                    rec.head, want,
+                    "direct frame {fi} of message {seq} from {uid}"
+                );
+                assert!(
+                    rec.intact,
+                    "direct frame {fi} of message {seq} from {uid} altered"
+                );
+            }
+            None => check_body(f.unwrap_or(&[]), uid, seq, fi as u8, nf),
+        }
+    }
+    assert!(seq < r.next_seq, "message {seq} from {uid} never sent");
+    assert!(
+        r.last.is_none_or(|l| seq > l),
+        "message {seq} from {uid} after {:?}: out of order or repeated",
+        r.last
+    );
+    let i = remotes.iter().position(|x| x.h == Some(peer)).unwrap_or(0);
+    if let Some(r) = remotes.get_mut(i) {
+        r.last = Some(seq);
+    }
+    true
 }
 
 /// Feeds `bytes` to the socket's peer `h` (remote `i`) as a driver with direct frames does:
@@ -883,7 +920,10 @@ pub fn socket(data: &[u8]) {
             done: core::array::from_fn(|_| Deque::new()),
             out: core::array::from_fn(|_| Deque::new()),
         },
+        take: false,
     };
+    // Only the types that hold messages turn it on.
+    net.take = opts & 64 != 0 && net.sock.set_take_messages(true);
 
     while !inp.is_empty() {
         let op = inp.byte();

@@ -839,14 +839,15 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
     }
 
     /// With [`set_take_messages`](Self::set_take_messages): hands up to `max` held messages
-    /// (each one frame, borrowed from the session's buffer) to `take`, the peers in turn
+    /// (each one frame, borrowed from the session's buffer, with the peer that sent it, as
+    /// [`Received::peer`] for `recv`) to `take`, the peers in turn
     /// (fair queuing: up to 32 messages each, starting after the peer the last call ended
     /// with); returns how many. A peer's held messages come only after those queued for it (call
     /// [`recv`](Self::recv) until it has none first). What follows a peer's last held
     /// message (a multipart message, a command, its end) is then processed as
     /// [`commit_received`](Self::commit_received) does.
     #[cfg(not(target_os = "none"))]
-    pub fn take_messages(&mut self, max: usize, mut take: impl FnMut(&[u8])) -> usize {
+    pub fn take_messages(&mut self, max: usize, mut take: impl FnMut(PeerHandle, &[u8])) -> usize {
         let mut got = 0usize;
         let n = self.span;
         if !self.take_mode || n == 0 {
@@ -896,7 +897,7 @@ impl<'s, 'b, K: Kind> Socket<'s, 'b, K> {
                 if ty == SocketType::Sub && !ps.subs.matches(body) {
                     continue;
                 }
-                take(body);
+                take(h, body);
                 got = got.wrapping_add(1);
             }
             if polled == 0 {
