@@ -807,24 +807,7 @@ impl<'b> Session<'b> {
     #[inline(always)]
     fn fast_data_frame(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.rx_start;
-        let avail = self.rx.get(start..self.rx_end)?;
-        let (&flags, rest) = avail.split_first()?;
-        // RFC 37 §"Framing": 00/01 short size, 02/03 long size; anything else (commands,
-        // reserved bits) goes the slow way.
-        let (size, hl) = match flags {
-            0 | 1 => (u64::from(*rest.first()?), 2usize),
-            2 | 3 => (u64::from_be_bytes(*rest.first_chunk::<8>()?), 9usize),
-            _ => return None,
-        };
-        // One compare: the tighter of the frame limit and what is left of the message limit.
-        if size > self.frame_limit {
-            return None;
-        }
-        // try_from, not `as`: on 32-bit targets a long size must not truncate.
-        let total = usize::try_from(size).ok()?.checked_add(hl)?;
-        if total > avail.len() {
-            return None;
-        }
+        let (flags, size, hl, total) = self.whole_data_frame()?;
         let more = flags & 1 != 0;
         self.rx_start = start.wrapping_add(total);
         if more {
@@ -874,24 +857,39 @@ impl<'b> Session<'b> {
             return None;
         }
         let start = self.rx_start;
-        let avail = self.rx.get(start..self.rx_end)?;
+        let (flags, _, hl, total) = self.whole_data_frame()?;
+        // Not MORE: a message of one frame (outside a message, `frame_limit` is the tighter
+        // of the frame and message limits).
+        if flags & 1 != 0 {
+            return None;
+        }
+        Some((start.wrapping_add(hl), start.wrapping_add(total)))
+    }
+
+    /// The data frame at the start of the buffered input, if it is all there and within
+    /// `frame_limit`: its flags (`00`-`03`), body size, header length and total length.
+    /// Reads only; for the two fast decoders above.
+    #[inline(always)]
+    fn whole_data_frame(&self) -> Option<(u8, u64, usize, usize)> {
+        let avail = self.rx.get(self.rx_start..self.rx_end)?;
         let (&flags, rest) = avail.split_first()?;
-        // RFC 37 §"Framing": 00 short size, 02 long size, no MORE; anything else (MORE,
-        // commands, reserved bits) goes the general way.
+        // RFC 37 §"Framing": 00/01 short size, 02/03 long size; anything else (commands,
+        // reserved bits) goes the slow way.
         let (size, hl) = match flags {
-            0 => (u64::from(*rest.first()?), 2usize),
-            2 => (u64::from_be_bytes(*rest.first_chunk::<8>()?), 9usize),
+            0 | 1 => (u64::from(*rest.first()?), 2usize),
+            2 | 3 => (u64::from_be_bytes(*rest.first_chunk::<8>()?), 9usize),
             _ => return None,
         };
-        // Outside a message this is the tighter of the frame and message limits.
+        // One compare: the tighter of the frame limit and what is left of the message limit.
         if size > self.frame_limit {
             return None;
         }
+        // try_from, not `as`: on 32-bit targets a long size must not truncate.
         let total = usize::try_from(size).ok()?.checked_add(hl)?;
         if total > avail.len() {
             return None;
         }
-        Some((start.wrapping_add(hl), start.wrapping_add(total)))
+        Some((flags, size, hl, total))
     }
 
     /// Decides whether [`fast_data_frame`](Self::fast_data_frame) may run, after each slow step.
