@@ -96,3 +96,44 @@ fn large_frames_split_anywhere_are_delivered_whole() {
     assert_eq!(pull.recv_timeout(STEP).unwrap(), body);
     assert_eq!(pull.recv_timeout(STEP).unwrap(), b"after");
 }
+
+#[test]
+fn the_end_of_a_stream_read_behind_back_pressure_is_seen() {
+    // The peer sends more than the socket takes without the application (its inbox holds
+    // one message, the session's buffer the next 64 KiB), then closes: the rest and the
+    // end of the stream wait in the kernel, reported by events the loop has already had.
+    // When the application reads, the last read is a short one, and only the read after
+    // it sees the end.
+    let ctx = Context::new().unwrap();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_recv_hwm(1).unwrap();
+    let events = pull.monitor().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let mut s = TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+    s.write_all(&greeting()).unwrap();
+    s.write_all(&ready("PUSH")).unwrap();
+    const COUNT: u32 = 100;
+    let mut bytes = Vec::new();
+    for i in 0..COUNT {
+        let mut body = vec![0u8; 1000];
+        body[..4].copy_from_slice(&i.to_be_bytes());
+        bytes.extend_from_slice(&frame(&body, false));
+    }
+    s.write_all(&bytes).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    // Time for the bytes and the end to arrive while the socket is full.
+    thread::sleep(PAUSE);
+    for i in 0..COUNT {
+        let m = pull.recv_timeout(STEP).unwrap();
+        assert_eq!(m[..4], i.to_be_bytes(), "message {i}");
+    }
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(zmtp_std::MonitorEvent::Disconnected { .. }) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the end of the stream was never seen ({e})"),
+        }
+    }
+}
