@@ -14,22 +14,13 @@ use zmtp_core::{CloseReason, ProtocolError};
 use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
 
 mod common;
-use common::{closed_by_peer, greeting, ready, zsocket, STEP};
+use common::{closed_by_peer, greeting, raw_peer, zsocket, STEP};
 
 /// The tests of this file run one at a time: one of them measures the process's memory.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A raw TCP peer that has done the NULL handshake as `socket_type` (our side's greeting
-/// and READY are left unread in its receive buffer).
-fn raw_peer(endpoint: &str, socket_type: &str) -> TcpStream {
-    let mut s = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
-    s.write_all(&greeting()).unwrap();
-    s.write_all(&ready(socket_type)).unwrap();
-    s
 }
 
 /// The next `HandshakeFailed` or `Disconnected` reason from a monitor.

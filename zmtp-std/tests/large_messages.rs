@@ -15,7 +15,7 @@ use zmtp_core::{CloseReason, ProtocolError};
 use zmtp_std::{Context, MonitorEvent, Socket, SocketType};
 
 mod common;
-use common::{greeting, ready};
+use common::{greeting, raw_peer, ready};
 
 const STEP: Duration = Duration::from_secs(20);
 const MIB: usize = 1 << 20;
@@ -305,14 +305,6 @@ fn next_close(events: &std::sync::mpsc::Receiver<MonitorEvent>) -> CloseReason {
     }
 }
 
-/// A raw PUSH that has done the handshake with `ep`.
-fn raw_push(ep: &str) -> TcpStream {
-    let mut s = TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
-    s.write_all(&greeting()).unwrap();
-    s.write_all(&ready("PUSH")).unwrap();
-    s
-}
-
 #[test]
 fn a_huge_announced_body_allocates_only_what_arrives() {
     let _serial = serial();
@@ -323,7 +315,7 @@ fn a_huge_announced_body_allocates_only_what_arrives() {
     let pull = ctx.socket(SocketType::Pull).unwrap();
     let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
     let events = pull.monitor().unwrap();
-    let mut raw = raw_push(&ep);
+    let mut raw = raw_peer(&ep, "PUSH");
     let mut frame = vec![0x02];
     frame.extend_from_slice(&(1u64 << 40).to_be_bytes());
     frame.extend_from_slice(&[0xAB; 100]);
@@ -344,7 +336,7 @@ fn a_huge_announced_body_allocates_only_what_arrives() {
     good.send(&b"before"[..], 0).unwrap();
     assert_eq!(pull.recv_timeout(STEP).unwrap(), b"before");
     let before = rss_kib();
-    let mut raw = raw_push(&ep);
+    let mut raw = raw_peer(&ep, "PUSH");
     let mut header = vec![0x02];
     header.extend_from_slice(&(1u64 << 40).to_be_bytes());
     raw.write_all(&header).unwrap();

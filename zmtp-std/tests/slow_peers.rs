@@ -16,7 +16,7 @@ use std::time::Duration;
 use zmtp_std::{Context, SocketType};
 
 mod common;
-use common::{greeting, ready, STEP};
+use common::{greeting, raw_peer, ready, STEP};
 
 /// Time for the loop to read one piece before the next is written (not a synchronisation
 /// the test relies on: without it the pieces may only arrive together, which passes too).
@@ -109,9 +109,7 @@ fn the_end_of_a_stream_read_behind_back_pressure_is_seen() {
     pull.set_recv_hwm(1).unwrap();
     let events = pull.monitor().unwrap();
     let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
-    let mut s = TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
-    s.write_all(&greeting()).unwrap();
-    s.write_all(&ready("PUSH")).unwrap();
+    let mut s = raw_peer(&ep, "PUSH");
     const COUNT: u32 = 100;
     let mut bytes = Vec::new();
     for i in 0..COUNT {

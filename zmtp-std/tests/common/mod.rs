@@ -5,7 +5,7 @@
 //! Each test binary uses part of it.
 #![allow(dead_code)]
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::thread;
@@ -113,4 +113,13 @@ pub fn ready(socket_type: &str) -> Vec<u8> {
     let mut frame = vec![0x04, body.len() as u8];
     frame.extend_from_slice(&body);
     frame
+}
+
+/// A raw TCP peer that has done the NULL handshake as `socket_type` (our side's greeting
+/// and READY are left unread in its receive buffer).
+pub fn raw_peer(endpoint: &str, socket_type: &str) -> TcpStream {
+    let mut s = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+    s.write_all(&greeting()).unwrap();
+    s.write_all(&ready(socket_type)).unwrap();
+    s
 }
