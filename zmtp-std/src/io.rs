@@ -621,6 +621,35 @@ impl Conn {
         }
     }
 
+    /// One `read` into `buf`, sorted into what the loop does next.
+    ///
+    /// A read that returns less than `buf` holds took everything the kernel had for a
+    /// stream socket, so on Unix (epoll, kqueue: edge-triggered, a new edge for any byte
+    /// that arrives later) it uses up the readiness, without the `read` that would only
+    /// say `WouldBlock`: one system call fewer per message on a request-reply path. Not
+    /// once an event has reported the stream's end or an error ([`read_closed`](Self::read_closed)):
+    /// the end that came with the last bytes is seen by the next read only, and no new
+    /// event would come for it. Elsewhere mio emulates edge triggering and needs that
+    /// `WouldBlock` to arm the next event, so the loop reads on.
+    fn read_some(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        let len = buf.len();
+        match self.stream.read(buf) {
+            Ok(0) => ReadOutcome::Closed,
+            Ok(n) => {
+                if cfg!(unix) && n < len && !self.read_closed {
+                    self.readable = false;
+                }
+                ReadOutcome::Got(n)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::Drained,
+            Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Again,
+            Err(e) => {
+                log::debug!("zmtp-std: read failed: {e}");
+                ReadOutcome::Closed
+            }
+        }
+    }
+
     /// Ends a burst of reads that `end` (not `Got` or `Again`) stopped: the readiness is
     /// used up, or the stream is over and the core is told. Returns whether that is
     /// progress (the core has something new to act on).
@@ -757,42 +786,14 @@ impl DirectIn {
 
 /// What one `read` from a connection's stream came to.
 enum ReadOutcome {
-    /// `n` bytes (never 0) are in the buffer; `drained`: the read did not fill the buffer,
-    /// so the socket had nothing more (see [`read_some`]).
-    Got { n: usize, drained: bool },
+    /// `n` bytes (never 0) are in the buffer.
+    Got(usize),
     /// Interrupted by a signal: read again.
     Again,
     /// Nothing more until the stream is readable again.
     Drained,
     /// End of stream, or an error that ends the connection.
     Closed,
-}
-
-/// One `read` into `buf`, sorted into what the loop does next.
-///
-/// A read that returns less than `buf` holds took everything the kernel had for a stream
-/// socket, so on Unix (epoll, kqueue: edge-triggered, a new edge for any byte that arrives
-/// later) the readiness is used up without the `read` that would only say `WouldBlock`:
-/// one system call fewer per message on a request-reply path. Not once an event has
-/// reported the stream's end or an error (`Conn::read_closed`): the end that came with
-/// the last bytes is seen by the next read only, and no new event would come for it.
-/// Elsewhere mio emulates edge triggering and needs that `WouldBlock` to arm the next
-/// event, so the loop reads on.
-fn read_some(stream: &mut Stream, buf: &mut [u8]) -> ReadOutcome {
-    let len = buf.len();
-    match stream.read(buf) {
-        Ok(0) => ReadOutcome::Closed,
-        Ok(n) => ReadOutcome::Got {
-            n,
-            drained: cfg!(unix) && n < len,
-        },
-        Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::Drained,
-        Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Again,
-        Err(e) => {
-            log::debug!("zmtp-std: read failed: {e}");
-            ReadOutcome::Closed
-        }
-    }
 }
 
 fn random_u32(salt: u64) -> u32 {
@@ -1376,13 +1377,12 @@ impl IoSocket {
                         budget -= 1;
                         let room = into.room(len, owed, &self.shared.spares);
                         let cap = usize::try_from(owed).map_or(room.len(), |o| o.min(room.len()));
-                        match read_some(&mut c.stream, room.get_mut(..cap).unwrap_or(&mut [])) {
-                            ReadOutcome::Got { n, drained } => {
+                        match c.read_some(room.get_mut(..cap).unwrap_or(&mut [])) {
+                            ReadOutcome::Got(n) => {
                                 // Cannot fail: `n` is at most what is owed.
                                 let _ = core.commit_direct(h, n, now);
                                 into.filled(n, n as u64 == owed);
                                 progress = true;
-                                c.readable = !drained || c.read_closed;
                             }
                             ReadOutcome::Again => {}
                             end => {
@@ -1417,13 +1417,12 @@ impl IoSocket {
                     break;
                 }
                 budget -= 1;
-                match read_some(&mut c.stream, window) {
-                    ReadOutcome::Got { n, drained } => {
+                match c.read_some(window) {
+                    ReadOutcome::Got(n) => {
                         // Cannot fail: `n` is at most the window.
                         let _ = core.commit_received(h, n, now);
                         c.after_direct = core.direct_body(h).is_some();
                         progress = true;
-                        c.readable = !drained || c.read_closed;
                         // Hand over what this completed before reading on: the end of the
                         // stream may come with the next read, and a closed peer's REQ
                         // reply would then be dropped by the core.
