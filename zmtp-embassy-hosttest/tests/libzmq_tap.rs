@@ -26,7 +26,7 @@ use zmtp_embassy::{
 };
 
 mod common;
-use common::{check, monitor_counts, zsock, DEADLINE};
+use common::{check, monitor_counts, monitor_event, zsock, DEADLINE};
 
 const NS_ENV: &str = "ZMTP_EMBASSY_NETNS";
 const TAP: &str = "zt0";
@@ -552,16 +552,10 @@ fn saw_refusal(mon: &zmq::Socket) -> bool {
     const UNEXPECTED_COMMAND: u32 = 0x1000_0001;
     let start = Instant::now();
     while start.elapsed() < DEADLINE {
-        let Ok(frames) = mon.recv_multipart(0) else {
+        let Some((event, value)) = mon.recv_multipart(0).ok().and_then(|f| monitor_event(&f))
+        else {
             continue;
         };
-        let Some(&[e0, e1, v0, v1, v2, v3]) = frames.first().map(Vec::as_slice) else {
-            continue;
-        };
-        let (event, value) = (
-            u16::from_le_bytes([e0, e1]),
-            u32::from_le_bytes([v0, v1, v2, v3]),
-        );
         if (event == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as u16 && value == 400)
             || (event == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as u16
                 && value == UNEXPECTED_COMMAND)

@@ -19,12 +19,23 @@ pub fn zsock(ctx: &zmq::Context, ty: zmq::SocketType) -> zmq::Socket {
     s
 }
 
+/// A libzmq monitor message's event and value (its first frame: 16-bit event number,
+/// 32-bit value, both little-endian).
+pub fn monitor_event(frames: &[Vec<u8>]) -> Option<(u16, u32)> {
+    let &[e0, e1, v0, v1, v2, v3] = frames.first()?.as_slice() else {
+        return None;
+    };
+    Some((
+        u16::from_le_bytes([e0, e1]),
+        u32::from_le_bytes([v0, v1, v2, v3]),
+    ))
+}
+
 /// Counts (ACCEPTED, DISCONNECTED) events on a monitored socket so far.
 pub fn monitor_counts(mon: &zmq::Socket) -> (usize, usize) {
     let (mut accepted, mut disconnected) = (0, 0);
     while let Ok(frames) = mon.recv_multipart(zmq::DONTWAIT) {
-        if let Some(ev) = frames.first().filter(|f| f.len() >= 2) {
-            let ev = u16::from_le_bytes([ev[0], ev[1]]);
+        if let Some((ev, _)) = monitor_event(&frames) {
             if ev == zmq::SocketEvent::ACCEPTED as u16 {
                 accepted += 1;
             } else if ev == zmq::SocketEvent::DISCONNECTED as u16 {
