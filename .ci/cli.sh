@@ -12,7 +12,14 @@ test -x "$zmtp"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
+    status=$?
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ "$status" -ne 0 ]; then
+        # The background zmtp commands' stderr, which says which one failed and why.
+        for f in "$tmp"/err "$tmp"/curve_err; do
+            [ -s "$f" ] && { echo "--- $f"; cat "$f"; } >&2
+        done
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
