@@ -43,19 +43,24 @@ bound() {
 recv=$!
 pids+=("$recv")
 ep=$(bound "$tmp/err")
-python3 -c 'import sys, zmq; s = zmq.Context().socket(zmq.PUSH); s.connect(sys.argv[1]); s.send_multipart([b"hello", b"world"])' "$ep"
+# pyzmq does not terminate a context at interpreter exit, and only zmq_ctx_term waits for
+# queued messages (linger): without close + term the process can exit with "hello" unsent.
+python3 -c 'import sys, zmq; c = zmq.Context(); s = c.socket(zmq.PUSH); s.connect(sys.argv[1]); s.send_multipart([b"hello", b"world"]); s.close(linger=20000); c.term()' "$ep"
 wait "$recv"
 test "$(cat "$tmp/out")" = '["hello","world"]'
 
 # README example 2: a zmtp REQ round trip to a pyzmq REP.
 python3 - "$tmp/rep_ep" <<'PY' &
 import sys, zmq
-s = zmq.Context().socket(zmq.REP)
+ctx = zmq.Context()
+s = ctx.socket(zmq.REP)
 s.setsockopt(zmq.RCVTIMEO, 20000)
 port = s.bind_to_random_port("tcp://127.0.0.1")
 open(sys.argv[1] + ".tmp", "w").write(f"tcp://127.0.0.1:{port}")
 import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 s.send_multipart([b"re:"] + s.recv_multipart())
+s.close(linger=20000)
+ctx.term()
 PY
 pids+=("$!")
 for _ in $(seq 400); do [ -s "$tmp/rep_ep" ] && break; sleep 0.05; done
@@ -77,11 +82,13 @@ python3 - "$ep" "$(key public "$tmp/server.keys")" "$(key public "$tmp/client.ke
     "$(key secret "$tmp/client.keys")" <<'PY'
 import sys, zmq
 ep, server_public, client_public, client_secret = (a.encode() for a in sys.argv[1:])
-s = zmq.Context().socket(zmq.PUSH)
+ctx = zmq.Context()
+s = ctx.socket(zmq.PUSH)
 s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_public, client_public, client_secret
 s.connect(ep.decode())
 s.send_multipart([b"sealed", b"with CURVE"])
 s.close(linger=20000)
+ctx.term()  # waits (up to the linger) for the handshake and the message to go out
 PY
 wait "$recv"
 test "$(cat "$tmp/curve_out")" = '["sealed","with CURVE"]'

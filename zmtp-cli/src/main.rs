@@ -47,7 +47,7 @@
 //! ```text
 //! $ zmtp recv -t pull -b tcp://127.0.0.1:5555 --count 1 &
 //! bound tcp://127.0.0.1:5555
-//! $ python3 -c 'import zmq; s = zmq.Context().socket(zmq.PUSH); s.connect("tcp://127.0.0.1:5555"); s.send_multipart([b"hello", b"world"])'
+//! $ python3 -c 'import zmq; c = zmq.Context(); s = c.socket(zmq.PUSH); s.connect("tcp://127.0.0.1:5555"); s.send_multipart([b"hello", b"world"]); s.close(linger=2000); c.term()'
 //! ["hello","world"]
 //! ```
 //!
@@ -148,11 +148,15 @@
 //! ```text
 //! $ zmtp recv -t pull -b tcp://127.0.0.1:5555 --curve-server --allow-curve-key "$CLIENT_PUBLIC" -v
 //! $ python3 -c '
-//! import zmq; s = zmq.Context().socket(zmq.PUSH)
+//! import zmq; c = zmq.Context(); s = c.socket(zmq.PUSH)
 //! s.curve_secretkey = b"<client secret>"; s.curve_publickey = b"<client public>"
 //! s.curve_serverkey = b"<server public>"
-//! s.connect("tcp://127.0.0.1:5555"); s.send(b"sealed")'
+//! s.connect("tcp://127.0.0.1:5555"); s.send(b"sealed"); s.close(linger=2000); c.term()'
 //! ```
+//!
+//! (pyzmq does not terminate its contexts when the interpreter exits, and only
+//! `zmq_ctx_term` waits for queued messages to go out: without the last two calls a short
+//! script can exit with its message still queued.)
 
 mod bench;
 mod broker;

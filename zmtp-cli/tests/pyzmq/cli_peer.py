@@ -27,7 +27,6 @@ Everything times out after 10 s.
 import json
 import os
 import sys
-import time
 
 import zmq
 import zmq.auth.thread
@@ -38,7 +37,7 @@ import zmq.utils.z85
 sys.path.insert(
     0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "zmtp-std", "tests", "pyzmq")
 )
-from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, Keys, event_name, fail, say, watch  # noqa: E402
+from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, Keys, event_name, fail, finish, say, watch  # noqa: E402
 
 def socket(ctx, kind):
     s = ctx.socket(kind)
@@ -71,7 +70,7 @@ def push(ctx, cfg):
         for m in cfg.get("messages", []):
             s.send_multipart([f.encode() for f in m])
     s.disable_monitor()
-    s.close()  # lingers until the messages are out
+    finish(ctx, s, mon)
     say("DONE")
 
 
@@ -94,10 +93,10 @@ def rep(ctx, cfg):
             fail("no request")
         say("GOT", "|".join(f.hex() for f in msg))
         s.send_multipart([b"re:"] + msg)
-    time.sleep(0.2)  # the reply goes out before the process does
-    say("DONE")
     if auth:
         auth.stop()
+    finish(ctx, s)
+    say("DONE")
 
 
 def zap(ctx, cfg):
@@ -117,7 +116,7 @@ def zap(ctx, cfg):
         status, text = (b"200", b"OK") if ok else (b"400", b"unknown key")
         s.send_multipart([b"1.0", rid, status, text, b"user" if ok else b"", b""])
         say("ZAP", key, domain.decode())
-    time.sleep(0.2)
+    finish(ctx, s)
     say("DONE")
 
 

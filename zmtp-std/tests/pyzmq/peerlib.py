@@ -1,7 +1,7 @@
 """What the pyzmq peers of the tests share (zmtp-std/tests/pyzmq/security_peer.py,
 zmtp-cli/tests/pyzmq/cli_peer.py): the line protocol they speak to the Rust test (one fact
-a line, flushed; FAIL ends the peer), handshake events by name, and a CURVE key
-allow-list for libzmq's ZAP authenticator."""
+a line, flushed; FAIL ends the peer), handshake events by name, a CURVE key allow-list
+for libzmq's ZAP authenticator, and finish(): an exit that lets the last replies out."""
 
 import sys
 import threading
@@ -54,10 +54,24 @@ def watch(s, prefix):
             try:
                 ev = zmq.utils.monitor.recv_monitor_message(mon)
             except zmq.ZMQError:
+                # ETERM from finish()'s ctx.term(), which waits for this socket to close.
+                mon.close()
                 return
             say(prefix, event_name(ev), ev["value"])
 
     threading.Thread(target=run, daemon=True).start()
+
+
+def finish(ctx, *sockets):
+    """Closes `sockets` letting what they still queue go out (for up to TIMEOUT_MS), then
+    terminates `ctx`, which is the call that waits for that. pyzmq does not terminate a
+    context when the interpreter exits, so a peer that simply returned could exit with its
+    last reply still queued in libzmq's I/O thread (a sleep only makes that less likely).
+    Every other socket of `ctx` must be closed too: a ZAP authenticator stopped, a `watch`
+    thread closes its own."""
+    for s in sockets:
+        s.close(linger=TIMEOUT_MS)
+    ctx.term()
 
 
 class Keys:

@@ -36,7 +36,7 @@ import zmq.auth.thread
 import zmq.utils.monitor
 import zmq.utils.z85
 
-from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, Keys, event_name, fail, hexframes, say, watch
+from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, Keys, event_name, fail, finish, hexframes, say, watch
 
 def endpoint_of(s, cfg):
     if cfg.get("bind"):
@@ -83,9 +83,9 @@ def server(ctx, cfg):
         say("GOT", hexframes(msg))
         s.send_multipart([b"echo"] + msg)
     say("DONE")
-    time.sleep(0.2)
     if auth:
         auth.stop()
+    finish(ctx, s)
 
 
 def client(ctx, cfg):
@@ -153,7 +153,7 @@ def zap(ctx, cfg):
         s.send_multipart([b"1.0", rid, status, text, b"user" if ok else b"", b""])
         say("ZAP", mechanism.decode(), cred, address.decode(), domain.decode())
     say("DONE")
-    time.sleep(0.2)
+    finish(ctx, s)
 
 
 def main():
