@@ -45,30 +45,46 @@ def event_name(ev):
     return NAMES.get(ev["event"], str(ev["event"]))
 
 
+# (socket, thread) of each watch(), for finish() to stop and wait for.
+_watchers = []
+
+
 def watch(s, prefix):
-    """Says each handshake event of socket `s` as `prefix name value`, from a thread."""
-    mon = s.get_monitor_socket(HANDSHAKE_EVENTS)
+    """Says each handshake event of socket `s` as `prefix name value`, from a thread, until
+    finish() stops the monitor."""
+    mon = s.get_monitor_socket(HANDSHAKE_EVENTS | zmq.EVENT_MONITOR_STOPPED)
 
     def run():
-        while True:
-            try:
-                ev = zmq.utils.monitor.recv_monitor_message(mon)
-            except zmq.ZMQError:
-                # ETERM from finish()'s ctx.term(), which waits for this socket to close.
-                mon.close()
-                return
-            say(prefix, event_name(ev), ev["value"])
+        try:
+            while True:
+                try:
+                    ev = zmq.utils.monitor.recv_monitor_message(mon)
+                except zmq.ZMQError:
+                    return  # ETERM: the context is going away
+                if ev["event"] == zmq.EVENT_MONITOR_STOPPED:
+                    return  # every earlier event has been said
+                say(prefix, event_name(ev), ev["value"])
+        finally:
+            mon.close()
 
-    threading.Thread(target=run, daemon=True).start()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    _watchers.append((s, t))
 
 
 def finish(ctx, *sockets):
-    """Closes `sockets` letting what they still queue go out (for up to TIMEOUT_MS), then
-    terminates `ctx`, which is the call that waits for that. pyzmq does not terminate a
-    context when the interpreter exits, so a peer that simply returned could exit with its
-    last reply still queued in libzmq's I/O thread (a sleep only makes that less likely).
-    Every other socket of `ctx` must be closed too: a ZAP authenticator stopped, a `watch`
-    thread closes its own."""
+    """Says the watched sockets' last events, then closes `sockets` letting what they still
+    queue go out (for up to TIMEOUT_MS), and terminates `ctx`, which is the call that waits
+    for that. pyzmq does not terminate a context when the interpreter exits, so a peer that
+    simply returned could exit with its last reply still queued in libzmq's I/O thread (a
+    sleep only makes that less likely). Every other socket of `ctx` must be closed first
+    (a ZAP authenticator stopped)."""
+    for s, t in _watchers:
+        # libzmq queues MONITOR_STOPPED behind the events already sent: the watcher says
+        # them all, then closes its socket.
+        s.disable_monitor()
+        t.join(TIMEOUT_MS / 1000)
+    _watchers.clear()
     for s in sockets:
         s.close(linger=TIMEOUT_MS)
     ctx.term()
