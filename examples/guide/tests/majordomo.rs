@@ -209,6 +209,8 @@ fn broker_restart_workers_reconnect() {
 fn zmq_echo_worker(endpoint: &str, stop: &Stop) -> usize {
     let zctx = zmq::Context::new();
     let s = zctx.socket(zmq::DEALER).unwrap();
+    // A heartbeat still queued when the test ends must not hold up zmq_ctx_term (see below).
+    s.set_linger(0).unwrap();
     s.set_rcvtimeo(20).unwrap();
     s.connect(endpoint).unwrap();
     s.send_multipart([MDPW, &[worker_cmd::READY], b"echo"], 0)
@@ -288,6 +290,11 @@ impl MsgSocket for ZmqSocket {
 fn libzmq_broker_our_worker_and_client() {
     let zctx = zmq::Context::new();
     let router = zctx.socket(zmq::ROUTER).unwrap();
+    // The broker heartbeats its peers; one may leave (our worker, stopped first) with a
+    // heartbeat still queued for it. With libzmq's default infinite linger, the session of
+    // that bound, never-to-return peer then waits for ever to send it and zmq_ctx_term
+    // hangs (seen once under load: the session's pipe stuck in waiting_for_delimiter).
+    router.set_linger(0).unwrap();
     router.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = router.get_last_endpoint().unwrap().unwrap();
     let broker_stop = Stop::new();
