@@ -21,27 +21,20 @@ and receives `count` messages. Everything times out after 10 s.
 """
 
 import json
+import os
 import sys
 import threading
+import time
 
 import zmq
 import zmq.utils.monitor
 import zmq.utils.z85
 
-TIMEOUT_MS = 10_000
-
-
-def say(*parts):
-    print(*parts, flush=True)
-
-
-def fail(why):
-    say("FAIL", why)
-    sys.exit(1)
-
-
-def hexframes(frames):
-    return "|".join(f.hex() for f in frames)
+# The helpers the pyzmq peers share live with zmtp-std's.
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "zmtp-std", "tests", "pyzmq")
+)
+from peerlib import HANDSHAKE_EVENTS, TIMEOUT_MS, event_name, fail, finish, hexframes, say  # noqa: E402
 
 
 def zap_handler(ctx, verdict, expected_key, ready):
@@ -102,8 +95,6 @@ def main():
             # Publish until `count` messages went out after the first subscriber arrived
             # (PUB drops messages without subscribers; XPUB would tell, PUB cannot: keep
             # publishing until told enough by stdin being closed or the count reached).
-            import time
-
             deadline = time.time() + TIMEOUT_MS / 1000
             i = 0
             while i < count and time.time() < deadline:
@@ -124,20 +115,14 @@ def main():
             else:
                 s.send_multipart([b"echo"] + msg)
         say("DONE")
-        # Let the last reply out before the process exits: only zmq_ctx_term waits for
-        # queued messages (up to the linger), and pyzmq does not call it at exit.
-        s.close(linger=TIMEOUT_MS)
-        ctx.term()
+        finish(ctx, s)  # the last reply goes out before the process does
         return
 
     # Client.
     s.curve_serverkey = cfg["server_public"].encode()
     s.curve_publickey = cfg["client_public"].encode()
     s.curve_secretkey = cfg["client_secret"].encode()
-    mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
-                               | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                               | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                               | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    mon = s.get_monitor_socket(HANDSHAKE_EVENTS)
     mon.rcvtimeo = TIMEOUT_MS
     s.setsockopt(zmq.RECONNECT_IVL, 60_000)
     if kind == zmq.SUB:
@@ -147,13 +132,7 @@ def main():
         ev = zmq.utils.monitor.recv_monitor_message(mon)
     except zmq.Again:
         fail("no handshake event")
-    names = {
-        zmq.EVENT_HANDSHAKE_SUCCEEDED: "HANDSHAKE_SUCCEEDED",
-        zmq.EVENT_HANDSHAKE_FAILED_AUTH: "HANDSHAKE_FAILED_AUTH",
-        zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "HANDSHAKE_FAILED_PROTOCOL",
-        zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "HANDSHAKE_FAILED_NO_DETAIL",
-    }
-    say("EVENT", names.get(ev["event"], str(ev["event"])), ev["value"])
+    say("EVENT", event_name(ev), ev["value"])
     if ev["event"] != zmq.EVENT_HANDSHAKE_SUCCEEDED:
         say("DONE")
         return

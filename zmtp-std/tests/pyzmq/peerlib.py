@@ -1,7 +1,8 @@
 """What the pyzmq peers of the tests share (zmtp-std/tests/pyzmq/security_peer.py,
-zmtp-cli/tests/pyzmq/cli_peer.py): the line protocol they speak to the Rust test (one fact
-a line, flushed; FAIL ends the peer), handshake events by name, a CURVE key allow-list
-for libzmq's ZAP authenticator, and finish(): an exit that lets the last replies out."""
+zmtp-cli/tests/pyzmq/cli_peer.py, zmtp-core/tests/pyzmq/curve_peer.py): the line protocol
+they speak to the Rust test (one fact a line, flushed; FAIL ends the peer), handshake
+events by name, a CURVE key allow-list for libzmq's ZAP authenticator, and finish(): an
+exit that lets the last replies out."""
 
 import sys
 import threading
